@@ -1,0 +1,408 @@
+// Package api serves objstore's public HTTP API under /api/v1. It knows
+// only the operations it serves (the Store interface) and is the one place
+// where errors become HTTP status codes.
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/node"
+)
+
+// Store is what the public API serves. *node.Node implements it.
+type Store interface {
+	ID() ulid.ULID
+	NewID() ulid.ULID
+	Put(ctx context.Context, req node.PutRequest) (node.Meta, error)
+	Get(ctx context.Context, id ulid.ULID, opts node.GetOptions) (*node.Object, error)
+	Meta(ctx context.Context, id ulid.ULID) (node.Meta, error)
+	Delete(ctx context.Context, id ulid.ULID, purge bool) (node.Meta, error)
+	SetLevel(ctx context.Context, id ulid.ULID, level journal.Level) (node.Meta, error)
+	Stats(ctx context.Context) (node.Stats, error)
+}
+
+var _ Store = (*node.Node)(nil)
+
+// Request and response headers of the public API.
+const (
+	HeaderID         = "X-Meta-ID"
+	HeaderName       = "X-Meta-Name"
+	HeaderLevel      = "X-Meta-ConsistencyLevel"
+	HeaderUserMeta   = "X-Meta-UserMeta"
+	HeaderFetch      = "X-Meta-Fetch"
+	HeaderFetched    = "X-Meta-Fetched"
+	HeaderDeleted    = "X-Meta-Deleted"
+	HeaderSymlink    = "X-Meta-Symlink"
+	HeaderSource     = "X-Meta-Source"
+	HeaderPurge      = "X-Meta-Purge"
+	contentTypeJSON  = "application/json"
+	contentTypePlain = "text/plain; charset=utf-8"
+	idHint           = "a ULID, for example one from GET /api/v1/id"
+)
+
+// Config configures the public API handler.
+type Config struct {
+	Store Store
+	// Version is reported by /api/v1/version.
+	Version string
+	// Logger receives request and error logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// NewPublic returns the handler of the public API.
+func NewPublic(cfg Config) http.Handler {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	s := &server{store: cfg.Store, version: cfg.Version, log: cfg.Logger.With("component", "api")}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /api/v1/get/{id}", s.get)
+	mux.HandleFunc("GET /api/v1/meta/{id}", s.meta)
+	mux.HandleFunc("POST /api/v1/put", s.put)
+	mux.HandleFunc("POST /api/v1/delete/{id}", s.delete)
+	mux.HandleFunc("POST /api/v1/upgrade/{id}", s.upgrade)
+	mux.HandleFunc("GET /api/v1/id", s.newID)
+	mux.HandleFunc("GET /api/v1/version", s.versionH)
+	mux.HandleFunc("GET /api/v1/ping", s.ping)
+	mux.HandleFunc("GET /api/v1/stats", s.stats)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, fmt.Errorf("%w: no such endpoint %s %s", errNoRoute, r.Method, r.URL.Path))
+	})
+	return s.middleware(mux)
+}
+
+type server struct {
+	store   Store
+	version string
+	log     *slog.Logger
+}
+
+var errNoRoute = errors.New("not found")
+
+// statusRecorder remembers the status for the request log.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *statusRecorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *statusRecorder) Write(p []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(p)
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// ReadFrom keeps the server's sendfile path: http.ServeContent copies an
+// *os.File through io.Copy, which only uses sendfile when the writer is the
+// server's own ReaderFrom.
+func (r *statusRecorder) ReadFrom(src io.Reader) (int64, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	if rf, ok := r.ResponseWriter.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(writerOnly{r.ResponseWriter}, src)
+}
+
+// writerOnly hides every method but Write, so io.Copy does not recurse.
+type writerOnly struct{ io.Writer }
+
+// middleware logs each request and turns a panic into a 500 for that
+// request alone, so one bad request never takes the node down.
+func (s *server) middleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				if p == http.ErrAbortHandler {
+					panic(p)
+				}
+				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p)
+				if rec.status == 0 {
+					writeError(rec, http.StatusInternalServerError, "internal error")
+				}
+			}
+			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+				"elapsed", time.Since(start))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
+
+// status maps an error kind to its HTTP status.
+func status(err error) int {
+	switch {
+	case errors.Is(err, node.ErrInvalid):
+		return http.StatusBadRequest
+	case errors.Is(err, node.ErrNotFound), errors.Is(err, node.ErrDeleted), errors.Is(err, errNoRoute):
+		return http.StatusNotFound
+	case errors.Is(err, node.ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, node.ErrConflict):
+		return http.StatusConflict
+	case errors.Is(err, node.ErrNoSpace):
+		return http.StatusInsufficientStorage
+	case errors.Is(err, node.ErrRemoteUnavailable), errors.Is(err, node.ErrClosed):
+		return http.StatusServiceUnavailable
+	case errors.Is(err, node.ErrRemote):
+		return http.StatusBadGateway
+	}
+	return http.StatusInternalServerError
+}
+
+// fail answers with err's status and message. Server faults are logged in
+// full and answered with a generic message, so internal details stay in the
+// log.
+func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	if r.Context().Err() != nil {
+		// The client went away; there is nobody to answer.
+		s.log.Debug("client gone", "method", r.Method, "path", r.URL.Path, "err", err)
+		return
+	}
+	code := status(err)
+	msg := err.Error()
+	if code == http.StatusInternalServerError {
+		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		msg = "internal error"
+	} else if code >= 500 {
+		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
+	}
+	writeError(w, code, msg)
+}
+
+func writeError(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Del("Content-Length")
+	h.Del("ETag")
+	h.Del("Last-Modified")
+	h.Set("Content-Type", contentTypeJSON)
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", contentTypeJSON)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeText(w http.ResponseWriter, s string) {
+	w.Header().Set("Content-Type", contentTypePlain)
+	fmt.Fprintln(w, s)
+}
+
+// parseID reads a ULID from the path or a header value.
+func parseID(what, s string) (ulid.ULID, error) {
+	if s == "" {
+		return ulid.ULID{}, fmt.Errorf("%w: %s is required: %s", node.ErrInvalid, what, idHint)
+	}
+	id, err := ulid.ParseStrict(s)
+	if err != nil {
+		return ulid.ULID{}, fmt.Errorf("%w: %s %q is not %s", node.ErrInvalid, what, s, idHint)
+	}
+	return id, nil
+}
+
+func parseLevel(s string) (journal.Level, error) {
+	if s == "" {
+		return journal.LevelLocal, nil
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(s))
+	if err != nil || n < 0 || !journal.Level(n).Valid() {
+		return 0, fmt.Errorf("%w: %s %q must be 0 (local), 1 (local and remote) or 2 (every node and remote)", node.ErrInvalid, HeaderLevel, s)
+	}
+	return journal.Level(n), nil
+}
+
+// parseFlag reads a boolean header: 1 or true (any case) turn it on.
+func parseFlag(s string) bool {
+	s = strings.TrimSpace(s)
+	return s == "1" || strings.EqualFold(s, "true")
+}
+
+// setMetaHeaders describes an object in the response headers.
+func setMetaHeaders(h http.Header, m node.Meta) {
+	h.Set(HeaderID, m.ID)
+	h.Set(HeaderName, m.Name)
+	h.Set(HeaderLevel, strconv.Itoa(int(m.Consistency)))
+	if len(m.UserMeta) > 0 {
+		b, _ := json.Marshal(m.UserMeta) // a map of strings always marshals
+		h.Set(HeaderUserMeta, string(b))
+	}
+	if m.IsDeleted {
+		h.Set(HeaderDeleted, "true")
+	}
+}
+
+func (s *server) get(w http.ResponseWriter, r *http.Request) {
+	id, err := parseID("object ID", r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	obj, err := s.store.Get(r.Context(), id, node.GetOptions{Fetch: parseFlag(r.Header.Get(HeaderFetch))})
+	if err != nil {
+		if errors.Is(err, node.ErrDeleted) && obj != nil {
+			setMetaHeaders(w.Header(), obj.Meta)
+		}
+		s.fail(w, r, err)
+		return
+	}
+	defer obj.Close()
+	h := w.Header()
+	setMetaHeaders(h, obj.Meta)
+	h.Set(HeaderSource, string(obj.Source))
+	if obj.Fetched {
+		h.Set(HeaderFetched, "true")
+	}
+	if obj.SHA256 != "" {
+		h.Set("ETag", `"`+obj.SHA256+`"`)
+	}
+	// ServeContent answers Range and conditional requests, and copies an
+	// *os.File with sendfile.
+	http.ServeContent(w, r, obj.Name, obj.Modified, obj.Content)
+}
+
+func (s *server) meta(w http.ResponseWriter, r *http.Request) {
+	id, err := parseID("object ID", r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m, err := s.store.Meta(r.Context(), id)
+	if errors.Is(err, node.ErrDeleted) {
+		// The tombstone is the answer: 404, with what is known of it.
+		setMetaHeaders(w.Header(), m)
+		w.Header().Set("Content-Type", contentTypeJSON)
+		w.WriteHeader(http.StatusNotFound)
+		json.NewEncoder(w).Encode(m)
+		return
+	}
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	setMetaHeaders(w.Header(), m)
+	writeJSON(w, m)
+}
+
+func (s *server) put(w http.ResponseWriter, r *http.Request) {
+	req, err := parsePut(r)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m, err := s.store.Put(r.Context(), req)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	setMetaHeaders(w.Header(), m)
+	writeJSON(w, m)
+}
+
+func parsePut(r *http.Request) (node.PutRequest, error) {
+	h := r.Header
+	id, err := parseID(HeaderID, h.Get(HeaderID))
+	if err != nil {
+		return node.PutRequest{}, err
+	}
+	level, err := parseLevel(h.Get(HeaderLevel))
+	if err != nil {
+		return node.PutRequest{}, err
+	}
+	req := node.PutRequest{ID: id, Name: h.Get(HeaderName), Level: level, Body: r.Body, Size: r.ContentLength}
+	if s := strings.TrimSpace(h.Get(HeaderUserMeta)); s != "" {
+		if err := json.Unmarshal([]byte(s), &req.UserMeta); err != nil {
+			return req, fmt.Errorf("%w: %s must be a JSON object of strings, such as {\"owner\":\"alice\"}: %v", node.ErrInvalid, HeaderUserMeta, err)
+		}
+		if req.UserMeta == nil {
+			return req, fmt.Errorf("%w: %s must be a JSON object of strings, not %s", node.ErrInvalid, HeaderUserMeta, s)
+		}
+	}
+	return req, nil
+}
+
+func (s *server) delete(w http.ResponseWriter, r *http.Request) {
+	id, err := parseID("object ID", r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m, err := s.store.Delete(r.Context(), id, parseFlag(r.Header.Get(HeaderPurge)))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	setMetaHeaders(w.Header(), m)
+	writeJSON(w, m)
+}
+
+func (s *server) upgrade(w http.ResponseWriter, r *http.Request) {
+	id, err := parseID("object ID", r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	if r.Header.Get(HeaderLevel) == "" {
+		s.fail(w, r, fmt.Errorf("%w: %s is required: the level to raise the object to", node.ErrInvalid, HeaderLevel))
+		return
+	}
+	level, err := parseLevel(r.Header.Get(HeaderLevel))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	m, err := s.store.SetLevel(r.Context(), id, level)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	setMetaHeaders(w.Header(), m)
+	writeJSON(w, m)
+}
+
+func (s *server) newID(w http.ResponseWriter, r *http.Request) {
+	writeText(w, s.store.NewID().String())
+}
+
+func (s *server) versionH(w http.ResponseWriter, r *http.Request) {
+	writeText(w, s.version)
+}
+
+func (s *server) ping(w http.ResponseWriter, r *http.Request) {
+	writeText(w, s.store.ID().String())
+}
+
+func (s *server) stats(w http.ResponseWriter, r *http.Request) {
+	st, err := s.store.Stats(r.Context())
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, st)
+}

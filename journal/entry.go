@@ -1,0 +1,270 @@
+package journal
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"maps"
+	"math"
+	"slices"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// Level is an object's consistency level: where its body must be durable
+// before a PUT is acknowledged.
+type Level uint8
+
+const (
+	// LevelLocal keeps the body on the node that took the PUT only.
+	LevelLocal Level = 0
+	// LevelRemote keeps the body on the node that took the PUT and in the
+	// remote tier.
+	LevelRemote Level = 1
+	// LevelFull keeps the body on every node and in the remote tier.
+	LevelFull Level = 2
+)
+
+// Valid reports whether l is a defined level.
+func (l Level) Valid() bool { return l <= LevelFull }
+
+// InRemote reports whether objects of level l are kept in the remote tier.
+func (l Level) InRemote() bool { return l >= LevelRemote }
+
+// Version orders the writes of one object across the cluster: the writer's
+// hybrid logical clock reading, then the writer's node ID to break ties.
+// Versions of distinct writes are never equal.
+type Version struct {
+	Time Timestamp
+	Node ulid.ULID
+}
+
+// Compare returns -1, 0 or +1 as v is older than, equal to or newer than w.
+func (v Version) Compare(w Version) int {
+	if c := v.Time.Compare(w.Time); c != 0 {
+		return c
+	}
+	return v.Node.Compare(w.Node)
+}
+
+// IsZero reports whether v is the zero version, older than every write.
+func (v Version) IsZero() bool { return v.Time.IsZero() && v.Node == (ulid.ULID{}) }
+
+// String formats v as wall.logical@node.
+func (v Version) String() string { return v.Time.String() + "@" + v.Node.String() }
+
+// Entry is the replicated metadata of one object, or its tombstone. Entries
+// of one ID are merged by Version: the newest wins.
+type Entry struct {
+	ID      ulid.ULID
+	Version Version
+	// Deleted marks a tombstone. A tombstone keeps ID and Version only.
+	Deleted bool
+	Name    string
+	Size    int64
+	// Sum is the SHA-256 of the body, computed as it streamed in.
+	Sum      [32]byte
+	Level    Level
+	UserMeta map[string]string
+}
+
+// Modified is when the write that produced e was made, by its writer's clock.
+func (e Entry) Modified() time.Time { return e.Version.Time.Time() }
+
+// Blob is this node's record of a body it holds on local disk. It is not
+// replicated: each node knows which bodies it holds.
+type Blob struct {
+	Size int64
+	Sum  [32]byte
+	// Stored is when the body was committed to disk.
+	Stored time.Time
+	// Verified is when a scrub last read the body and found it whole; zero
+	// until the first scrub.
+	Verified time.Time
+	// Fetched is set when the body was fetched from the remote on a miss
+	// rather than written by a client through this node.
+	Fetched bool
+}
+
+// ErrCorrupt is returned when a stored record cannot be decoded.
+var ErrCorrupt = errors.New("journal: corrupt record")
+
+// Record encodings start with their format version, so that a later release
+// can read what an earlier one wrote and refuse what it cannot.
+const (
+	entryFormat byte = 1
+	blobFormat  byte = 1
+	flagDeleted byte = 1 << 0
+	flagFetched byte = 1 << 0
+)
+
+// Layout of an entry, format 1:
+//
+//	format(1) wall(8) logical(4) node(16) flags(1) level(1) size(uvarint)
+//	sum(32) name(uvarint len + bytes) meta count(uvarint) then per pair
+//	key(uvarint len + bytes) value(uvarint len + bytes)
+//
+// Integers are big-endian; map pairs are sorted by key so that equal entries
+// encode to equal bytes, which the cluster's range hashes rely on.
+func encodeEntry(e Entry) []byte {
+	b := make([]byte, 0, 64+len(e.Name))
+	b = append(b, entryFormat)
+	b = binary.BigEndian.AppendUint64(b, uint64(e.Version.Time.Wall))
+	b = binary.BigEndian.AppendUint32(b, e.Version.Time.Logical)
+	b = append(b, e.Version.Node[:]...)
+	var flags byte
+	if e.Deleted {
+		flags |= flagDeleted
+	}
+	b = append(b, flags, byte(e.Level))
+	b = binary.AppendUvarint(b, uint64(e.Size))
+	b = append(b, e.Sum[:]...)
+	b = appendString(b, e.Name)
+	keys := sortedKeys(e.UserMeta)
+	b = binary.AppendUvarint(b, uint64(len(keys)))
+	for _, k := range keys {
+		b = appendString(b, k)
+		b = appendString(b, e.UserMeta[k])
+	}
+	return b
+}
+
+func decodeEntry(id ulid.ULID, b []byte) (Entry, error) {
+	d := decoder{b: b}
+	if f := d.byte(); f != entryFormat {
+		return Entry{}, fmt.Errorf("%w: entry %s has format %d, want %d", ErrCorrupt, id, f, entryFormat)
+	}
+	e := Entry{ID: id}
+	e.Version.Time.Wall = int64(d.uint64())
+	e.Version.Time.Logical = d.uint32()
+	copy(e.Version.Node[:], d.bytes(16))
+	flags := d.byte()
+	e.Deleted = flags&flagDeleted != 0
+	e.Level = Level(d.byte())
+	size := d.uvarint()
+	if size > math.MaxInt64 {
+		d.err = true
+	}
+	e.Size = int64(size)
+	copy(e.Sum[:], d.bytes(32))
+	e.Name = d.string()
+	n := d.uvarint()
+	if n > uint64(len(b)) {
+		d.err = true
+	}
+	if n > 0 && !d.err {
+		e.UserMeta = make(map[string]string, n)
+		for i := uint64(0); i < n && !d.err; i++ {
+			k := d.string()
+			e.UserMeta[k] = d.string()
+		}
+	}
+	if d.err || len(d.b) != 0 || !e.Level.Valid() {
+		return Entry{}, fmt.Errorf("%w: entry %s", ErrCorrupt, id)
+	}
+	return e, nil
+}
+
+// Layout of a blob record, format 1:
+//
+//	format(1) flags(1) size(uvarint) sum(32) stored(8) verified(8)
+func encodeBlob(r Blob) []byte {
+	b := make([]byte, 0, 64)
+	var flags byte
+	if r.Fetched {
+		flags |= flagFetched
+	}
+	b = append(b, blobFormat, flags)
+	b = binary.AppendUvarint(b, uint64(r.Size))
+	b = append(b, r.Sum[:]...)
+	b = binary.BigEndian.AppendUint64(b, uint64(unixNano(r.Stored)))
+	b = binary.BigEndian.AppendUint64(b, uint64(unixNano(r.Verified)))
+	return b
+}
+
+func decodeBlob(id ulid.ULID, b []byte) (Blob, error) {
+	d := decoder{b: b}
+	if f := d.byte(); f != blobFormat {
+		return Blob{}, fmt.Errorf("%w: blob %s has format %d, want %d", ErrCorrupt, id, f, blobFormat)
+	}
+	var r Blob
+	r.Fetched = d.byte()&flagFetched != 0
+	size := d.uvarint()
+	if size > math.MaxInt64 {
+		d.err = true
+	}
+	r.Size = int64(size)
+	copy(r.Sum[:], d.bytes(32))
+	r.Stored = fromUnixNano(int64(d.uint64()))
+	r.Verified = fromUnixNano(int64(d.uint64()))
+	if d.err || len(d.b) != 0 {
+		return Blob{}, fmt.Errorf("%w: blob %s", ErrCorrupt, id)
+	}
+	return r, nil
+}
+
+func unixNano(t time.Time) int64 {
+	if t.IsZero() {
+		return 0
+	}
+	return t.UnixNano()
+}
+
+func fromUnixNano(n int64) time.Time {
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n).UTC()
+}
+
+func appendString(b []byte, s string) []byte {
+	b = binary.AppendUvarint(b, uint64(len(s)))
+	return append(b, s...)
+}
+
+// decoder reads a record, remembering the first short or malformed read
+// instead of failing at each step.
+type decoder struct {
+	b   []byte
+	err bool
+}
+
+func (d *decoder) bytes(n int) []byte {
+	if d.err || n < 0 || len(d.b) < n {
+		d.err = true
+		return make([]byte, max(n, 0))
+	}
+	v := d.b[:n]
+	d.b = d.b[n:]
+	return v
+}
+
+func (d *decoder) byte() byte     { return d.bytes(1)[0] }
+func (d *decoder) uint32() uint32 { return binary.BigEndian.Uint32(d.bytes(4)) }
+func (d *decoder) uint64() uint64 { return binary.BigEndian.Uint64(d.bytes(8)) }
+
+// string copies, so the result outlives the bbolt transaction it came from.
+func (d *decoder) string() string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.err = true
+		return ""
+	}
+	return string(d.bytes(int(n)))
+}
+
+func sortedKeys(m map[string]string) []string { return slices.Sorted(maps.Keys(m)) }
+
+func (d *decoder) uvarint() uint64 {
+	if d.err {
+		return 0
+	}
+	v, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return v
+}

@@ -1,0 +1,405 @@
+// Package journal keeps objstore's metadata in a bbolt database: one
+// versioned Entry per object ID (tombstones included), merged last writer
+// wins, and one Blob record per body this node holds on local disk.
+//
+// IDs are ULIDs stored as their 16 binary bytes, so keys sort by creation
+// time and a range of keys is a range of time. The package imports nothing
+// else of objstore's.
+package journal
+
+import (
+	"bytes"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
+)
+
+// ErrNotFound is returned, possibly wrapped, when the journal holds no entry
+// or blob record for an ID.
+var ErrNotFound = errors.New("journal: not found")
+
+// ErrSchema is returned by Open when the database was written by a release
+// whose schema this one cannot read.
+var ErrSchema = errors.New("journal: unsupported schema")
+
+// Bucket and key names, declared once.
+var (
+	bucketMeta    = []byte("meta")
+	bucketEntries = []byte("entries")
+	bucketBlobs   = []byte("blobs")
+	keySchema     = []byte("schema")
+)
+
+// schemaVersion is the layout of the buckets above. Opening a database with
+// a higher version fails with ErrSchema rather than misreading it.
+const schemaVersion uint32 = 1
+
+// Config configures a Journal.
+type Config struct {
+	// Path is the database file. Its directory must exist.
+	Path string
+	// Logger receives the journal's logs; nil discards them.
+	Logger *slog.Logger
+	// LockTimeout bounds the wait for another process's lock on the file;
+	// zero means one second. A second node on the same state directory fails
+	// to start instead of waiting forever.
+	LockTimeout time.Duration
+}
+
+// Stats counts what the journal holds.
+type Stats struct {
+	// Objects and Bytes count live (not deleted) entries and their sizes.
+	Objects int64 `json:"objects"`
+	Bytes   int64 `json:"bytes"`
+	// Tombstones counts deleted entries still kept.
+	Tombstones int64 `json:"tombstones"`
+	// Blobs and BlobBytes count the bodies held on this node's disk.
+	Blobs     int64 `json:"local_objects"`
+	BlobBytes int64 `json:"local_bytes"`
+}
+
+func (s *Stats) add(d Stats) {
+	s.Objects += d.Objects
+	s.Bytes += d.Bytes
+	s.Tombstones += d.Tombstones
+	s.Blobs += d.Blobs
+	s.BlobBytes += d.BlobBytes
+}
+
+// Journal is an open metadata database. It is safe for concurrent use.
+type Journal struct {
+	db  *bolt.DB
+	log *slog.Logger
+
+	mu    sync.Mutex // guards stats
+	stats Stats
+}
+
+// Open opens or creates the journal at cfg.Path, checks its schema and
+// counts its contents.
+func Open(cfg Config) (*Journal, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.LockTimeout == 0 {
+		cfg.LockTimeout = time.Second
+	}
+	db, err := bolt.Open(cfg.Path, 0o600, &bolt.Options{
+		Timeout: cfg.LockTimeout,
+		// The freelist is rebuilt on open instead of written at every
+		// commit, which keeps commits small for a journal of millions of
+		// entries (as etcd does).
+		NoFreelistSync: true,
+		FreelistType:   bolt.FreelistMapType,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("journal: open %s: %w", cfg.Path, err)
+	}
+	j := &Journal{db: db, log: cfg.Logger}
+	if err := j.init(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return j, nil
+}
+
+func (j *Journal) init() error {
+	err := j.db.Update(func(tx *bolt.Tx) error {
+		meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+		if err != nil {
+			return err
+		}
+		if v := meta.Get(keySchema); v == nil {
+			if err := meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, schemaVersion)); err != nil {
+				return err
+			}
+		} else if len(v) != 4 || binary.BigEndian.Uint32(v) > schemaVersion {
+			return fmt.Errorf("%w: database schema %x, this release reads up to %d", ErrSchema, v, schemaVersion)
+		}
+		for _, name := range [][]byte{bucketEntries, bucketBlobs} {
+			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("journal: init: %w", err)
+	}
+	// Counting at open costs one scan; it keeps Stats exact without a
+	// counter record that every commit would have to rewrite.
+	return j.View(func(tx *Tx) error {
+		var s Stats
+		err := tx.ForEachEntry(ulid.ULID{}, func(e Entry) error {
+			s.add(entryStats(e, 1))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		err = tx.ForEachBlob(ulid.ULID{}, func(_ ulid.ULID, b Blob) error {
+			s.add(Stats{Blobs: 1, BlobBytes: b.Size})
+			return nil
+		})
+		j.stats = s
+		return err
+	})
+}
+
+// Close closes the database. It waits for open transactions to end.
+func (j *Journal) Close() error { return j.db.Close() }
+
+// Stats returns the current counts.
+func (j *Journal) Stats() Stats {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.stats
+}
+
+// View runs fn in a read-only transaction. Values fn reads are copies and
+// outlive the transaction.
+func (j *Journal) View(fn func(*Tx) error) error {
+	return j.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+}
+
+// Update runs fn in a read-write transaction and commits it durably (the
+// database is fsynced) if fn returns nil. Update calls are serialized.
+func (j *Journal) Update(fn func(*Tx) error) error {
+	var delta Stats
+	err := j.db.Update(func(btx *bolt.Tx) error {
+		tx := &Tx{tx: btx}
+		if err := fn(tx); err != nil {
+			return err
+		}
+		delta = tx.delta
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	j.stats.add(delta)
+	j.mu.Unlock()
+	return nil
+}
+
+// Entry returns the entry for id, or an error matching ErrNotFound.
+func (j *Journal) Entry(id ulid.ULID) (e Entry, err error) {
+	err = j.View(func(tx *Tx) error {
+		e, err = tx.Entry(id)
+		return err
+	})
+	return e, err
+}
+
+// Blob returns this node's blob record for id, or an error matching
+// ErrNotFound.
+func (j *Journal) Blob(id ulid.ULID) (b Blob, err error) {
+	err = j.View(func(tx *Tx) error {
+		b, err = tx.Blob(id)
+		return err
+	})
+	return b, err
+}
+
+// BlobRef names a blob record in a listing.
+type BlobRef struct {
+	ID ulid.ULID
+	Blob
+}
+
+// Blobs returns up to limit blob records with IDs after the given one, in ID
+// order. Long scans page through it so that no read transaction stays open
+// for the length of the scan.
+func (j *Journal) Blobs(after ulid.ULID, limit int) ([]BlobRef, error) {
+	var out []BlobRef
+	err := j.View(func(tx *Tx) error {
+		c := tx.tx.Bucket(bucketBlobs).Cursor()
+		k, v := c.Seek(after[:])
+		if k != nil && bytes.Equal(k, after[:]) {
+			k, v = c.Next()
+		}
+		for ; k != nil && len(out) < limit; k, v = c.Next() {
+			id, err := keyID(k)
+			if err != nil {
+				return err
+			}
+			b, err := decodeBlob(id, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, BlobRef{ID: id, Blob: b})
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Tx is a journal transaction. It must not be used after the function it was
+// passed to returns.
+type Tx struct {
+	tx    *bolt.Tx
+	delta Stats
+}
+
+// Entry returns the entry for id, or an error matching ErrNotFound.
+func (tx *Tx) Entry(id ulid.ULID) (Entry, error) {
+	v := tx.tx.Bucket(bucketEntries).Get(id[:])
+	if v == nil {
+		return Entry{}, fmt.Errorf("entry %s: %w", id, ErrNotFound)
+	}
+	return decodeEntry(id, v)
+}
+
+// Apply stores e if it is newer than the entry held for its ID, or if there
+// is none, and reports whether it did. This is the journal's only way to
+// write an entry, so local writes and merges from other nodes obey the same
+// last-writer-wins rule. An entry whose version equals the stored one is not
+// applied.
+func (tx *Tx) Apply(e Entry) (bool, error) {
+	if e.Version.IsZero() {
+		return false, fmt.Errorf("journal: entry %s has no version", e.ID)
+	}
+	if !e.Level.Valid() {
+		return false, fmt.Errorf("journal: entry %s has invalid level %d", e.ID, e.Level)
+	}
+	if e.Deleted {
+		// A tombstone carries nothing but its ID and version.
+		e = Entry{ID: e.ID, Version: e.Version, Deleted: true}
+	}
+	b := tx.tx.Bucket(bucketEntries)
+	if v := b.Get(e.ID[:]); v != nil {
+		old, err := decodeEntry(e.ID, v)
+		if err != nil {
+			return false, err
+		}
+		if e.Version.Compare(old.Version) <= 0 {
+			return false, nil
+		}
+		tx.delta.add(entryStats(old, -1))
+	}
+	if err := b.Put(e.ID[:], encodeEntry(e)); err != nil {
+		return false, fmt.Errorf("journal: put entry %s: %w", e.ID, err)
+	}
+	tx.delta.add(entryStats(e, 1))
+	return true, nil
+}
+
+// ForEachEntry calls fn for every entry with an ID at or after from, in ID
+// order, until fn returns an error, which ForEachEntry returns.
+func (tx *Tx) ForEachEntry(from ulid.ULID, fn func(Entry) error) error {
+	c := tx.tx.Bucket(bucketEntries).Cursor()
+	for k, v := c.Seek(from[:]); k != nil; k, v = c.Next() {
+		id, err := keyID(k)
+		if err != nil {
+			return err
+		}
+		e, err := decodeEntry(id, v)
+		if err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Blob returns this node's blob record for id, or an error matching
+// ErrNotFound.
+func (tx *Tx) Blob(id ulid.ULID) (Blob, error) {
+	v := tx.tx.Bucket(bucketBlobs).Get(id[:])
+	if v == nil {
+		return Blob{}, fmt.Errorf("blob %s: %w", id, ErrNotFound)
+	}
+	return decodeBlob(id, v)
+}
+
+// PutBlob records that this node holds a body for id, replacing any earlier
+// record.
+func (tx *Tx) PutBlob(id ulid.ULID, b Blob) error {
+	if err := tx.DeleteBlob(id); err != nil {
+		return err
+	}
+	if err := tx.tx.Bucket(bucketBlobs).Put(id[:], encodeBlob(b)); err != nil {
+		return fmt.Errorf("journal: put blob %s: %w", id, err)
+	}
+	tx.delta.add(Stats{Blobs: 1, BlobBytes: b.Size})
+	return nil
+}
+
+// DeleteBlob removes this node's blob record for id, if any.
+func (tx *Tx) DeleteBlob(id ulid.ULID) error {
+	bk := tx.tx.Bucket(bucketBlobs)
+	v := bk.Get(id[:])
+	if v == nil {
+		return nil
+	}
+	old, err := decodeBlob(id, v)
+	if err != nil {
+		return err
+	}
+	if err := bk.Delete(id[:]); err != nil {
+		return fmt.Errorf("journal: delete blob %s: %w", id, err)
+	}
+	tx.delta.add(Stats{Blobs: -1, BlobBytes: -old.Size})
+	return nil
+}
+
+// ForEachBlob calls fn for every blob record with an ID at or after from, in
+// ID order, until fn returns an error, which ForEachBlob returns.
+func (tx *Tx) ForEachBlob(from ulid.ULID, fn func(ulid.ULID, Blob) error) error {
+	c := tx.tx.Bucket(bucketBlobs).Cursor()
+	for k, v := c.Seek(from[:]); k != nil; k, v = c.Next() {
+		id, err := keyID(k)
+		if err != nil {
+			return err
+		}
+		b, err := decodeBlob(id, v)
+		if err != nil {
+			return err
+		}
+		if err := fn(id, b); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func keyID(k []byte) (ulid.ULID, error) {
+	var id ulid.ULID
+	if len(k) != len(id) {
+		return id, fmt.Errorf("%w: key %x", ErrCorrupt, k)
+	}
+	copy(id[:], k)
+	return id, nil
+}
+
+// entryStats is what e contributes to Stats, times sign.
+func entryStats(e Entry, sign int64) Stats {
+	if e.Deleted {
+		return Stats{Tombstones: sign}
+	}
+	return Stats{Objects: sign, Bytes: sign * e.Size}
+}
+
+// Check runs bbolt's consistency check over the whole database and returns
+// the first problem found, for tests and for operators' fsck.
+func (j *Journal) Check() error {
+	return j.db.View(func(tx *bolt.Tx) error {
+		// The channel must be drained, or the checker goroutine never ends.
+		var first error
+		for err := range tx.Check() {
+			if first == nil {
+				first = fmt.Errorf("journal: check: %w", err)
+			}
+		}
+		return first
+	})
+}

@@ -1,0 +1,338 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"reflect"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	bolt "go.etcd.io/bbolt"
+)
+
+// openTest opens a journal in a temp dir and checks its consistency when the
+// test ends.
+func openTest(t *testing.T, path string) *Journal {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "journal.db")
+	}
+	j, err := Open(Config{Path: path})
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := j.Check(); err != nil {
+			t.Errorf("consistency: %v", err)
+		}
+		j.Close()
+	})
+	return j
+}
+
+var nodeA = ulid.MustParse("01HZZZZZZZZZZZZZZZZZZZZZZA")
+var nodeB = ulid.MustParse("01HZZZZZZZZZZZZZZZZZZZZZZB")
+
+func ver(wall int64, node ulid.ULID) Version {
+	return Version{Time: Timestamp{Wall: wall}, Node: node}
+}
+
+func apply(t *testing.T, j *Journal, e Entry) bool {
+	t.Helper()
+	var ok bool
+	err := j.Update(func(tx *Tx) (err error) {
+		ok, err = tx.Apply(e)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("apply %v: %v", e.ID, err)
+	}
+	return ok
+}
+
+func TestEntryRoundTrip(t *testing.T) {
+	cases := []Entry{
+		{ID: ulid.Make(), Version: ver(1, nodeA)},
+		{ID: ulid.Make(), Version: Version{Time: Timestamp{Wall: 1 << 62, Logical: 7}, Node: nodeB},
+			Name: "photo.jpg", Size: 1 << 40, Sum: [32]byte{1, 2, 3}, Level: LevelFull,
+			UserMeta: map[string]string{"owner": "alice", "ключ": "значение", "": "empty key"}},
+		{ID: ulid.Make(), Version: ver(5, nodeA), Deleted: true},
+	}
+	for _, e := range cases {
+		got, err := decodeEntry(e.ID, encodeEntry(e))
+		if err != nil {
+			t.Fatalf("decode: %v", err)
+		}
+		if !reflect.DeepEqual(got, e) {
+			t.Errorf("round trip:\n got %+v\nwant %+v", got, e)
+		}
+	}
+}
+
+func TestEntryEncodingIsCanonical(t *testing.T) {
+	e := Entry{ID: ulid.Make(), Version: ver(1, nodeA), UserMeta: map[string]string{}}
+	for i := range 20 {
+		e.UserMeta[fmt.Sprint("k", i)] = fmt.Sprint("v", i)
+	}
+	first := encodeEntry(e)
+	for range 10 {
+		if got := encodeEntry(e); string(got) != string(first) {
+			t.Fatal("equal entries encoded to different bytes")
+		}
+	}
+}
+
+func TestDecodeRejectsDamage(t *testing.T) {
+	e := Entry{ID: ulid.Make(), Version: ver(1, nodeA), Name: "a.txt", UserMeta: map[string]string{"a": "b"}}
+	b := encodeEntry(e)
+	for i := range b {
+		if _, err := decodeEntry(e.ID, b[:i]); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("truncated to %d bytes: err = %v, want ErrCorrupt", i, err)
+		}
+	}
+	future := append([]byte{entryFormat + 1}, b[1:]...)
+	if _, err := decodeEntry(e.ID, future); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("future format: err = %v, want ErrCorrupt", err)
+	}
+	if _, err := decodeEntry(e.ID, append(b, 0)); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("trailing byte: err = %v, want ErrCorrupt", err)
+	}
+	blob := encodeBlob(Blob{Size: 3, Stored: time.Now()})
+	if _, err := decodeBlob(e.ID, blob[:len(blob)-1]); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("truncated blob: err = %v, want ErrCorrupt", err)
+	}
+}
+
+func FuzzDecodeEntry(f *testing.F) {
+	f.Add(encodeEntry(Entry{Version: ver(1, nodeA), Name: "x", UserMeta: map[string]string{"a": "b"}}))
+	f.Add([]byte{1})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		e, err := decodeEntry(ulid.ULID{}, b)
+		if err != nil {
+			return
+		}
+		// Whatever decodes must survive another round trip unchanged.
+		again, err := decodeEntry(ulid.ULID{}, encodeEntry(e))
+		if err != nil || !reflect.DeepEqual(again, e) {
+			t.Fatalf("round trip of decoded entry: %+v vs %+v (%v)", again, e, err)
+		}
+	})
+}
+
+func TestApplyLastWriterWins(t *testing.T) {
+	j := openTest(t, "")
+	id := ulid.Make()
+	if !apply(t, j, Entry{ID: id, Version: ver(10, nodeA), Name: "v10", Size: 5}) {
+		t.Fatal("first write not applied")
+	}
+	if apply(t, j, Entry{ID: id, Version: ver(5, nodeB), Name: "v5"}) {
+		t.Error("older write applied")
+	}
+	if apply(t, j, Entry{ID: id, Version: ver(10, nodeA), Name: "same"}) {
+		t.Error("write with equal version applied")
+	}
+	// Equal clock readings: the node ID breaks the tie, the same way on
+	// every node.
+	if !apply(t, j, Entry{ID: id, Version: ver(10, nodeB), Name: "tie"}) {
+		t.Error("tie not broken by node ID")
+	}
+	e, err := j.Entry(id)
+	if err != nil || e.Name != "tie" {
+		t.Fatalf("entry = %+v, %v", e, err)
+	}
+	if !apply(t, j, Entry{ID: id, Version: ver(20, nodeA), Deleted: true, Name: "ignored"}) {
+		t.Fatal("tombstone not applied")
+	}
+	if apply(t, j, Entry{ID: id, Version: ver(15, nodeB), Name: "late write"}) {
+		t.Error("write older than the tombstone resurrected the object")
+	}
+	e, _ = j.Entry(id)
+	if !e.Deleted || e.Name != "" {
+		t.Errorf("tombstone = %+v, want deleted with no fields", e)
+	}
+	if _, err := j.Entry(ulid.Make()); !errors.Is(err, ErrNotFound) {
+		t.Errorf("missing entry: err = %v, want ErrNotFound", err)
+	}
+}
+
+func TestApplyRejectsBadEntries(t *testing.T) {
+	j := openTest(t, "")
+	err := j.Update(func(tx *Tx) error {
+		_, err := tx.Apply(Entry{ID: ulid.Make()})
+		return err
+	})
+	if err == nil {
+		t.Error("entry without version applied")
+	}
+	err = j.Update(func(tx *Tx) error {
+		_, err := tx.Apply(Entry{ID: ulid.Make(), Version: ver(1, nodeA), Level: 3})
+		return err
+	})
+	if err == nil {
+		t.Error("entry with level 3 applied")
+	}
+}
+
+func TestStatsFollowWritesAndReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j, err := Open(Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []ulid.ULID{ulid.Make(), ulid.Make(), ulid.Make()}
+	for i, id := range ids {
+		apply(t, j, Entry{ID: id, Version: ver(int64(i+1), nodeA), Size: 100})
+	}
+	err = j.Update(func(tx *Tx) error {
+		if err := tx.PutBlob(ids[0], Blob{Size: 100}); err != nil {
+			return err
+		}
+		if err := tx.PutBlob(ids[1], Blob{Size: 100}); err != nil {
+			return err
+		}
+		// Replacing a record must not count it twice.
+		return tx.PutBlob(ids[1], Blob{Size: 100})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	apply(t, j, Entry{ID: ids[2], Version: ver(10, nodeA), Deleted: true})
+	j.Update(func(tx *Tx) error { return tx.DeleteBlob(ids[0]) })
+	want := Stats{Objects: 2, Bytes: 200, Tombstones: 1, Blobs: 1, BlobBytes: 100}
+	if got := j.Stats(); got != want {
+		t.Errorf("stats = %+v, want %+v", got, want)
+	}
+	// A failed transaction changes nothing.
+	boom := errors.New("boom")
+	err = j.Update(func(tx *Tx) error {
+		tx.Apply(Entry{ID: ulid.Make(), Version: ver(1, nodeA), Size: 1})
+		return boom
+	})
+	if !errors.Is(err, boom) || j.Stats() != want {
+		t.Errorf("after failed tx: err %v, stats %+v", err, j.Stats())
+	}
+	j.Close()
+	j = openTest(t, path)
+	if got := j.Stats(); got != want {
+		t.Errorf("stats after reopen = %+v, want %+v", got, want)
+	}
+}
+
+func TestSecondOpenTimesOut(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	openTest(t, path)
+	_, err := Open(Config{Path: path, LockTimeout: 50 * time.Millisecond})
+	if err == nil {
+		t.Fatal("second process opened a locked journal")
+	}
+}
+
+func TestRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	db, err := bolt.Open(path, 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.Update(func(tx *bolt.Tx) error {
+		b, _ := tx.CreateBucket(bucketMeta)
+		return b.Put(keySchema, []byte{0, 0, 0, 99})
+	})
+	db.Close()
+	if _, err := Open(Config{Path: path}); !errors.Is(err, ErrSchema) {
+		t.Fatalf("err = %v, want ErrSchema", err)
+	}
+}
+
+func TestBlobsPages(t *testing.T) {
+	j := openTest(t, "")
+	var ids []ulid.ULID
+	err := j.Update(func(tx *Tx) error {
+		for i := range 25 {
+			id := ulid.Make()
+			ids = append(ids, id)
+			if err := tx.PutBlob(id, Blob{Size: int64(i)}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []ulid.ULID
+	var after ulid.ULID
+	for {
+		page, err := j.Blobs(after, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		for _, r := range page {
+			got = append(got, r.ID)
+		}
+		after = page[len(page)-1].ID
+	}
+	if !reflect.DeepEqual(got, ids) {
+		t.Errorf("paged %d ids, want %d in order", len(got), len(ids))
+	}
+}
+
+func TestClockMonotonic(t *testing.T) {
+	frozen := time.Unix(1000, 0)
+	c := NewClock(func() time.Time { return frozen })
+	prev := c.Now()
+	for range 1000 {
+		next := c.Now()
+		if next.Compare(prev) <= 0 {
+			t.Fatalf("clock went from %v to %v", prev, next)
+		}
+		prev = next
+	}
+}
+
+// A node whose wall clock is minutes behind must still order its writes
+// after the writes it has seen from others.
+func TestClockFollowsFasterNode(t *testing.T) {
+	now := time.Now()
+	ahead := NewClock(func() time.Time { return now.Add(10 * time.Minute) })
+	behind := NewClock(func() time.Time { return now })
+	remote := ahead.Now()
+	behind.Observe(remote)
+	local := behind.Now()
+	if local.Compare(remote) <= 0 {
+		t.Fatalf("write after observing %v got %v, which loses", remote, local)
+	}
+	// Observing an older reading changes nothing.
+	behind.Observe(Timestamp{Wall: 1})
+	if next := behind.Now(); next.Compare(local) <= 0 {
+		t.Fatalf("clock went back to %v after %v", next, local)
+	}
+}
+
+func TestClockConcurrent(t *testing.T) {
+	c := NewClock(nil)
+	var mu sync.Mutex
+	seen := map[Timestamp]bool{}
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for range 500 {
+				ts := c.Now()
+				mu.Lock()
+				if seen[ts] {
+					t.Errorf("duplicate reading %v", ts)
+				}
+				seen[ts] = true
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+}

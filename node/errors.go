@@ -1,0 +1,78 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+
+	"github.com/objstore/objstore/storage"
+)
+
+// Error kinds. Node operations return errors that match exactly one of these
+// with errors.Is; the api package alone turns a kind into an HTTP status.
+// The rest of an error's text says what happened, for logs and clients.
+var (
+	// ErrInvalid: the request is malformed (bad ID, level, metadata, body).
+	ErrInvalid = errors.New("invalid request")
+	// ErrNotFound: no such object, or its body is on no reachable store.
+	ErrNotFound = errors.New("object not found")
+	// ErrDeleted: the object has a tombstone.
+	ErrDeleted = errors.New("object deleted")
+	// ErrTooLarge: the body exceeds the configured maximum object size.
+	ErrTooLarge = errors.New("object too large")
+	// ErrConflict: the request contradicts the object's state, such as
+	// lowering its consistency level or reusing a deleted ID.
+	ErrConflict = errors.New("conflict")
+	// ErrNoSpace: the local disk is full.
+	ErrNoSpace = errors.New("insufficient storage")
+	// ErrRemote: the remote tier answered with an error.
+	ErrRemote = errors.New("remote store failed")
+	// ErrRemoteUnavailable: the remote tier could not be reached or is
+	// overloaded; the same request may succeed later.
+	ErrRemoteUnavailable = errors.New("remote store unavailable")
+	// ErrClosed: the node is shutting down.
+	ErrClosed = errors.New("node closed")
+)
+
+// remoteErr classifies an error from the remote tier. Not-found stays
+// storage.ErrNotFound for the caller to interpret.
+func remoteErr(op string, err error) error {
+	if err == nil || errors.Is(err, storage.ErrNotFound) {
+		return err
+	}
+	if isUnavailable(err) {
+		return fmt.Errorf("%w: %s: %w", ErrRemoteUnavailable, op, err)
+	}
+	return fmt.Errorf("%w: %s: %w", ErrRemote, op, err)
+}
+
+// isUnavailable reports whether err means the remote could not be reached
+// or asked us to back off, as opposed to rejecting the request.
+func isUnavailable(err error) bool {
+	var netErr net.Error
+	var opErr *net.OpError
+	var status interface{ HTTPStatusCode() int }
+	switch {
+	case errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EHOSTUNREACH),
+		errors.As(err, &opErr),
+		errors.As(err, &netErr) && netErr.Timeout():
+		return true
+	case errors.As(err, &status):
+		code := status.HTTPStatusCode()
+		return code == 503 || code == 429 || code == 0
+	}
+	return false
+}
+
+// diskErr classifies an error from the local disk.
+func diskErr(err error) error {
+	if errors.Is(err, storage.ErrNoSpace) {
+		return fmt.Errorf("%w: %w", ErrNoSpace, err)
+	}
+	return err
+}

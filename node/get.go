@@ -1,0 +1,442 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/storage"
+)
+
+// Source says where the bytes of a GET come from.
+type Source string
+
+// Sources of a GET's bytes.
+const (
+	SourceLocal  Source = "local"
+	SourceRemote Source = "remote"
+)
+
+// GetOptions tunes Get.
+type GetOptions struct {
+	// Fetch allows fetching an object the journal does not know from the
+	// remote tier. Objects the journal knows are fetched when needed
+	// regardless.
+	Fetch bool
+}
+
+// Object is an open object. Content reads and seeks its body; the caller
+// must Close it.
+type Object struct {
+	Meta
+	// Source is where the bytes come from.
+	Source Source
+	// Fetched is set when this GET brought the body in from the remote.
+	Fetched bool
+	// Content is the body. When it streams in from the remote, reads block
+	// until the bytes arrive, and fail rather than end early if the fetch
+	// fails, so a partial body is never taken for a whole one.
+	Content io.ReadSeeker
+	close   func() error
+}
+
+// Close releases the body.
+func (o *Object) Close() error { return o.close() }
+
+// Get opens object id. The body is served from local disk when this node
+// holds a whole copy; otherwise, when the object is in the remote tier, it
+// is fetched (one remote request however many callers ask at once), stored
+// locally, and streamed to every caller as it arrives. Unknown objects are
+// fetched only with opts.Fetch, and never when the journal holds a
+// tombstone. Errors match ErrNotFound, ErrDeleted (with the tombstone's
+// description in the returned Object's Meta), ErrRemote or
+// ErrRemoteUnavailable.
+func (n *Node) Get(ctx context.Context, id ulid.ULID, opts GetOptions) (*Object, error) {
+	if n.closed.Load() {
+		return nil, ErrClosed
+	}
+	e, err := n.journal.Entry(id)
+	switch {
+	case errors.Is(err, journal.ErrNotFound):
+		if !opts.Fetch {
+			n.counters.misses.Add(1)
+			return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+		}
+		return n.fetch(ctx, id, nil)
+	case err != nil:
+		return nil, fmt.Errorf("node: get %s: %w", id, err)
+	case e.Deleted:
+		return &Object{Meta: metaOf(e, nil), close: nopClose}, fmt.Errorf("%w: %s", ErrDeleted, id)
+	}
+	if obj, err := n.openLocal(e); err == nil {
+		n.counters.hitsLocal.Add(1)
+		return obj, nil
+	} else if !errors.Is(err, storage.ErrNotFound) {
+		return nil, err
+	}
+	if !e.Level.InRemote() {
+		n.counters.misses.Add(1)
+		return nil, fmt.Errorf("%w: the body of level-0 object %s is not on this node", ErrNotFound, id)
+	}
+	return n.fetch(ctx, id, &e)
+}
+
+func nopClose() error { return nil }
+
+// openLocal opens this node's copy of e's body. A copy whose size does not
+// match its record is dropped (and fetched again where the remote has it)
+// rather than served; the result is then storage.ErrNotFound.
+func (n *Node) openLocal(e journal.Entry) (*Object, error) {
+	b, err := n.journal.Blob(e.ID)
+	if errors.Is(err, journal.ErrNotFound) || (err == nil && b.Sum != e.Sum) {
+		return nil, storage.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node: get %s: %w", e.ID, err)
+	}
+	f, err := n.disk.Open(e.ID, b.Sum)
+	if err == nil {
+		var st os.FileInfo
+		if st, err = f.Stat(); err == nil && st.Size() != b.Size {
+			f.Close()
+			err = fmt.Errorf("%w: body of %s is %d bytes on disk, %d in the journal", storage.ErrNotFound, e.ID, st.Size(), b.Size)
+		}
+	}
+	if errors.Is(err, storage.ErrNotFound) {
+		n.log.Warn("local body missing or damaged; dropping it", "id", e.ID, "err", err)
+		n.dropBlob(e.ID, b.Sum, e.Level.InRemote())
+		return nil, storage.ErrNotFound
+	}
+	if err != nil {
+		return nil, fmt.Errorf("node: open body %s: %w", e.ID, err)
+	}
+	return &Object{Meta: metaOf(e, &b), Source: SourceLocal, Content: f, close: f.Close}, nil
+}
+
+// dropBlob forgets this node's copy of a body and removes its file; when
+// refetch is set the body is queued to be fetched again from the remote.
+func (n *Node) dropBlob(id ulid.ULID, sum storage.Sum, refetch bool) {
+	err := n.journal.Update(func(tx *journal.Tx) error {
+		b, err := tx.Blob(id)
+		if err != nil || b.Sum != sum {
+			return nil // already dropped or replaced
+		}
+		return tx.DeleteBlob(id)
+	})
+	if err != nil {
+		n.log.Error("drop body record", "id", id, "err", err)
+		return
+	}
+	n.disk.Remove(id, sum)
+	if refetch {
+		n.queueRepair(id)
+	}
+}
+
+// fetch streams object id from the remote, joining a fetch already in
+// flight. known is the journal's entry, or nil on a total miss.
+func (n *Node) fetch(ctx context.Context, id ulid.ULID, known *journal.Entry) (*Object, error) {
+	f := n.startFill(id, known)
+	select {
+	case <-f.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if f.headErr != nil {
+		n.counters.misses.Add(1)
+		return nil, f.headErr
+	}
+	r, err := f.newReader(ctx)
+	if err != nil {
+		return nil, err
+	}
+	n.counters.hitsRemote.Add(1)
+	m := metaOf(f.entry, nil)
+	m.IsFetched = true
+	return &Object{Meta: m, Source: SourceRemote, Fetched: true, Content: r, close: r.Close}, nil
+}
+
+// fill is one fetch of a body from the remote tier into local disk, which
+// any number of readers follow as it streams in.
+type fill struct {
+	n     *Node
+	id    ulid.ULID
+	known *journal.Entry
+
+	// ready is closed once entry and size are known, or headErr is set.
+	ready   chan struct{}
+	headErr error
+	entry   journal.Entry
+
+	mu      sync.Mutex // guards the fields below; cond waits on it
+	cond    *sync.Cond
+	w       *storage.Writer
+	written int64
+	done    bool  // the body is committed under its final path
+	err     error // the fetch failed; readers fail too
+}
+
+// startFill returns the fill in flight for id, starting one if there is
+// none. The fill runs under the node's context, not the caller's, so that
+// one reader going away does not fail the others.
+func (n *Node) startFill(id ulid.ULID, known *journal.Entry) *fill {
+	n.fillsMu.Lock()
+	defer n.fillsMu.Unlock()
+	if f, ok := n.fills[id]; ok {
+		return f
+	}
+	f := &fill{n: n, id: id, known: known, ready: make(chan struct{})}
+	f.cond = sync.NewCond(&f.mu)
+	n.fills[id] = f
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		err := f.run(n.ctx)
+		if err != nil {
+			n.counters.fetchErrors.Add(1)
+			n.log.Warn("fetch failed", "id", id, "err", err)
+		}
+		n.fillsMu.Lock()
+		delete(n.fills, id)
+		n.fillsMu.Unlock()
+	}()
+	return f
+}
+
+func (f *fill) run(ctx context.Context) (err error) {
+	n := f.n
+	n.counters.fetches.Add(1)
+	n.counters.remoteGets.Add(1)
+	rc, info, err := n.remote.Get(ctx, n.remoteKey(f.id), 0, -1)
+	if err == nil {
+		defer rc.Close()
+		err = f.describe(info)
+	} else if errors.Is(err, storage.ErrNotFound) {
+		err = fmt.Errorf("%w: %s is not in the remote store", ErrNotFound, f.id)
+	} else {
+		err = remoteErr("fetch "+f.id.String(), err)
+	}
+	if err == nil {
+		f.w, err = n.disk.Create()
+		err = diskErr(err)
+	}
+	if err != nil {
+		f.headErr = err
+		close(f.ready)
+		return err
+	}
+	close(f.ready)
+	defer func() {
+		f.mu.Lock()
+		if err != nil {
+			f.err = err
+			f.w.Abort()
+		}
+		f.cond.Broadcast()
+		f.mu.Unlock()
+	}()
+
+	stop := context.AfterFunc(ctx, f.wake)
+	defer stop()
+	buf := make([]byte, copyBufferSize)
+	for {
+		nr, rerr := rc.Read(buf)
+		if nr > 0 {
+			if _, werr := f.w.Write(buf[:nr]); werr != nil {
+				return diskErr(werr)
+			}
+			f.mu.Lock()
+			f.written += int64(nr)
+			f.cond.Broadcast()
+			f.mu.Unlock()
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return remoteErr("fetch "+f.id.String(), rerr)
+		}
+	}
+	if f.written != f.entry.Size {
+		return fmt.Errorf("%w: fetch %s: got %d bytes of %d", ErrRemote, f.id, f.written, f.entry.Size)
+	}
+	// The expected checksum comes from the journal, or from the remote's
+	// metadata when the upload recorded it.
+	sum := f.w.Sum()
+	if f.entry.Sum != (storage.Sum{}) && sum != f.entry.Sum {
+		return fmt.Errorf("%w: the remote copy of %s does not match its checksum", ErrRemote, f.id)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.commit(sum)
+}
+
+// describe settles the entry the fetched body belongs to.
+func (f *fill) describe(info storage.ObjectInfo) error {
+	if f.known != nil {
+		f.entry = *f.known
+		if info.Size != f.known.Size {
+			return fmt.Errorf("%w: the remote copy of %s is %d bytes, the journal says %d", ErrRemote, f.id, info.Size, f.known.Size)
+		}
+		return nil
+	}
+	e, err := entryFromRemote(f.id, info)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrRemote, err)
+	}
+	f.entry = e
+	return nil
+}
+
+// commit makes the fetched body durable and records it. Called with f.mu
+// held, so readers switch from the temporary file to the final one
+// atomically.
+func (f *fill) commit(sum storage.Sum) error {
+	n := f.n
+	size, sum, err := f.w.Commit(f.id)
+	if err != nil {
+		return diskErr(err)
+	}
+	f.entry.Sum = sum
+	blob := journal.Blob{Size: size, Sum: sum, Stored: time.Now().UTC(), Fetched: true}
+	var deleted bool
+	err = n.journal.Update(func(tx *journal.Tx) error {
+		cur, err := tx.Entry(f.id)
+		switch {
+		case errors.Is(err, journal.ErrNotFound):
+			// A total miss: the remote's description becomes the entry.
+			if _, err := tx.Apply(f.entry); err != nil {
+				return err
+			}
+		case err != nil:
+			return err
+		case cur.Deleted:
+			deleted = true
+			return nil
+		case cur.Version.Compare(f.entry.Version) > 0 && cur.Sum != sum:
+			// A newer write landed while the body streamed in.
+			return fmt.Errorf("%w: %s changed during the fetch", ErrConflict, f.id)
+		}
+		n.clock.Observe(f.entry.Version.Time)
+		return tx.PutBlob(f.id, blob)
+	})
+	if err == nil && deleted {
+		err = fmt.Errorf("%w: %s was deleted during the fetch", ErrDeleted, f.id)
+	}
+	if err != nil {
+		n.disk.Remove(f.id, sum)
+		return err
+	}
+	f.done = true
+	return nil
+}
+
+// wake rouses readers so they notice a canceled context.
+func (f *fill) wake() {
+	f.mu.Lock()
+	f.cond.Broadcast()
+	f.mu.Unlock()
+}
+
+// newReader opens a reader that follows the fill.
+func (f *fill) newReader(ctx context.Context) (*fillReader, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.err != nil {
+		return nil, f.err
+	}
+	path := f.n.disk.Path(f.id, f.entry.Sum)
+	if !f.done {
+		path = f.w.TempPath()
+	}
+	file, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("node: follow fetch of %s: %w", f.id, err)
+	}
+	r := &fillReader{f: f, file: file, size: f.entry.Size, ctx: ctx}
+	r.stop = context.AfterFunc(ctx, f.wake)
+	return r, nil
+}
+
+// fillReader reads a body while it streams in. It holds back the last byte
+// until the body is committed, so a reader never sees a complete body that
+// later turns out to be short, damaged or deleted: the read fails instead.
+type fillReader struct {
+	f    *fill
+	file *os.File
+	size int64
+	off  int64
+	ctx  context.Context
+	stop func() bool
+}
+
+// available waits until bytes at off can be read and returns how many.
+func (r *fillReader) available() (int64, error) {
+	f := r.f
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for {
+		if f.err != nil {
+			return 0, f.err
+		}
+		if err := r.ctx.Err(); err != nil {
+			return 0, err
+		}
+		limit := f.written
+		if !f.done {
+			limit = min(limit, r.size-1)
+		}
+		if limit > r.off {
+			return limit - r.off, nil
+		}
+		if f.done {
+			return 0, io.EOF
+		}
+		f.cond.Wait()
+	}
+}
+
+// Read blocks until bytes at the offset have arrived. At the end it waits
+// for the commit, so even an empty body is only ever served whole.
+func (r *fillReader) Read(p []byte) (int, error) {
+	avail, err := r.available()
+	if err != nil {
+		return 0, err
+	}
+	p = p[:min(int64(len(p)), avail)]
+	n, err := r.file.ReadAt(p, r.off)
+	r.off += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
+	}
+	return n, err
+}
+
+func (r *fillReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.off
+	case io.SeekEnd:
+		offset += r.size
+	default:
+		return 0, errors.New("seek: invalid whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("seek: negative position")
+	}
+	r.off = offset
+	return offset, nil
+}
+
+func (r *fillReader) Close() error {
+	r.stop()
+	return r.file.Close()
+}

@@ -1,0 +1,285 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"golang.org/x/time/rate"
+
+	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/storage"
+)
+
+// reconcile brings the files directory and the journal into agreement after
+// a start, clean or not. A body file the journal does not point at is the
+// leftover of a write that never committed (or of a body since replaced)
+// and is removed; a blob record whose file is gone or has the wrong size is
+// dropped, and its body fetched again when the remote has it. Files whose
+// names objstore would not have made are left alone and logged.
+func (n *Node) reconcile(ctx context.Context) error {
+	start := time.Now()
+	var orphans, foreign int
+	err := n.disk.Walk(ctx, func(path string, id ulid.ULID, prefix string, ok bool) error {
+		if !ok {
+			foreign++
+			n.log.Warn("unexpected file in files directory; leaving it", "path", path)
+			return nil
+		}
+		b, err := n.journal.Blob(id)
+		if err == nil && storage.SumPrefix(b.Sum) == prefix {
+			return nil
+		}
+		if err != nil && !errors.Is(err, journal.ErrNotFound) {
+			return err
+		}
+		orphans++
+		if err := os.Remove(path); err != nil {
+			return fmt.Errorf("node: remove leftover %s: %w", path, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("node: reconcile: %w", err)
+	}
+	var missing int
+	var after ulid.ULID
+	for {
+		page, err := n.journal.Blobs(after, 1024)
+		if err != nil {
+			return fmt.Errorf("node: reconcile: %w", err)
+		}
+		for _, ref := range page {
+			st, err := os.Stat(n.disk.Path(ref.ID, ref.Sum))
+			if err == nil && st.Size() == ref.Size {
+				continue
+			}
+			missing++
+			n.dropBlob(ref.ID, ref.Sum, n.inRemote(ref.ID))
+		}
+		if len(page) == 0 {
+			break
+		}
+		after = page[len(page)-1].ID
+	}
+	n.log.Info("reconciled files with journal", "removed_leftovers", orphans, "missing_bodies", missing,
+		"foreign_files", foreign, "elapsed", time.Since(start).Round(time.Millisecond))
+	return nil
+}
+
+// inRemote reports whether the journal says object id is kept in the
+// remote tier.
+func (n *Node) inRemote(id ulid.ULID) bool {
+	e, err := n.journal.Entry(id)
+	return err == nil && !e.Deleted && e.Level.InRemote()
+}
+
+// queueRepair asks the repair loop to fetch the body of id again.
+func (n *Node) queueRepair(id ulid.ULID) {
+	n.repairMu.Lock()
+	n.repairQ = append(n.repairQ, id)
+	n.repairMu.Unlock()
+	select {
+	case n.repairC <- struct{}{}:
+	default:
+	}
+}
+
+// repairLoop fetches again, one at a time, the bodies that were found
+// missing or damaged, so a node heals without waiting for a client to ask.
+func (n *Node) repairLoop() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.repairC:
+		}
+		for {
+			n.repairMu.Lock()
+			if len(n.repairQ) == 0 {
+				n.repairMu.Unlock()
+				break
+			}
+			id := n.repairQ[0]
+			n.repairQ = n.repairQ[1:]
+			n.repairMu.Unlock()
+			if err := n.repair(id); err != nil {
+				if n.ctx.Err() != nil {
+					return
+				}
+				n.counters.repairErrors.Add(1)
+				n.log.Warn("repair failed", "id", id, "err", err)
+			}
+		}
+	}
+}
+
+// repair fetches the body of id from the remote if the journal still wants
+// it here and this node does not hold it.
+func (n *Node) repair(id ulid.ULID) error {
+	e, err := n.journal.Entry(id)
+	if err != nil || e.Deleted || !e.Level.InRemote() {
+		return nil
+	}
+	if b, err := n.journal.Blob(id); err == nil && b.Sum == e.Sum {
+		return nil
+	}
+	f := n.startFill(id, &e)
+	<-f.ready
+	if f.headErr != nil {
+		return f.headErr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for !f.done && f.err == nil {
+		f.cond.Wait()
+	}
+	if f.err == nil {
+		n.counters.repairs.Add(1)
+		n.log.Info("repaired body from the remote", "id", id)
+	}
+	return f.err
+}
+
+// scrubLoop verifies every local body at start-up and then every
+// ScrubInterval.
+func (n *Node) scrubLoop() {
+	defer n.wg.Done()
+	for {
+		rep, err := n.Scrub(n.ctx)
+		if n.ctx.Err() != nil {
+			return
+		}
+		if err != nil {
+			n.log.Error("scrub failed", "err", err)
+		} else {
+			n.log.Info("scrub done", "checked", rep.Checked, "bytes", rep.Bytes, "damaged", rep.Damaged,
+				"elapsed", rep.Elapsed.Round(time.Millisecond))
+		}
+		if n.cfg.ScrubInterval < 0 {
+			return
+		}
+		t := time.NewTimer(n.cfg.ScrubInterval)
+		select {
+		case <-n.ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// ScrubReport sums up one scrub.
+type ScrubReport struct {
+	Checked int64         `json:"checked"`
+	Bytes   int64         `json:"bytes"`
+	Damaged int64         `json:"damaged"`
+	Elapsed time.Duration `json:"elapsed_ns"`
+}
+
+// Scrub reads every body this node holds, at most ScrubRate bytes per
+// second, and checks it against the size and SHA-256 in the journal. A
+// damaged or missing body is dropped, never served, and fetched again from
+// the remote when the remote has it. Scrub pages through the journal, so it
+// holds no transaction open while it reads.
+func (n *Node) Scrub(ctx context.Context) (ScrubReport, error) {
+	start := time.Now()
+	var rep ScrubReport
+	limiter := rate.NewLimiter(rate.Limit(n.cfg.ScrubRate), copyBufferSize)
+	buf := make([]byte, copyBufferSize)
+	var after ulid.ULID
+	for {
+		page, err := n.journal.Blobs(after, 256)
+		if err != nil {
+			return rep, fmt.Errorf("node: scrub: %w", err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		var verified []journal.BlobRef
+		for _, ref := range page {
+			ok, err := n.verify(ctx, ref, limiter, buf)
+			if err != nil {
+				return rep, err
+			}
+			rep.Checked++
+			rep.Bytes += ref.Size
+			n.counters.scrubbed.Add(1)
+			if ok {
+				verified = append(verified, ref)
+				continue
+			}
+			rep.Damaged++
+			n.counters.scrubDamaged.Add(1)
+			n.log.Error("scrub found a damaged body; dropping it", "id", ref.ID)
+			n.dropBlob(ref.ID, ref.Sum, n.inRemote(ref.ID))
+		}
+		if err := n.markVerified(verified, time.Now().UTC()); err != nil {
+			return rep, err
+		}
+		after = page[len(page)-1].ID
+	}
+	rep.Elapsed = time.Since(start)
+	return rep, nil
+}
+
+// verify reads one body and compares it with its record. It returns an
+// error only when the scrub itself cannot go on.
+func (n *Node) verify(ctx context.Context, ref journal.BlobRef, limiter *rate.Limiter, buf []byte) (bool, error) {
+	f, err := n.disk.Open(ref.ID, ref.Sum)
+	if err != nil {
+		return false, nil
+	}
+	defer f.Close()
+	h := sha256.New()
+	var size int64
+	for {
+		if err := limiter.WaitN(ctx, len(buf)); err != nil {
+			return false, err
+		}
+		nr, rerr := f.Read(buf)
+		h.Write(buf[:nr])
+		size += int64(nr)
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			n.log.Error("scrub read failed", "id", ref.ID, "err", rerr)
+			return false, nil
+		}
+	}
+	var sum storage.Sum
+	h.Sum(sum[:0])
+	return size == ref.Size && sum == ref.Sum, nil
+}
+
+// markVerified records the scrub time of bodies found whole, in one commit
+// per page rather than one per body.
+func (n *Node) markVerified(refs []journal.BlobRef, at time.Time) error {
+	if len(refs) == 0 {
+		return nil
+	}
+	err := n.journal.Update(func(tx *journal.Tx) error {
+		for _, ref := range refs {
+			cur, err := tx.Blob(ref.ID)
+			if err != nil || cur.Sum != ref.Sum {
+				continue // dropped or replaced meanwhile
+			}
+			cur.Verified = at
+			if err := tx.PutBlob(ref.ID, cur); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("node: scrub: %w", err)
+	}
+	return nil
+}

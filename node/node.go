@@ -1,0 +1,307 @@
+// Package node is one objstore node: it ties the local disk and the remote
+// tier (package storage) to the metadata journal (package journal) and
+// carries out the public operations: put, get, delete, level changes,
+// fetches from the remote on a miss, and the scrub that keeps local bodies
+// honest.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/storage"
+)
+
+// Config configures a Node. Zero values take the defaults documented on
+// each field.
+type Config struct {
+	// StateDir holds the journal and the node's identity. Required.
+	StateDir string
+	// FilesDir holds the bodies. Required.
+	FilesDir string
+	// Remote is the durable tier. Required.
+	Remote storage.Remote
+	// RemotePrefix is prepended to an object's ID to form its remote key.
+	RemotePrefix string
+	// MaxObjectSize rejects larger bodies with ErrTooLarge; zero means no
+	// limit.
+	MaxObjectSize int64
+	// ScrubInterval is the pause between full scrubs of the local bodies;
+	// zero means 24h, negative disables the periodic scrub (the start-up
+	// scrub still runs).
+	ScrubInterval time.Duration
+	// ScrubRate caps the bytes per second a scrub reads; zero means
+	// 32 MiB/s, so verification never starves client traffic.
+	ScrubRate int64
+	// Logger receives the node's logs; nil discards them.
+	Logger *slog.Logger
+	// Now is the physical clock behind the node's hybrid logical clock; nil
+	// means time.Now. Tests inject skewed clocks here.
+	Now func() time.Time
+}
+
+const (
+	defaultScrubInterval = 24 * time.Hour
+	defaultScrubRate     = 32 << 20
+	nodeIDFile           = "node-id"
+	journalFile          = "journal.db"
+	// copyBufferSize is the unit bodies stream in.
+	copyBufferSize = 256 << 10
+	// Limits on what the remote tier's metadata must carry; S3 caps user
+	// metadata at 2 KiB per object.
+	maxNameBytes     = 255
+	maxUserMetaBytes = 1024
+)
+
+// Node is one objstore node. Its methods are safe for concurrent use.
+type Node struct {
+	cfg     Config
+	log     *slog.Logger
+	id      ulid.ULID
+	journal *journal.Journal
+	disk    *storage.Disk
+	remote  storage.Remote
+	clock   *journal.Clock
+	locks   keyLock
+
+	fillsMu sync.Mutex // guards fills
+	fills   map[ulid.ULID]*fill
+
+	repairMu sync.Mutex // guards repairQ
+	repairQ  []ulid.ULID
+	repairC  chan struct{} // signals new repair work, capacity 1
+
+	counters counters
+
+	// ctx is canceled by Close; every background goroutine and every
+	// fetch runs under it and is counted in wg.
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed atomic.Bool
+}
+
+// counters are the node's traffic statistics since start.
+type counters struct {
+	hitsLocal, hitsRemote     atomic.Int64
+	misses                    atomic.Int64
+	fetches, fetchErrors      atomic.Int64
+	scrubbed, scrubDamaged    atomic.Int64
+	repairs, repairErrors     atomic.Int64
+	puts, deletes, putErrors  atomic.Int64
+	remoteUploads, remoteGets atomic.Int64
+}
+
+// Open starts a node: it loads or creates the node's identity, opens the
+// journal and the files directory, reconciles them (leftovers of a crash are
+// removed; records of missing bodies are dropped and their bodies fetched
+// again from the remote where it has them), and starts the background scrub
+// and repair. Close stops it.
+func Open(ctx context.Context, cfg Config) (*Node, error) {
+	if cfg.StateDir == "" || cfg.FilesDir == "" || cfg.Remote == nil {
+		return nil, errors.New("node: StateDir, FilesDir and Remote are required")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.ScrubInterval == 0 {
+		cfg.ScrubInterval = defaultScrubInterval
+	}
+	if cfg.ScrubRate <= 0 {
+		cfg.ScrubRate = defaultScrubRate
+	}
+	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
+		return nil, fmt.Errorf("node: state dir: %w", err)
+	}
+	id, err := loadIdentity(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	disk, err := storage.OpenDisk(cfg.FilesDir)
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	j, err := journal.Open(journal.Config{
+		Path:   filepath.Join(cfg.StateDir, journalFile),
+		Logger: cfg.Logger.With("component", "journal"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("node: %w", err)
+	}
+	n := &Node{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "node"),
+		id:      id,
+		journal: j,
+		disk:    disk,
+		remote:  cfg.Remote,
+		clock:   journal.NewClock(cfg.Now),
+		fills:   make(map[ulid.ULID]*fill),
+		repairC: make(chan struct{}, 1),
+	}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	if err := n.reconcile(ctx); err != nil {
+		j.Close()
+		return nil, err
+	}
+	n.wg.Add(2)
+	go n.repairLoop()
+	go n.scrubLoop()
+	return n, nil
+}
+
+// Close stops the background work, waits for fetches in flight, and closes
+// the journal. Operations after Close fail with ErrClosed.
+func (n *Node) Close() error {
+	if !n.closed.CompareAndSwap(false, true) {
+		return nil
+	}
+	n.cancel()
+	n.wg.Wait()
+	return n.journal.Close()
+}
+
+// ID returns the node's persistent identity.
+func (n *Node) ID() ulid.ULID { return n.id }
+
+// Remote returns the remote tier, for logs and stats.
+func (n *Node) Remote() storage.Remote { return n.remote }
+
+// loadIdentity reads the node's ULID from the state directory, creating it
+// on first start so that restarts keep the node's identity.
+func loadIdentity(stateDir string) (ulid.ULID, error) {
+	path := filepath.Join(stateDir, nodeIDFile)
+	b, err := os.ReadFile(path)
+	if err == nil {
+		id, perr := ulid.ParseStrict(strings.TrimSpace(string(b)))
+		if perr != nil {
+			return ulid.ULID{}, fmt.Errorf("node: identity file %s is damaged (%w); remove it to give this node a new identity", path, perr)
+		}
+		return id, nil
+	}
+	if !errors.Is(err, fs.ErrNotExist) {
+		return ulid.ULID{}, fmt.Errorf("node: read identity: %w", err)
+	}
+	id := ulid.Make()
+	if err := writeFileAtomic(path, []byte(id.String()+"\n")); err != nil {
+		return ulid.ULID{}, fmt.Errorf("node: write identity: %w", err)
+	}
+	return id, nil
+}
+
+// writeFileAtomic writes a small file so that a crash leaves either the old
+// contents or the new, never a torn file.
+func writeFileAtomic(path string, data []byte) error {
+	tmp := path + ".tmp"
+	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	d, err := os.Open(filepath.Dir(path))
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
+
+// remoteKey is the key of an object in the remote tier.
+func (n *Node) remoteKey(id ulid.ULID) string { return n.cfg.RemotePrefix + id.String() }
+
+// Meta is the public description of an object, as /api/v1/meta returns it.
+type Meta struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Size        int64             `json:"size"`
+	Timestamp   int64             `json:"timestamp"`
+	Modified    time.Time         `json:"modified"`
+	UserMeta    map[string]string `json:"user_meta,omitempty"`
+	IsSymlink   bool              `json:"is_symlink"`
+	Consistency journal.Level     `json:"consistency"`
+	IsDeleted   bool              `json:"is_deleted"`
+	IsFetched   bool              `json:"is_fetched"`
+	// IsLocal reports whether this node holds the body on its disk.
+	IsLocal bool `json:"is_local"`
+	// SHA256 is the hex checksum of the body, when known.
+	SHA256  string `json:"sha256,omitempty"`
+	Version string `json:"version"`
+}
+
+func metaOf(e journal.Entry, b *journal.Blob) Meta {
+	m := Meta{
+		ID:          e.ID.String(),
+		Name:        e.Name,
+		Size:        e.Size,
+		Timestamp:   e.Modified().Unix(),
+		Modified:    e.Modified(),
+		UserMeta:    e.UserMeta,
+		Consistency: e.Level,
+		IsDeleted:   e.Deleted,
+		Version:     e.Version.String(),
+	}
+	if e.Sum != (storage.Sum{}) {
+		m.SHA256 = fmt.Sprintf("%x", e.Sum)
+	}
+	if b != nil && b.Sum == e.Sum {
+		m.IsLocal = true
+		m.IsFetched = b.Fetched
+	}
+	return m
+}
+
+// NewID returns a new object ID.
+func (n *Node) NewID() ulid.ULID { return ulid.Make() }
+
+// Meta returns the description of object id. A deleted object yields its
+// tombstone's description and an error matching ErrDeleted; an unknown one
+// an error matching ErrNotFound.
+func (n *Node) Meta(ctx context.Context, id ulid.ULID) (Meta, error) {
+	var m Meta
+	err := n.journal.View(func(tx *journal.Tx) error {
+		e, err := tx.Entry(id)
+		if err != nil {
+			return err
+		}
+		var bp *journal.Blob
+		if b, err := tx.Blob(id); err == nil {
+			bp = &b
+		}
+		m = metaOf(e, bp)
+		return nil
+	})
+	switch {
+	case errors.Is(err, journal.ErrNotFound):
+		return m, fmt.Errorf("%w: %s", ErrNotFound, id)
+	case err != nil:
+		return m, fmt.Errorf("node: meta %s: %w", id, err)
+	case m.IsDeleted:
+		return m, fmt.Errorf("%w: %s", ErrDeleted, id)
+	}
+	return m, nil
+}

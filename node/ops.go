@@ -1,0 +1,189 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/storage"
+)
+
+// Delete records a tombstone for id and removes this node's copy of the
+// body. The tombstone is kept even for an ID the journal never knew, so a
+// later fetch cannot bring the object back from the remote. The remote copy
+// stays unless purge is set; a failed purge leaves the tombstone in place
+// and returns an error matching ErrRemote or ErrRemoteUnavailable, and
+// deleting again retries it.
+func (n *Node) Delete(ctx context.Context, id ulid.ULID, purge bool) (Meta, error) {
+	if n.closed.Load() {
+		return Meta{}, ErrClosed
+	}
+	unlock, err := n.locks.lock(ctx, id)
+	if err != nil {
+		return Meta{}, err
+	}
+	defer unlock()
+
+	cur, err := n.journal.Entry(id)
+	if err != nil && !errors.Is(err, journal.ErrNotFound) {
+		return Meta{}, fmt.Errorf("node: delete %s: %w", id, err)
+	}
+	tomb := cur
+	if err != nil || !cur.Deleted {
+		tomb = journal.Entry{ID: id, Version: journal.Version{Time: n.clock.Now(), Node: n.id}, Deleted: true}
+		old, _, err := n.commit(tomb, nil)
+		if err != nil {
+			return Meta{}, err
+		}
+		if old != nil {
+			if err := n.disk.Remove(id, old.Sum); err != nil {
+				n.log.Warn("remove deleted body", "id", id, "err", err)
+			}
+		}
+		n.counters.deletes.Add(1)
+	}
+	m := metaOf(tomb, nil)
+	if purge {
+		if err := n.remote.Remove(ctx, n.remoteKey(id)); err != nil {
+			return m, fmt.Errorf("%s is deleted here but purging the remote copy failed; delete again to retry: %w",
+				id, remoteErr("remove", err))
+		}
+	}
+	n.log.Debug("delete", "id", id, "purge", purge)
+	return m, nil
+}
+
+// SetLevel raises the consistency level of object id without the client
+// sending its body again: this node's copy is uploaded to the remote tier
+// (from disk, so memory stays flat) and then the new level is committed as a
+// new version. Asking for the current level changes nothing; asking for a
+// lower one fails with ErrConflict, since a copy the remote holds is not
+// taken back.
+func (n *Node) SetLevel(ctx context.Context, id ulid.ULID, level journal.Level) (Meta, error) {
+	if n.closed.Load() {
+		return Meta{}, ErrClosed
+	}
+	if !level.Valid() {
+		return Meta{}, fmt.Errorf("%w: consistency level %d is not 0, 1 or 2", ErrInvalid, level)
+	}
+	unlock, err := n.locks.lock(ctx, id)
+	if err != nil {
+		return Meta{}, err
+	}
+	defer unlock()
+
+	e, err := n.journal.Entry(id)
+	switch {
+	case errors.Is(err, journal.ErrNotFound):
+		return Meta{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+	case err != nil:
+		return Meta{}, fmt.Errorf("node: set level %s: %w", id, err)
+	case e.Deleted:
+		return metaOf(e, nil), fmt.Errorf("%w: %s", ErrDeleted, id)
+	case level < e.Level:
+		return Meta{}, fmt.Errorf("%w: object %s has consistency level %d; levels only rise", ErrConflict, id, e.Level)
+	}
+	b, berr := n.journal.Blob(id)
+	if level == e.Level {
+		var bp *journal.Blob
+		if berr == nil {
+			bp = &b
+		}
+		return metaOf(e, bp), nil
+	}
+	next := e
+	next.Level = level
+	next.Version = journal.Version{Time: n.clock.Now(), Node: n.id}
+	if !e.Level.InRemote() {
+		if berr != nil || b.Sum != e.Sum {
+			return Meta{}, fmt.Errorf("%w: the body of level-0 object %s is not on this node; raise its level on the node that holds it", ErrConflict, id)
+		}
+		if err := n.upload(ctx, next); err != nil {
+			return Meta{}, err
+		}
+	}
+	// An object already in the remote only changes its entry; the remote
+	// copy's metadata keeps the level it was uploaded with, which a fetch
+	// raises to at least 1.
+	if _, applied, err := n.commit(next, blobPtr(b, berr == nil && b.Sum == e.Sum)); err != nil {
+		return Meta{}, err
+	} else if !applied {
+		return Meta{}, fmt.Errorf("%w: a newer version of %s was written meanwhile", ErrConflict, id)
+	}
+	return metaOf(next, blobPtr(b, berr == nil && b.Sum == e.Sum)), nil
+}
+
+func blobPtr(b journal.Blob, ok bool) *journal.Blob {
+	if !ok {
+		return nil
+	}
+	return &b
+}
+
+// upload copies this node's body of e to the remote tier, streaming from
+// disk.
+func (n *Node) upload(ctx context.Context, e journal.Entry) error {
+	f, err := n.disk.Open(e.ID, e.Sum)
+	if err != nil {
+		return fmt.Errorf("node: upload %s: %w", e.ID, err)
+	}
+	defer f.Close()
+	n.counters.remoteUploads.Add(1)
+	if err := n.remote.Put(ctx, n.remoteKey(e.ID), f, e.Size, remoteMeta(e, true)); err != nil {
+		return remoteErr("upload "+e.ID.String(), err)
+	}
+	return nil
+}
+
+// Stats is what /api/v1/stats reports.
+type Stats struct {
+	NodeID  string        `json:"node_id"`
+	Remote  string        `json:"remote"`
+	Disk    storage.Usage `json:"disk"`
+	Journal journal.Stats `json:"journal"`
+	Traffic Traffic       `json:"traffic"`
+}
+
+// Traffic counts the node's work since it started.
+type Traffic struct {
+	HitsLocal     int64 `json:"hits_local"`
+	HitsRemote    int64 `json:"hits_remote"`
+	Misses        int64 `json:"misses"`
+	Fetches       int64 `json:"fetches"`
+	FetchErrors   int64 `json:"fetch_errors"`
+	Puts          int64 `json:"puts"`
+	PutErrors     int64 `json:"put_errors"`
+	Deletes       int64 `json:"deletes"`
+	RemoteUploads int64 `json:"remote_uploads"`
+	RemoteGets    int64 `json:"remote_gets"`
+	Scrubbed      int64 `json:"scrubbed"`
+	ScrubDamaged  int64 `json:"scrub_damaged"`
+	Repairs       int64 `json:"repairs"`
+	RepairErrors  int64 `json:"repair_errors"`
+}
+
+// Stats reports disk usage, what the journal holds and the node's traffic.
+func (n *Node) Stats(ctx context.Context) (Stats, error) {
+	u, err := n.disk.Usage()
+	if err != nil {
+		return Stats{}, err
+	}
+	c := &n.counters
+	return Stats{
+		NodeID:  n.id.String(),
+		Remote:  n.remote.String(),
+		Disk:    u,
+		Journal: n.journal.Stats(),
+		Traffic: Traffic{
+			HitsLocal: c.hitsLocal.Load(), HitsRemote: c.hitsRemote.Load(), Misses: c.misses.Load(),
+			Fetches: c.fetches.Load(), FetchErrors: c.fetchErrors.Load(),
+			Puts: c.puts.Load(), PutErrors: c.putErrors.Load(), Deletes: c.deletes.Load(),
+			RemoteUploads: c.remoteUploads.Load(), RemoteGets: c.remoteGets.Load(),
+			Scrubbed: c.scrubbed.Load(), ScrubDamaged: c.scrubDamaged.Load(),
+			Repairs: c.repairs.Load(), RepairErrors: c.repairErrors.Load(),
+		},
+	}, nil
+}

@@ -1,0 +1,265 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/storage"
+)
+
+// PutRequest is one object to store.
+type PutRequest struct {
+	ID       ulid.ULID
+	Name     string
+	Level    journal.Level
+	UserMeta map[string]string
+	// Body is read to EOF. Size is its exact length, or -1 when unknown.
+	Body io.Reader
+	Size int64
+}
+
+// validate checks what can be checked before the body streams.
+func (n *Node) validate(req *PutRequest) error {
+	if req.ID == (ulid.ULID{}) {
+		return fmt.Errorf("%w: missing object ID", ErrInvalid)
+	}
+	if !req.Level.Valid() {
+		return fmt.Errorf("%w: consistency level %d is not 0, 1 or 2", ErrInvalid, req.Level)
+	}
+	if err := validName(req.Name); err != nil {
+		return err
+	}
+	if len(req.UserMeta) > 0 {
+		b, _ := json.Marshal(req.UserMeta)
+		if len(b) > maxUserMetaBytes {
+			return fmt.Errorf("%w: user metadata is %d bytes of JSON, the limit is %d", ErrInvalid, len(b), maxUserMetaBytes)
+		}
+		for k, v := range req.UserMeta {
+			if !utf8.ValidString(k) || !utf8.ValidString(v) {
+				return fmt.Errorf("%w: user metadata must be UTF-8", ErrInvalid)
+			}
+		}
+	}
+	if n.cfg.MaxObjectSize > 0 && req.Size > n.cfg.MaxObjectSize {
+		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, req.Size, n.cfg.MaxObjectSize)
+	}
+	return nil
+}
+
+func validName(name string) error {
+	if len(name) > maxNameBytes {
+		return fmt.Errorf("%w: name is %d bytes, the limit is %d", ErrInvalid, len(name), maxNameBytes)
+	}
+	if !utf8.ValidString(name) {
+		return fmt.Errorf("%w: name must be UTF-8", ErrInvalid)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) {
+			return fmt.Errorf("%w: name contains a control character", ErrInvalid)
+		}
+	}
+	return nil
+}
+
+// Put stores an object. The body streams to a temporary file on local disk
+// and, for levels 1 and 2, to the remote tier at the same time. Put returns
+// only once the body is durable on disk (fsynced and renamed) and, for
+// levels 1 and 2, in the remote, and its journal entry is committed. On any
+// error nothing is committed: no entry claims a level the object does not
+// have, and any earlier version of the object stays as it was.
+//
+// An existing object may be replaced by a newer body at the same or a higher
+// level; lowering its level or reusing a deleted ID fails with ErrConflict.
+func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
+	if n.closed.Load() {
+		return Meta{}, ErrClosed
+	}
+	if err := n.validate(&req); err != nil {
+		return Meta{}, err
+	}
+	unlock, err := n.locks.lock(ctx, req.ID)
+	if err != nil {
+		return Meta{}, err
+	}
+	defer unlock()
+
+	prev, err := n.journal.Entry(req.ID)
+	switch {
+	case errors.Is(err, journal.ErrNotFound):
+	case err != nil:
+		return Meta{}, fmt.Errorf("node: put %s: %w", req.ID, err)
+	case prev.Deleted:
+		return Meta{}, fmt.Errorf("%w: object %s was deleted; IDs are never reused, ask /api/v1/id for a new one", ErrConflict, req.ID)
+	case req.Level < prev.Level:
+		return Meta{}, fmt.Errorf("%w: object %s has consistency level %d; a PUT may not lower it", ErrConflict, req.ID, prev.Level)
+	}
+
+	e := journal.Entry{
+		ID:       req.ID,
+		Version:  journal.Version{Time: n.clock.Now(), Node: n.id},
+		Name:     req.Name,
+		Level:    req.Level,
+		UserMeta: req.UserMeta,
+	}
+	w, err := n.disk.Create()
+	if err != nil {
+		return Meta{}, diskErr(err)
+	}
+	defer w.Abort()
+
+	body := &limitedBody{r: req.Body, max: n.cfg.MaxObjectSize}
+	if req.Level.InRemote() {
+		err = n.streamBoth(ctx, e, req.Size, body, w)
+	} else {
+		err = copyBody(w, body)
+	}
+	if err == nil && req.Size >= 0 && w.Size() != req.Size {
+		err = fmt.Errorf("%w: body is %d bytes, expected %d", ErrInvalid, w.Size(), req.Size)
+	}
+	if err != nil {
+		n.counters.putErrors.Add(1)
+		return Meta{}, err
+	}
+	size, sum, err := w.Commit(req.ID)
+	if err != nil {
+		n.counters.putErrors.Add(1)
+		return Meta{}, diskErr(err)
+	}
+	e.Size, e.Sum = size, sum
+	blob := journal.Blob{Size: size, Sum: sum, Stored: time.Now().UTC()}
+	old, applied, err := n.commit(e, &blob)
+	if err != nil || !applied {
+		if old == nil || old.Sum != sum {
+			n.disk.Remove(req.ID, sum)
+		}
+		if err == nil {
+			err = fmt.Errorf("%w: a newer version of %s was written meanwhile", ErrConflict, req.ID)
+		}
+		n.counters.putErrors.Add(1)
+		return Meta{}, err
+	}
+	if old != nil && old.Sum != sum {
+		if err := n.disk.Remove(req.ID, old.Sum); err != nil {
+			n.log.Warn("remove replaced body", "id", req.ID, "err", err)
+		}
+	}
+	n.counters.puts.Add(1)
+	n.log.Debug("put", "id", req.ID, "size", size, "level", req.Level)
+	return metaOf(e, &blob), nil
+}
+
+// commit applies e to the journal and, if it wins, records blob as this
+// node's body of it (or drops the record when blob is nil). It returns the
+// blob record it replaced, so the caller can remove that body's file once
+// nothing points at it.
+func (n *Node) commit(e journal.Entry, blob *journal.Blob) (old *journal.Blob, applied bool, err error) {
+	err = n.journal.Update(func(tx *journal.Tx) error {
+		if b, err := tx.Blob(e.ID); err == nil {
+			old = &b
+		} else if !errors.Is(err, journal.ErrNotFound) {
+			return err
+		}
+		if applied, err = tx.Apply(e); err != nil || !applied {
+			return err
+		}
+		if blob == nil {
+			return tx.DeleteBlob(e.ID)
+		}
+		return tx.PutBlob(e.ID, *blob)
+	})
+	if err != nil {
+		return nil, false, fmt.Errorf("node: commit %s: %w", e.ID, diskErr(err))
+	}
+	return old, applied, nil
+}
+
+// streamBoth copies body to the disk writer and to the remote tier at once.
+// Memory stays bounded by the remote's part buffers whatever the body's
+// size. It returns once both sides have finished, with the first error.
+func (n *Node) streamBoth(ctx context.Context, e journal.Entry, size int64, body io.Reader, w *storage.Writer) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := n.remote.Put(ctx, n.remoteKey(e.ID), pr, size, remoteMeta(e, false))
+		// Unblock the writer side if the remote gave up early.
+		pr.CloseWithError(errRemoteStopped)
+		done <- err
+	}()
+	n.counters.remoteUploads.Add(1)
+	copyErr := copyBody(io.MultiWriter(w, pw), body)
+	if copyErr != nil {
+		pw.CloseWithError(copyErr)
+		cancel()
+	} else {
+		pw.Close()
+	}
+	remoteErrV := <-done
+	switch {
+	case copyErr != nil && !errors.Is(copyErr, errRemoteStopped):
+		return copyErr
+	case remoteErrV != nil:
+		return remoteErr("upload "+e.ID.String(), remoteErrV)
+	case copyErr != nil:
+		return fmt.Errorf("%w: upload %s stopped early", ErrRemote, e.ID)
+	}
+	return nil
+}
+
+var errRemoteStopped = errors.New("remote upload stopped")
+
+// copyBody streams body into w, classifying failures: a failed read of the
+// client's body is the client's fault (ErrInvalid or ErrTooLarge), a failed
+// write is the server's.
+func copyBody(w io.Writer, body io.Reader) error {
+	buf := make([]byte, copyBufferSize)
+	for {
+		nr, rerr := body.Read(buf)
+		if nr > 0 {
+			if _, werr := w.Write(buf[:nr]); werr != nil {
+				return diskErr(werr)
+			}
+		}
+		switch {
+		case rerr == io.EOF:
+			return nil
+		case errors.Is(rerr, ErrTooLarge):
+			return rerr
+		case rerr != nil:
+			return fmt.Errorf("%w: reading body: %w", ErrInvalid, rerr)
+		}
+	}
+}
+
+// limitedBody fails with ErrTooLarge once more than max bytes were read;
+// max zero means no limit.
+type limitedBody struct {
+	r   io.Reader
+	max int64
+	n   int64
+}
+
+func (l *limitedBody) Read(p []byte) (int, error) {
+	if l.r == nil {
+		return 0, io.EOF
+	}
+	if l.max > 0 && int64(len(p)) > l.max-l.n+1 {
+		p = p[:l.max-l.n+1]
+	}
+	n, err := l.r.Read(p)
+	l.n += int64(n)
+	if l.max > 0 && l.n > l.max {
+		return 0, fmt.Errorf("%w: the limit is %d bytes", ErrTooLarge, l.max)
+	}
+	return n, err
+}
