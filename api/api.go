@@ -77,10 +77,30 @@ func NewPublic(cfg Config) http.Handler {
 	mux.HandleFunc("GET /api/v1/version", s.versionH)
 	mux.HandleFunc("GET /api/v1/ping", s.ping)
 	mux.HandleFunc("GET /api/v1/stats", s.stats)
+	// Answer unknown paths and wrong methods in the API's JSON error form.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if allow := allowed(mux, r); allow != "" {
+			w.Header().Set("Allow", allow)
+			writeError(w, http.StatusMethodNotAllowed, fmt.Sprintf("%s %s is not allowed; use %s", r.Method, r.URL.Path, allow))
+			return
+		}
 		s.fail(w, r, fmt.Errorf("%w: no such endpoint %s %s", errNoRoute, r.Method, r.URL.Path))
 	})
 	return s.middleware(mux)
+}
+
+// allowed lists the methods the mux serves r's path with, other than the
+// catch-all.
+func allowed(mux *http.ServeMux, r *http.Request) string {
+	var methods []string
+	for _, m := range []string{http.MethodGet, http.MethodPost} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
+			methods = append(methods, m)
+		}
+	}
+	return strings.Join(methods, ", ")
 }
 
 type server struct {

@@ -1,0 +1,142 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// config is every setting of an objstore process, read from flags and
+// environment variables by mow.cli, validated once by validate, and mapped
+// into each package's own Config by main. No other place reads flags or the
+// environment.
+type config struct {
+	Debug       int
+	Nodes       []string
+	Tag         string
+	PublicAddr  string
+	PrivateAddr string
+	GossipAddr  string
+	DebugAddr   string
+
+	StateDir  string
+	FilesDir  string
+	RemoteDir string
+
+	Region         string
+	Bucket         string
+	Endpoint       string
+	Prefix         string
+	S3CreateBucket bool
+	S3PartSize     string
+	S3Concurrency  int
+
+	MaxObjectSize string
+	ScrubInterval string
+	ScrubRate     string
+	ShutdownGrace string
+
+	// Parsed forms, set by validate.
+	maxObjectSize int64
+	scrubInterval time.Duration
+	scrubRate     int64
+	s3PartSize    int64
+	shutdownGrace time.Duration
+}
+
+// validate checks every setting and fills in the parsed forms, returning
+// all problems at once so an operator fixes them in one go.
+func (c *config) validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf(format, args...)) }
+
+	if c.Debug != 0 && c.Debug != 1 {
+		bad("--debug must be 0 or 1, not %d", c.Debug)
+	}
+	for name, addr := range map[string]string{"--public-addr": c.PublicAddr, "--private-addr": c.PrivateAddr, "--gossip-addr": c.GossipAddr} {
+		if _, _, err := net.SplitHostPort(addr); err != nil {
+			bad("%s %q: %v", name, addr, err)
+		}
+	}
+	if c.DebugAddr != "" {
+		if _, _, err := net.SplitHostPort(c.DebugAddr); err != nil {
+			bad("--debug-addr %q: %v", c.DebugAddr, err)
+		}
+	}
+	var nodes []string
+	for _, n := range c.Nodes {
+		for _, part := range strings.Split(n, ",") {
+			if part = strings.TrimSpace(part); part != "" {
+				nodes = append(nodes, part)
+			}
+		}
+	}
+	c.Nodes = nodes
+	if c.StateDir == "" || c.FilesDir == "" {
+		bad("--state-dir and --files-dir must not be empty")
+	}
+	if c.Bucket == "" && c.RemoteDir == "" {
+		bad("either --bucket or --remote-dir must be set")
+	}
+	if c.Bucket == "" && (c.Endpoint != "" || c.Prefix != "") {
+		bad("--s3-endpoint and --s3-prefix need --bucket")
+	}
+	if strings.HasPrefix(c.Prefix, "/") {
+		bad("--s3-prefix %q must not start with /", c.Prefix)
+	}
+	var err error
+	if c.MaxObjectSize != "" {
+		if c.maxObjectSize, err = parseBytes(c.MaxObjectSize); err != nil || c.maxObjectSize <= 0 {
+			bad("--max-object-size %q: want a positive size such as 5368709120 or 5GiB", c.MaxObjectSize)
+		}
+	}
+	if c.scrubInterval, err = time.ParseDuration(c.ScrubInterval); err != nil {
+		bad("--scrub-interval %q: %v", c.ScrubInterval, err)
+	}
+	if c.scrubRate, err = parseBytes(c.ScrubRate); err != nil || c.scrubRate <= 0 {
+		bad("--scrub-rate %q: want a positive size per second such as 32MiB", c.ScrubRate)
+	}
+	if c.s3PartSize, err = parseBytes(c.S3PartSize); err != nil || c.s3PartSize < 5<<20 {
+		bad("--s3-part-size %q: want at least 5MiB, the S3 minimum", c.S3PartSize)
+	}
+	if c.S3Concurrency < 1 {
+		bad("--s3-concurrency must be at least 1")
+	}
+	if c.shutdownGrace, err = time.ParseDuration(c.ShutdownGrace); err != nil || c.shutdownGrace < 0 {
+		bad("--shutdown-grace %q: want a duration such as 30s", c.ShutdownGrace)
+	}
+	return errors.Join(errs...)
+}
+
+// parseBytes reads a size: a number of bytes, optionally with a unit. KiB,
+// MiB, GiB and TiB (and K, M, G, T) are powers of 1024; KB, MB, GB and TB
+// are powers of 1000.
+func parseBytes(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.TrimSpace(s[i:])
+	}
+	mult := map[string]float64{
+		"": 1, "B": 1,
+		"K": 1 << 10, "KiB": 1 << 10, "KB": 1e3,
+		"M": 1 << 20, "MiB": 1 << 20, "MB": 1e6,
+		"G": 1 << 30, "GiB": 1 << 30, "GB": 1e9,
+		"T": 1 << 40, "TiB": 1 << 40, "TB": 1e12,
+	}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("unknown unit %q in size %q", unit, s)
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil || v < 0 {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	if v*mult > float64(1<<62) {
+		return 0, fmt.Errorf("size %q is too large", s)
+	}
+	return int64(v * mult), nil
+}

@@ -1,0 +1,197 @@
+// Command objstore runs one node of objstore, a disk-backed near-cache for
+// Amazon S3 and S3-compatible stores.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	cli "github.com/jawher/mow.cli"
+
+	"github.com/objstore/objstore/api"
+	"github.com/objstore/objstore/node"
+	"github.com/objstore/objstore/storage"
+	"github.com/objstore/objstore/storage/s3remote"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+func main() {
+	app := cli.App("objstore", "A multi-master, disk-backed near-cache cluster for Amazon S3 and S3-compatible stores.")
+	app.Version("version", "objstore "+version)
+	var c config
+	app.IntPtr(&c.Debug, cli.IntOpt{Name: "d debug", Value: 0, EnvVar: "APP_DEBUG_LEVEL", Desc: "Debug level, 0 or 1."})
+	app.StringsPtr(&c.Nodes, cli.StringsOpt{Name: "N nodes", EnvVar: "APP_CLUSTER_NODES", Desc: "Gossip addresses (host[:port], comma-separated) of cluster nodes to join."})
+	app.StringPtr(&c.Tag, cli.StringOpt{Name: "T tag", Value: "default", EnvVar: "APP_CLUSTER_TAGNAME", Desc: "Cluster tag name; nodes with another tag are another cluster."})
+	app.StringPtr(&c.PublicAddr, cli.StringOpt{Name: "public-addr", Value: "0.0.0.0:10999", EnvVar: "NET_PUBLIC_ADDR", Desc: "Listen address of the public HTTP API."})
+	app.StringPtr(&c.PrivateAddr, cli.StringOpt{Name: "private-addr", Value: "0.0.0.0:11999", EnvVar: "NET_PRIVATE_ADDR", Desc: "Listen address of the private (node to node) HTTP API."})
+	app.StringPtr(&c.GossipAddr, cli.StringOpt{Name: "gossip-addr", Value: "0.0.0.0:7946", EnvVar: "NET_GOSSIP_ADDR", Desc: "Listen address for cluster gossip."})
+	app.StringPtr(&c.DebugAddr, cli.StringOpt{Name: "debug-addr", Value: "", EnvVar: "NET_DEBUG_ADDR", Desc: "Listen address for pprof; off when empty."})
+	app.StringPtr(&c.StateDir, cli.StringOpt{Name: "state-dir", Value: "state/", EnvVar: "APP_STATE_DIR", Desc: "Directory of the journal and the node's identity."})
+	app.StringPtr(&c.FilesDir, cli.StringOpt{Name: "files-dir", Value: "files/", EnvVar: "APP_FILES_DIR", Desc: "Directory of the object bodies."})
+	app.StringPtr(&c.Region, cli.StringOpt{Name: "R region", Value: "us-east-1", EnvVar: "S3_REGION_NAME", Desc: "S3 region."})
+	app.StringPtr(&c.Bucket, cli.StringOpt{Name: "B bucket", Value: "", EnvVar: "S3_BUCKET_NAME", Desc: "S3 bucket; without it the remote tier is --remote-dir."})
+	app.StringPtr(&c.Endpoint, cli.StringOpt{Name: "s3-endpoint", Value: "", EnvVar: "S3_ENDPOINT", Desc: "Custom S3 endpoint such as MinIO (path-style addressing)."})
+	app.StringPtr(&c.Prefix, cli.StringOpt{Name: "s3-prefix", Value: "", EnvVar: "S3_KEY_PREFIX", Desc: "Key prefix inside the bucket; an object's key is prefix + ID."})
+	app.BoolPtr(&c.S3CreateBucket, cli.BoolOpt{Name: "s3-create-bucket", Value: false, EnvVar: "S3_CREATE_BUCKET", Desc: "Create the bucket at start-up if it does not exist."})
+	app.StringPtr(&c.S3PartSize, cli.StringOpt{Name: "s3-part-size", Value: "8MiB", EnvVar: "S3_PART_SIZE", Desc: "Part size of multipart uploads; memory per upload is about part size x (concurrency + 1)."})
+	app.IntPtr(&c.S3Concurrency, cli.IntOpt{Name: "s3-concurrency", Value: 3, EnvVar: "S3_CONCURRENCY", Desc: "Parts of one upload in flight at once."})
+	app.StringPtr(&c.RemoteDir, cli.StringOpt{Name: "remote-dir", Value: "remote/", EnvVar: "APP_REMOTE_DIR", Desc: "Directory used as the remote tier when no bucket is given."})
+	app.StringPtr(&c.MaxObjectSize, cli.StringOpt{Name: "max-object-size", Value: "", EnvVar: "APP_MAX_OBJECT_SIZE", Desc: "Largest accepted upload (bytes, or with a unit: 64MiB, 5GiB); larger ones get 413. No limit when empty."})
+	app.StringPtr(&c.ScrubInterval, cli.StringOpt{Name: "scrub-interval", Value: "24h", EnvVar: "APP_SCRUB_INTERVAL", Desc: "Pause between scrubs that verify local bodies against their checksums; negative disables the periodic scrub."})
+	app.StringPtr(&c.ScrubRate, cli.StringOpt{Name: "scrub-rate", Value: "32MiB", EnvVar: "APP_SCRUB_RATE", Desc: "Bytes per second a scrub may read."})
+	app.StringPtr(&c.ShutdownGrace, cli.StringOpt{Name: "shutdown-grace", Value: "30s", EnvVar: "APP_SHUTDOWN_GRACE", Desc: "How long requests in flight may run after SIGTERM."})
+
+	app.Action = func() {
+		if err := c.validate(); err != nil {
+			fmt.Fprintf(os.Stderr, "objstore: invalid configuration:\n%v\n", err)
+			cli.Exit(2)
+		}
+		if err := run(c); err != nil {
+			fmt.Fprintf(os.Stderr, "objstore: %v\n", err)
+			cli.Exit(1)
+		}
+	}
+	app.Run(os.Args)
+}
+
+// run starts the node and its servers, and shuts them down in order on
+// SIGINT or SIGTERM: stop accepting and finish requests in flight, then
+// close the node (background work, then the journal).
+func run(c config) error {
+	level := slog.LevelInfo
+	if c.Debug == 1 {
+		level = slog.LevelDebug
+	}
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	remote, err := openRemote(ctx, c, log)
+	if err != nil {
+		return err
+	}
+	log.Info("remote tier", "remote", remote.String())
+
+	n, err := node.Open(ctx, node.Config{
+		StateDir:      c.StateDir,
+		FilesDir:      c.FilesDir,
+		Remote:        remote,
+		MaxObjectSize: c.maxObjectSize,
+		ScrubInterval: c.scrubInterval,
+		ScrubRate:     c.scrubRate,
+		Logger:        log,
+	})
+	if err != nil {
+		return err
+	}
+	log.Info("node started", "node_id", n.ID(), "version", version, "state_dir", c.StateDir, "files_dir", c.FilesDir)
+	if len(c.Nodes) == 0 {
+		log.Warn("no cluster nodes given; this node runs solo")
+	}
+
+	public := &http.Server{
+		Handler:           api.NewPublic(api.Config{Store: n, Version: version, Logger: log}),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	servers := []*http.Server{public}
+	errc := make(chan error, 2)
+	if err := serve(public, c.PublicAddr, errc); err != nil {
+		n.Close()
+		return err
+	}
+	log.Info("public API listening", "addr", c.PublicAddr)
+	if c.DebugAddr != "" {
+		dbg := &http.Server{Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
+		if err := serve(dbg, c.DebugAddr, errc); err != nil {
+			public.Close()
+			n.Close()
+			return err
+		}
+		servers = append(servers, dbg)
+		log.Info("pprof listening", "addr", c.DebugAddr)
+	}
+
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case err = <-errc:
+		log.Error("server failed", "err", err)
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownGrace)
+	defer cancel()
+	for _, s := range servers {
+		if serr := s.Shutdown(sctx); serr != nil {
+			log.Warn("requests still in flight at the end of the grace period", "err", serr)
+			s.Close()
+		}
+	}
+	if cerr := n.Close(); cerr != nil && err == nil {
+		err = cerr
+	}
+	log.Info("stopped")
+	return err
+}
+
+// serve listens on addr and serves s in the background; a failure to
+// listen is returned at once, a later failure is sent to errc.
+func serve(s *http.Server, addr string, errc chan<- error) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	go func() {
+		if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			errc <- err
+		}
+	}()
+	return nil
+}
+
+func openRemote(ctx context.Context, c config, log *slog.Logger) (storage.Remote, error) {
+	if c.Bucket == "" {
+		log.Info("no --bucket given; the remote tier is a local directory", "dir", c.RemoteDir)
+		return storage.NewDirRemote(c.RemoteDir)
+	}
+	r, err := s3remote.New(ctx, s3remote.Config{
+		Bucket:      c.Bucket,
+		Region:      c.Region,
+		Endpoint:    c.Endpoint,
+		Prefix:      c.Prefix,
+		PartSize:    c.s3PartSize,
+		Concurrency: c.S3Concurrency,
+		Logger:      log.With("component", "s3"),
+	})
+	if err != nil {
+		return nil, err
+	}
+	if c.S3CreateBucket {
+		if err := r.EnsureBucket(ctx); err != nil {
+			return nil, err
+		}
+	}
+	return r, nil
+}
+
+func debugMux() *http.ServeMux {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	return mux
+}

@@ -1,0 +1,491 @@
+package node
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/storage"
+)
+
+// countingRemote wraps a real remote, counting Gets and optionally failing
+// calls, to observe how the node uses its remote.
+type countingRemote struct {
+	storage.Remote
+	gets     atomic.Int64
+	getDelay time.Duration
+	failPut  error
+	failGet  error
+	// cutAfter makes every Get's body fail after this many bytes (0: off).
+	cutAfter int64
+}
+
+func (c *countingRemote) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, storage.ObjectInfo, error) {
+	c.gets.Add(1)
+	if c.failGet != nil {
+		return nil, storage.ObjectInfo{}, c.failGet
+	}
+	time.Sleep(c.getDelay)
+	rc, info, err := c.Remote.Get(ctx, key, off, n)
+	if err == nil && c.cutAfter > 0 {
+		rc = &cutReader{ReadCloser: rc, left: c.cutAfter}
+	}
+	return rc, info, err
+}
+
+func (c *countingRemote) Put(ctx context.Context, key string, r io.Reader, size int64, meta map[string]string) error {
+	if c.failPut != nil {
+		io.Copy(io.Discard, io.LimitReader(r, 1000))
+		return c.failPut
+	}
+	return c.Remote.Put(ctx, key, r, size, meta)
+}
+
+type cutReader struct {
+	io.ReadCloser
+	left int64
+}
+
+func (c *cutReader) Read(p []byte) (int, error) {
+	if c.left <= 0 {
+		return 0, errors.New("connection reset by remote")
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.ReadCloser.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+type testEnv struct {
+	t       *testing.T
+	dir     string
+	remote  *countingRemote
+	node    *Node
+	maxSize int64
+}
+
+func newEnv(t *testing.T) *testEnv {
+	t.Helper()
+	dir := t.TempDir()
+	dr, err := storage.NewDirRemote(filepath.Join(dir, "remote"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &testEnv{t: t, dir: dir, remote: &countingRemote{Remote: dr}}
+	env.start()
+	t.Cleanup(func() { env.node.Close() })
+	return env
+}
+
+func (env *testEnv) start() {
+	env.t.Helper()
+	n, err := Open(context.Background(), Config{
+		StateDir:      filepath.Join(env.dir, "state"),
+		FilesDir:      filepath.Join(env.dir, "files"),
+		Remote:        env.remote,
+		RemotePrefix:  "objects/",
+		MaxObjectSize: env.maxSize,
+		ScrubInterval: -1,
+	})
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	env.node = n
+}
+
+func (env *testEnv) restart() {
+	env.t.Helper()
+	env.node.Close()
+	env.start()
+}
+
+func (env *testEnv) put(id ulid.ULID, level journal.Level, body string) Meta {
+	env.t.Helper()
+	m, err := env.node.Put(context.Background(), PutRequest{
+		ID: id, Name: "file.txt", Level: level, Body: strings.NewReader(body), Size: int64(len(body)),
+		UserMeta: map[string]string{"owner": "alice"},
+	})
+	if err != nil {
+		env.t.Fatalf("put %s: %v", id, err)
+	}
+	return m
+}
+
+func (env *testEnv) read(id ulid.ULID, fetch bool) (string, *Object, error) {
+	obj, err := env.node.Get(context.Background(), id, GetOptions{Fetch: fetch})
+	if err != nil {
+		return "", obj, err
+	}
+	defer obj.Close()
+	b, err := io.ReadAll(obj.Content)
+	return string(b), obj, err
+}
+
+func TestPutGetEachLevel(t *testing.T) {
+	env := newEnv(t)
+	for level := journal.LevelLocal; level <= journal.LevelFull; level++ {
+		id := ulid.Make()
+		body := strings.Repeat("level ", int(level)+1)
+		m := env.put(id, level, body)
+		if m.Consistency != level || m.Size != int64(len(body)) || !m.IsLocal {
+			t.Errorf("put meta = %+v", m)
+		}
+		got, obj, err := env.read(id, false)
+		if err != nil || got != body || obj.Source != SourceLocal {
+			t.Fatalf("get level %d = %q from %s, %v", level, got, obj.Source, err)
+		}
+		_, err = env.remote.Stat(context.Background(), "objects/"+id.String())
+		if inRemote := err == nil; inRemote != level.InRemote() {
+			t.Errorf("level %d: in remote = %v (%v)", level, inRemote, err)
+		}
+	}
+}
+
+func TestRemoteFailureCommitsNothing(t *testing.T) {
+	env := newEnv(t)
+	env.remote.failPut = errors.New("access denied")
+	id := ulid.Make()
+	_, err := env.node.Put(context.Background(), PutRequest{ID: id, Level: journal.LevelRemote,
+		Body: strings.NewReader(strings.Repeat("x", 1<<20)), Size: 1 << 20})
+	if !errors.Is(err, ErrRemote) {
+		t.Fatalf("err = %v, want ErrRemote", err)
+	}
+	if _, err := env.node.Meta(context.Background(), id); !errors.Is(err, ErrNotFound) {
+		t.Errorf("meta after failed put: %v, want ErrNotFound", err)
+	}
+	if st := env.node.journal.Stats(); st.Blobs != 0 {
+		t.Errorf("a body was kept: %+v", st)
+	}
+}
+
+func TestBodyShorterThanDeclaredIsRejected(t *testing.T) {
+	env := newEnv(t)
+	id := ulid.Make()
+	_, err := env.node.Put(context.Background(), PutRequest{ID: id, Body: strings.NewReader("short"), Size: 10})
+	if !errors.Is(err, ErrInvalid) {
+		t.Fatalf("err = %v, want ErrInvalid", err)
+	}
+	if _, err := env.node.Meta(context.Background(), id); !errors.Is(err, ErrNotFound) {
+		t.Errorf("partial body committed: %v", err)
+	}
+}
+
+func TestMaxObjectSize(t *testing.T) {
+	dir := t.TempDir()
+	dr, _ := storage.NewDirRemote(filepath.Join(dir, "remote"))
+	env := &testEnv{t: t, dir: dir, remote: &countingRemote{Remote: dr}, maxSize: 100}
+	env.start()
+	defer env.node.Close()
+	for _, size := range []int64{101, -1} {
+		_, err := env.node.Put(context.Background(), PutRequest{ID: ulid.Make(),
+			Body: strings.NewReader(strings.Repeat("x", 101)), Size: size})
+		if !errors.Is(err, ErrTooLarge) {
+			t.Errorf("size %d: err = %v, want ErrTooLarge", size, err)
+		}
+	}
+	env.put(ulid.Make(), 0, strings.Repeat("x", 100))
+}
+
+func TestConflicts(t *testing.T) {
+	env := newEnv(t)
+	id := ulid.Make()
+	env.put(id, journal.LevelRemote, "v1")
+	_, err := env.node.Put(context.Background(), PutRequest{ID: id, Level: journal.LevelLocal, Body: strings.NewReader("v2"), Size: 2})
+	if !errors.Is(err, ErrConflict) {
+		t.Errorf("lowering level: err = %v, want ErrConflict", err)
+	}
+	m := env.put(id, journal.LevelFull, "v2 replaces v1")
+	if got, _, _ := env.read(id, false); got != "v2 replaces v1" || m.Consistency != journal.LevelFull {
+		t.Errorf("replace: got %q, level %d", got, m.Consistency)
+	}
+	if _, err := env.node.Delete(context.Background(), id, false); err != nil {
+		t.Fatal(err)
+	}
+	_, err = env.node.Put(context.Background(), PutRequest{ID: id, Body: strings.NewReader("v3"), Size: 2})
+	if !errors.Is(err, ErrConflict) {
+		t.Errorf("reusing a deleted ID: err = %v, want ErrConflict", err)
+	}
+}
+
+// A node that lost its disk (state and files) gets level 1 and 2 objects
+// back from the remote with X-Meta-Fetch, with their metadata.
+func TestTotalLossFetchesFromRemote(t *testing.T) {
+	env := newEnv(t)
+	id0, id1 := ulid.Make(), ulid.Make()
+	env.put(id0, journal.LevelLocal, "only here")
+	env.put(id1, journal.LevelRemote, "safe in the remote")
+	env.node.Close()
+	os.RemoveAll(filepath.Join(env.dir, "state"))
+	os.RemoveAll(filepath.Join(env.dir, "files"))
+	env.start()
+
+	if _, _, err := env.read(id1, false); !errors.Is(err, ErrNotFound) {
+		t.Fatalf("get without fetch: %v, want ErrNotFound", err)
+	}
+	got, obj, err := env.read(id1, true)
+	if err != nil || got != "safe in the remote" || !obj.Fetched || obj.Source != SourceRemote {
+		t.Fatalf("fetch = %q %+v %v", got, obj, err)
+	}
+	if obj.Name != "file.txt" || obj.Consistency != journal.LevelRemote || obj.UserMeta["owner"] != "alice" {
+		t.Errorf("fetched meta = %+v", obj.Meta)
+	}
+	// Now it is local, with its checksum recorded.
+	got, obj, err = env.read(id1, false)
+	if err != nil || got != "safe in the remote" || obj.Source != SourceLocal || !obj.IsFetched {
+		t.Errorf("second read = %q from %s (fetched %v), %v", got, obj.Source, obj.IsFetched, err)
+	}
+	if obj.SHA256 == "" {
+		t.Error("fetched object has no checksum")
+	}
+	if _, _, err := env.read(id0, true); !errors.Is(err, ErrNotFound) {
+		t.Errorf("level 0 after loss: %v, want ErrNotFound", err)
+	}
+}
+
+// Losing only the files directory: the journal knows the objects, so level
+// 1 and 2 bodies are fetched again in the background.
+func TestLostFilesAreRepaired(t *testing.T) {
+	env := newEnv(t)
+	id1, id0 := ulid.Make(), ulid.Make()
+	env.put(id1, journal.LevelFull, "repair me")
+	env.put(id0, journal.LevelLocal, "gone for good")
+	env.node.Close()
+	os.RemoveAll(filepath.Join(env.dir, "files"))
+	env.start()
+	waitFor(t, func() bool { return env.node.counters.repairs.Load() == 1 })
+	got, obj, err := env.read(id1, false)
+	if err != nil || got != "repair me" || obj.Source != SourceLocal {
+		t.Errorf("after repair: %q from %s, %v", got, obj.Source, err)
+	}
+	if _, _, err := env.read(id0, false); !errors.Is(err, ErrNotFound) {
+		t.Errorf("level 0 with lost body: %v, want ErrNotFound", err)
+	}
+}
+
+func TestRestartRemovesLeftoversAndKeepsIdentity(t *testing.T) {
+	env := newEnv(t)
+	id := ulid.Make()
+	env.put(id, journal.LevelLocal, "keep me")
+	nodeID := env.node.ID()
+	// A body renamed into place whose journal commit never happened.
+	orphan := ulid.Make()
+	w, _ := env.node.disk.Create()
+	w.Write([]byte("never committed"))
+	_, sum, _ := w.Commit(orphan)
+	env.restart()
+	if env.node.ID() != nodeID {
+		t.Errorf("identity changed across restart: %s -> %s", nodeID, env.node.ID())
+	}
+	if _, err := os.Stat(env.node.disk.Path(orphan, sum)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("leftover body survived: %v", err)
+	}
+	if got, _, err := env.read(id, false); got != "keep me" || err != nil {
+		t.Errorf("committed body after restart: %q, %v", got, err)
+	}
+}
+
+func TestScrubDropsDamagedBodyAndRefetches(t *testing.T) {
+	env := newEnv(t)
+	id := ulid.Make()
+	m := env.put(id, journal.LevelRemote, "precious bytes")
+	b, _ := env.node.journal.Blob(id)
+	path := env.node.disk.Path(id, b.Sum)
+	os.WriteFile(path, []byte("PRECIOUS bytes"), 0o600) // same size, other bytes
+	rep, err := env.node.Scrub(context.Background())
+	if err != nil || rep.Damaged != 1 {
+		t.Fatalf("scrub = %+v, %v", rep, err)
+	}
+	waitFor(t, func() bool { return env.node.counters.repairs.Load() == 1 })
+	got, obj, err := env.read(id, false)
+	if err != nil || got != "precious bytes" || obj.SHA256 != m.SHA256 {
+		t.Errorf("after scrub: %q %v", got, err)
+	}
+	rep, _ = env.node.Scrub(context.Background())
+	if rep.Damaged != 0 || rep.Checked != 1 {
+		t.Errorf("second scrub = %+v", rep)
+	}
+}
+
+func TestDeleteKeepsObjectFromComingBack(t *testing.T) {
+	env := newEnv(t)
+	id := ulid.Make()
+	env.put(id, journal.LevelRemote, "delete me")
+	m, err := env.node.Delete(context.Background(), id, false)
+	if err != nil || !m.IsDeleted {
+		t.Fatalf("delete = %+v, %v", m, err)
+	}
+	if _, _, err := env.read(id, true); !errors.Is(err, ErrDeleted) {
+		t.Errorf("fetch after delete: %v, want ErrDeleted", err)
+	}
+	if _, err := env.remote.Stat(context.Background(), "objects/"+id.String()); err != nil {
+		t.Errorf("remote copy gone without purge: %v", err)
+	}
+	// Purge on an already deleted object removes the remote copy.
+	if _, err := env.node.Delete(context.Background(), id, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := env.remote.Stat(context.Background(), "objects/"+id.String()); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("remote copy after purge: %v", err)
+	}
+	// Deleting an ID never seen still leaves a tombstone that blocks fetches.
+	other := ulid.Make()
+	env.remote.Remote.Put(context.Background(), "objects/"+other.String(), strings.NewReader("x"), 1, nil)
+	env.node.Delete(context.Background(), other, false)
+	if _, _, err := env.read(other, true); !errors.Is(err, ErrDeleted) {
+		t.Errorf("fetch of deleted unknown ID: %v", err)
+	}
+}
+
+func TestSetLevelUploadsWithoutBody(t *testing.T) {
+	env := newEnv(t)
+	id := ulid.Make()
+	env.put(id, journal.LevelLocal, "raise me")
+	m, err := env.node.SetLevel(context.Background(), id, journal.LevelFull)
+	if err != nil || m.Consistency != journal.LevelFull {
+		t.Fatalf("set level = %+v, %v", m, err)
+	}
+	info, err := env.remote.Stat(context.Background(), "objects/"+id.String())
+	if err != nil || info.Size != 8 || info.Meta[metaSHA256] == "" {
+		t.Fatalf("remote copy = %+v, %v", info, err)
+	}
+	if _, err := env.node.SetLevel(context.Background(), id, journal.LevelLocal); !errors.Is(err, ErrConflict) {
+		t.Errorf("lowering: %v, want ErrConflict", err)
+	}
+	if _, err := env.node.SetLevel(context.Background(), ulid.Make(), journal.LevelFull); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown: %v, want ErrNotFound", err)
+	}
+}
+
+// Concurrent misses for one object make one remote request, and every
+// reader gets the whole body.
+func TestConcurrentMissesShareOneFetch(t *testing.T) {
+	env := newEnv(t)
+	id := ulid.Make()
+	body := strings.Repeat("0123456789abcdef", 64<<10) // 1 MiB
+	env.put(id, journal.LevelRemote, body)
+	env.node.Close()
+	os.RemoveAll(filepath.Join(env.dir, "state"))
+	os.RemoveAll(filepath.Join(env.dir, "files"))
+	env.start()
+	env.remote.gets.Store(0)
+	env.remote.getDelay = 100 * time.Millisecond
+
+	const readers = 8
+	var wg sync.WaitGroup
+	errs := make(chan error, readers)
+	for range readers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, _, err := env.read(id, true)
+			if err == nil && got != body {
+				err = errors.New("body differs")
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	if n := env.remote.gets.Load(); n != 1 {
+		t.Errorf("%d remote requests for %d concurrent misses, want 1", n, readers)
+	}
+}
+
+// A fetch that breaks off midway fails its readers; they never see an
+// end-of-file that would pass a partial body as whole.
+func TestBrokenFetchFailsReaders(t *testing.T) {
+	env := newEnv(t)
+	id := ulid.Make()
+	body := strings.Repeat("z", 1<<20)
+	env.put(id, journal.LevelRemote, body)
+	env.node.Close()
+	os.RemoveAll(filepath.Join(env.dir, "state"))
+	os.RemoveAll(filepath.Join(env.dir, "files"))
+	env.remote.cutAfter = 300 << 10
+	env.start()
+	got, _, err := env.read(id, true)
+	if err == nil {
+		t.Fatalf("read %d of %d bytes and no error", len(got), len(body))
+	}
+	if _, err := env.node.Meta(context.Background(), id); !errors.Is(err, ErrNotFound) {
+		t.Errorf("broken fetch left an entry: %v", err)
+	}
+	env.remote.cutAfter = 0
+	got, _, err = env.read(id, true)
+	if err != nil || got != body {
+		t.Errorf("retry after broken fetch: %d bytes, %v", len(got), err)
+	}
+}
+
+func TestUnreachableRemoteIsUnavailable(t *testing.T) {
+	env := newEnv(t)
+	env.remote.failGet = &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}
+	_, _, err := env.read(ulid.Make(), true)
+	if !errors.Is(err, ErrRemoteUnavailable) {
+		t.Errorf("err = %v, want ErrRemoteUnavailable", err)
+	}
+}
+
+func TestStatsCountObjects(t *testing.T) {
+	env := newEnv(t)
+	env.put(ulid.Make(), 0, "abc")
+	env.put(ulid.Make(), 1, "defg")
+	st, err := env.node.Stats(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.Journal.Objects != 2 || st.Journal.Bytes != 7 || st.Journal.Blobs != 2 || st.Disk.Total == 0 {
+		t.Errorf("stats = %+v", st)
+	}
+	if st.NodeID != env.node.ID().String() || st.Traffic.Puts != 2 {
+		t.Errorf("stats = %+v", st)
+	}
+}
+
+func TestRemoteMetaRoundTrip(t *testing.T) {
+	e := journal.Entry{ID: ulid.Make(), Version: journal.Version{Time: journal.Timestamp{Wall: 123, Logical: 4}, Node: ulid.Make()},
+		Name: "отчёт.pdf", Level: journal.LevelFull, UserMeta: map[string]string{"a": "b"}, Sum: sha256.Sum256([]byte("x")), Size: 1}
+	got, err := entryFromRemote(e.ID, storage.ObjectInfo{Size: 1, Meta: remoteMeta(e, true)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Name != e.Name || got.Version != e.Version || got.Level != e.Level || got.Sum != e.Sum || got.UserMeta["a"] != "b" {
+		t.Errorf("round trip: %+v vs %+v", got, e)
+	}
+	if !bytes.Equal(got.Sum[:], e.Sum[:]) {
+		t.Error("checksum lost")
+	}
+}
+
+// waitFor polls cond until it holds or a generous deadline passes; it
+// never asserts how fast something happens.
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 20s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -1,0 +1,211 @@
+package storage_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/objstore/objstore/storage"
+	"github.com/objstore/objstore/storage/remotetest"
+)
+
+func newTestDirRemote(t *testing.T) (*storage.DirRemote, string) {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "remote")
+	r, err := storage.NewDirRemote(dir)
+	if err != nil {
+		t.Fatalf("NewDirRemote: %v", err)
+	}
+	return r, dir
+}
+
+func TestDirRemoteConformance(t *testing.T) {
+	remotetest.Run(t, func(t *testing.T) storage.Remote {
+		r, _ := newTestDirRemote(t)
+		return r
+	})
+}
+
+// tmpEntries lists what is in the remote's temp folder.
+func tmpEntries(t *testing.T, dir string) []string {
+	t.Helper()
+	entries, err := os.ReadDir(filepath.Join(dir, ".tmp"))
+	if err != nil {
+		t.Fatalf("read .tmp: %v", err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	return names
+}
+
+func TestDirRemoteFailedPutsLeaveNoTempFiles(t *testing.T) {
+	r, dir := newTestDirRemote(t)
+	ctx := t.Context()
+	if err := r.Put(ctx, "a/b", remotetest.FailAfter(remotetest.Data(1, 1<<20), 1000), -1, nil); err == nil {
+		t.Fatal("failing Put succeeded")
+	}
+	if err := r.Put(ctx, "a/c", strings.NewReader("abc"), 10, nil); err == nil {
+		t.Fatal("short Put succeeded")
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if err := r.Put(canceled, "a/d", strings.NewReader("abc"), 3, nil); err == nil {
+		t.Fatal("canceled Put succeeded")
+	}
+	if names := tmpEntries(t, dir); len(names) != 0 {
+		t.Errorf("temp files left behind: %v", names)
+	}
+	for _, k := range []string{"a/b", "a/c", "a/d"} {
+		if _, err := os.Stat(filepath.Join(dir, k)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("%s exists after a failed Put: %v", k, err)
+		}
+	}
+}
+
+func TestDirRemoteTempFilesInvisible(t *testing.T) {
+	r, dir := newTestDirRemote(t)
+	ctx := t.Context()
+	// A crashed Put's leftover, and a stale one.
+	fresh := filepath.Join(dir, ".tmp", "put-fresh")
+	stale := filepath.Join(dir, ".tmp", "put-stale")
+	for _, p := range []string{fresh, stale} {
+		if err := os.WriteFile(p, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	old := time.Now().Add(-48 * time.Hour)
+	if err := os.Chtimes(stale, old, old); err != nil {
+		t.Fatal(err)
+	}
+	for _, key := range []string{".tmp", ".tmp/put-fresh", ".tmp/put-stale"} {
+		if _, err := r.Stat(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
+			t.Errorf("Stat(%q) = %v, want ErrInvalidKey", key, err)
+		}
+		if err := r.Put(ctx, key, strings.NewReader("x"), 1, nil); !errors.Is(err, storage.ErrInvalidKey) {
+			t.Errorf("Put(%q) = %v, want ErrInvalidKey", key, err)
+		}
+		if err := r.Remove(ctx, key); !errors.Is(err, storage.ErrInvalidKey) {
+			t.Errorf("Remove(%q) = %v, want ErrInvalidKey", key, err)
+		}
+	}
+	// Reopening sweeps stale temp files and keeps fresh ones, which may
+	// belong to another process's running Put.
+	if _, err := storage.NewDirRemote(dir); err != nil {
+		t.Fatal(err)
+	}
+	names := tmpEntries(t, dir)
+	if len(names) != 1 || names[0] != "put-fresh" {
+		t.Errorf(".tmp holds %v, want only put-fresh", names)
+	}
+	// A key named like the folder but deeper is fine.
+	if err := r.Put(ctx, "x/.tmp/y", strings.NewReader("ok"), 2, nil); err != nil {
+		t.Errorf("Put(x/.tmp/y): %v", err)
+	}
+}
+
+func TestDirRemoteInvalidKeys(t *testing.T) {
+	r, _ := newTestDirRemote(t)
+	ctx := t.Context()
+	for _, key := range []string{"", "/abs", "../x", "a/../b", "a\\b", "a//b", "a/", ".", "..", "\x00", strings.Repeat("k", storage.MaxRemoteKeyLen+1), "bad\xffutf8"} {
+		if err := r.Put(ctx, key, strings.NewReader("x"), 1, nil); !errors.Is(err, storage.ErrInvalidKey) || errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Put(%q) = %v, want ErrInvalidKey only", key, err)
+		}
+		if _, _, err := r.Get(ctx, key, 0, -1); !errors.Is(err, storage.ErrInvalidKey) || errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Get(%q) = %v, want ErrInvalidKey only", key, err)
+		}
+	}
+	// A path element longer than the file system allows.
+	long := strings.Repeat("n", 300)
+	if err := r.Put(ctx, long, strings.NewReader("x"), 1, nil); !errors.Is(err, storage.ErrInvalidKey) {
+		t.Errorf("Put(300-byte element) = %v, want ErrInvalidKey", err)
+	}
+}
+
+func TestDirRemoteKeyIsAlsoPrefix(t *testing.T) {
+	r, _ := newTestDirRemote(t)
+	ctx := t.Context()
+	if err := r.Put(ctx, "a/b", strings.NewReader("child"), 5, nil); err != nil {
+		t.Fatal(err)
+	}
+	// "a" is a directory here: it names no object and cannot name one.
+	if _, err := r.Stat(ctx, "a"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Stat(a) = %v, want ErrNotFound", err)
+	}
+	if err := r.Put(ctx, "a", strings.NewReader("x"), 1, nil); !errors.Is(err, storage.ErrInvalidKey) {
+		t.Errorf("Put(a) = %v, want ErrInvalidKey", err)
+	}
+	if err := r.Remove(ctx, "a"); err != nil {
+		t.Errorf("Remove(a) = %v, want nil", err)
+	}
+	// And below a file.
+	if err := r.Put(ctx, "a/b/c", strings.NewReader("x"), 1, nil); !errors.Is(err, storage.ErrInvalidKey) {
+		t.Errorf("Put(a/b/c) = %v, want ErrInvalidKey", err)
+	}
+	if _, err := r.Stat(ctx, "a/b/c"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Stat(a/b/c) = %v, want ErrNotFound", err)
+	}
+	if err := r.Remove(ctx, "a/b/c"); err != nil {
+		t.Errorf("Remove(a/b/c) = %v, want nil", err)
+	}
+	rc, _, err := r.Get(ctx, "a/b", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	if b, _ := io.ReadAll(rc); string(b) != "child" {
+		t.Errorf("Get(a/b) = %q", b)
+	}
+}
+
+func TestDirRemoteFileFormat(t *testing.T) {
+	r, dir := newTestDirRemote(t)
+	ctx := t.Context()
+	if err := r.Put(ctx, "p/obj", strings.NewReader("DATA"), 4, map[string]string{"k": "v"}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "p", "obj"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.HasPrefix(raw, []byte("OSDR\x01")) || !bytes.HasSuffix(raw, []byte("DATA")) || !bytes.Contains(raw, []byte(`"k":"v"`)) {
+		t.Errorf("object file = %q", raw)
+	}
+	// A corrupt file is an error, but not "not found".
+	if err := os.WriteFile(filepath.Join(dir, "p", "bad"), []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.Stat(ctx, "p/bad")
+	if err == nil || errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Stat of a corrupt file = %v, want an error other than ErrNotFound", err)
+	}
+	// Get's reader stops once its context is done.
+	gctx, cancel := context.WithCancel(ctx)
+	rc, _, err := r.Get(gctx, "p/obj", 0, -1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	cancel()
+	if _, err := io.ReadAll(rc); !errors.Is(err, context.Canceled) {
+		t.Errorf("read after cancel = %v, want context.Canceled", err)
+	}
+}
+
+func TestDirRemoteString(t *testing.T) {
+	r, dir := newTestDirRemote(t)
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, want := r.String(), "dir:"+abs; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}

@@ -1,0 +1,530 @@
+// Package s3remote implements storage.Remote on an Amazon S3 bucket, or on
+// any S3-compatible server such as MinIO.
+//
+// Errors: a missing object matches storage.ErrNotFound, and invalid keys or
+// metadata storage.ErrInvalidKey and storage.ErrInvalidMeta. Every other
+// failure wraps the SDK's error as "s3 <op> <key>: <cause>", so errors.As and
+// errors.Is reach the cause: a *smithy.OperationError, inside it a
+// smithy.APIError (with an HTTP status via *awshttp.ResponseError) when the
+// server answered, or the transport's error (*net.OpError, syscall errno such
+// as ECONNREFUSED, *url.Error) when it could not be reached; a done context
+// yields context.Canceled or context.DeadlineExceeded. A Put whose reader
+// fails wraps the reader's error.
+package s3remote
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go/logging"
+
+	"github.com/objstore/objstore/storage"
+)
+
+const (
+	// DefaultPartSize is the multipart upload part size used when
+	// Config.PartSize is zero.
+	DefaultPartSize = 8 << 20
+	// MinPartSize is S3's smallest part size (but for the last part).
+	MinPartSize = 5 << 20
+	// DefaultConcurrency is the number of parts uploaded in parallel when
+	// Config.Concurrency is zero.
+	DefaultConcurrency = 4
+	// DefaultRegion is used when neither Config.Region nor the AWS
+	// configuration chain names one.
+	DefaultRegion = "us-east-1"
+
+	// abortTimeout bounds aborting a failed multipart upload.
+	abortTimeout = 30 * time.Second
+)
+
+// Config configures a Remote.
+type Config struct {
+	// Bucket is the bucket's name. Required.
+	Bucket string
+	// Region is the bucket's region. Empty means the AWS configuration chain
+	// (AWS_REGION, the shared config file), then DefaultRegion.
+	Region string
+	// Endpoint, when set, is the base URL of an S3-compatible server such as
+	// MinIO ("http://127.0.0.1:9000"); requests then use path-style
+	// addressing. Empty means AWS S3.
+	Endpoint string
+	// Prefix is prepended to every key to form the object's name in the
+	// bucket; include a trailing "/" to make it a folder. May be empty.
+	Prefix string
+	// PartSize is the size of multipart upload parts, at least MinPartSize;
+	// zero means DefaultPartSize. Objects of PartSize bytes or more are
+	// uploaded in parts. With parts of PartSize, an object of unknown size
+	// may be up to 10,000 × PartSize bytes.
+	PartSize int64
+	// Concurrency is how many parts of one Put are uploaded in parallel;
+	// zero means DefaultConcurrency. A Put holds at most about
+	// PartSize × (Concurrency + 2) bytes of buffers.
+	Concurrency int
+	// Logger receives the SDK's warnings and the Remote's own; nil means
+	// slog.Default().
+	Logger *slog.Logger
+	// Credentials, when set, replaces the standard AWS credential chain
+	// (environment, shared config and credentials files, SSO, container and
+	// instance roles).
+	Credentials aws.CredentialsProvider
+}
+
+// Remote is a storage.Remote on an S3 bucket. It is safe for concurrent use.
+type Remote struct {
+	client   *s3.Client
+	uploader *transfermanager.Client
+	bucket   string
+	prefix   string
+	endpoint string
+	region   string
+	log      *slog.Logger
+}
+
+var _ storage.Remote = (*Remote)(nil)
+
+// New returns a Remote for cfg. It loads the AWS configuration but makes no
+// request, so a missing bucket or bad credentials show on first use (or in
+// EnsureBucket).
+func New(ctx context.Context, cfg Config) (*Remote, error) {
+	if cfg.Bucket == "" {
+		return nil, errors.New("s3remote: no bucket")
+	}
+	if cfg.PartSize == 0 {
+		cfg.PartSize = DefaultPartSize
+	}
+	if cfg.PartSize < MinPartSize {
+		return nil, fmt.Errorf("s3remote: part size %d is below S3's minimum %d", cfg.PartSize, MinPartSize)
+	}
+	if cfg.Concurrency == 0 {
+		cfg.Concurrency = DefaultConcurrency
+	}
+	if cfg.Concurrency < 0 {
+		return nil, fmt.Errorf("s3remote: negative concurrency %d", cfg.Concurrency)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+
+	opts := []func(*config.LoadOptions) error{
+		config.WithLogger(sdkLogger(log)),
+	}
+	if cfg.Region != "" {
+		opts = append(opts, config.WithRegion(cfg.Region))
+	}
+	if cfg.Credentials != nil {
+		opts = append(opts, config.WithCredentialsProvider(cfg.Credentials))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		return nil, fmt.Errorf("s3remote: load AWS config: %w", err)
+	}
+	if awsCfg.Region == "" {
+		awsCfg.Region = DefaultRegion
+	}
+	client := s3.NewFromConfig(awsCfg, func(o *s3.Options) {
+		if cfg.Endpoint != "" {
+			o.BaseEndpoint = aws.String(cfg.Endpoint)
+			o.UsePathStyle = true
+		}
+		// Multipart objects carry composite checksums the SDK cannot check
+		// on download; it would log that on every such Get.
+		o.DisableLogOutputChecksumValidationSkipped = true
+	})
+
+	// transfermanager streams an io.Reader of unknown length in parts from
+	// a pool of Concurrency+1 part buffers. Its first part is read whole
+	// before it decides between PutObject and a multipart upload, so the
+	// threshold is set to PartSize to bound that buffer too.
+	uploader := transfermanager.New(noAbortClient{client}, func(o *transfermanager.Options) {
+		o.PartSizeBytes = cfg.PartSize
+		o.MultipartUploadThreshold = cfg.PartSize
+		o.Concurrency = cfg.Concurrency
+	})
+	return &Remote{
+		client:   client,
+		uploader: uploader,
+		bucket:   cfg.Bucket,
+		prefix:   cfg.Prefix,
+		endpoint: cfg.Endpoint,
+		region:   awsCfg.Region,
+		log:      log.With("remote", "s3://"+cfg.Bucket+"/"+cfg.Prefix),
+	}, nil
+}
+
+// sdkLogger forwards the SDK's log output to log.
+func sdkLogger(log *slog.Logger) logging.Logger {
+	return logging.LoggerFunc(func(c logging.Classification, format string, v ...any) {
+		level := slog.LevelDebug
+		if c == logging.Warn {
+			level = slog.LevelWarn
+		}
+		log.Log(context.Background(), level, fmt.Sprintf(format, v...), "source", "aws-sdk")
+	})
+}
+
+// String returns "s3://bucket/prefix", followed by " (endpoint)" when an
+// endpoint is set.
+func (r *Remote) String() string {
+	s := "s3://" + r.bucket + "/" + r.prefix
+	if r.endpoint != "" {
+		s += " (" + r.endpoint + ")"
+	}
+	return s
+}
+
+// EnsureBucket creates the bucket if it does not exist. It returns nil when
+// the bucket exists and is reachable with the Remote's credentials, including
+// when it was already created by them.
+func (r *Remote) EnsureBucket(ctx context.Context) error {
+	_, err := r.client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(r.bucket)})
+	if err == nil {
+		return nil
+	}
+	var nf *types.NotFound
+	if !errors.As(err, &nf) && httpStatus(err) != 404 {
+		return fmt.Errorf("s3 head bucket %s: %w", r.bucket, err)
+	}
+	in := &s3.CreateBucketInput{Bucket: aws.String(r.bucket)}
+	// us-east-1 is the default location and must not be named.
+	if r.region != "" && r.region != DefaultRegion {
+		in.CreateBucketConfiguration = &types.CreateBucketConfiguration{
+			LocationConstraint: types.BucketLocationConstraint(r.region),
+		}
+	}
+	_, err = r.client.CreateBucket(ctx, in)
+	var owned *types.BucketAlreadyOwnedByYou
+	if err != nil && !errors.As(err, &owned) {
+		return fmt.Errorf("s3 create bucket %s: %w", r.bucket, err)
+	}
+	r.log.Info("bucket ready", "bucket", r.bucket, "created", err == nil)
+	return nil
+}
+
+// httpStatus returns the HTTP status code of the response behind err, or 0.
+func httpStatus(err error) int {
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) {
+		return re.HTTPStatusCode()
+	}
+	return 0
+}
+
+// wrap adds the operation and key to err, and ErrNotFound when it reports a
+// missing object. NoSuchKey and NotFound are S3's codes for one; a bare 404
+// counts only for HEAD requests, whose responses carry no code (so a missing
+// bucket looks the same there), because elsewhere a 404 may be NoSuchBucket.
+func wrap(op, key string, err error, head bool) error {
+	var nsk *types.NoSuchKey
+	var nf *types.NotFound
+	if errors.As(err, &nsk) || errors.As(err, &nf) || head && httpStatus(err) == 404 {
+		return fmt.Errorf("s3 %s %s: %w: %w", op, key, storage.ErrNotFound, err)
+	}
+	return fmt.Errorf("s3 %s %s: %w", op, key, err)
+}
+
+// Put stores r's bytes under key as described by storage.Putter, streaming
+// them in parts when there are PartSize bytes or more. When size >= 0 and r
+// yields a different number of bytes, Put fails (a short reader yields an
+// error matching io.ErrUnexpectedEOF) and stores nothing. An error from r or
+// ctx is wrapped so errors.Is finds it. A failed multipart upload is
+// aborted, so it leaves no parts behind; if the abort fails too (the server
+// is down), a warning with the upload ID is logged.
+func (r *Remote) Put(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) error {
+	if err := storage.CheckRemoteKey(key); err != nil {
+		return err
+	}
+	if err := storage.CheckRemoteMeta(meta); err != nil {
+		return fmt.Errorf("s3 put %s: %w", key, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return fmt.Errorf("s3 put %s: %w", key, err)
+	}
+	// The wrapper also hides io.Seeker from the uploader, which would
+	// otherwise measure the body from its current offset and trust that.
+	src := &putReader{ctx: ctx, r: body, remain: size}
+	in := &transfermanager.UploadObjectInput{
+		Bucket:   aws.String(r.bucket),
+		Key:      aws.String(r.prefix + key),
+		Body:     src,
+		Metadata: encodeMeta(meta),
+	}
+	if size > 0 {
+		// Lets the uploader grow parts for objects above 10,000 parts.
+		in.ContentLength = aws.Int64(size)
+	}
+	_, err := r.uploader.UploadObject(ctx, in)
+	if err != nil {
+		var mpe transfermanager.MultipartUploadError
+		if errors.As(err, &mpe) {
+			r.abort(key, mpe.UploadID())
+		}
+		return fmt.Errorf("s3 put %s: %w", key, err)
+	}
+	return nil
+}
+
+// noAbortClient hands transfermanager a no-op AbortMultipartUpload, so that
+// Put aborts failed uploads itself: when transfermanager's own abort fails
+// (as it does when the server went away) it flattens the upload's error into
+// a string, and callers could no longer find the cause with errors.As.
+type noAbortClient struct{ *s3.Client }
+
+// AbortMultipartUpload does nothing; Remote.abort does the real one.
+func (noAbortClient) AbortMultipartUpload(context.Context, *s3.AbortMultipartUploadInput, ...func(*s3.Options)) (*s3.AbortMultipartUploadOutput, error) {
+	return &s3.AbortMultipartUploadOutput{}, nil
+}
+
+// abort aborts a failed multipart upload, on a fresh context because the
+// Put's own may be what failed. Parts left behind would cost storage until a
+// lifecycle rule removes them, so a failure is logged with the upload ID.
+func (r *Remote) abort(key, uploadID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), abortTimeout)
+	defer cancel()
+	_, err := r.client.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
+		Bucket:   aws.String(r.bucket),
+		Key:      aws.String(r.prefix + key),
+		UploadId: aws.String(uploadID),
+	})
+	var nsu *types.NoSuchUpload
+	if err != nil && !errors.As(err, &nsu) {
+		r.log.Warn("could not abort failed multipart upload; its parts remain until a lifecycle rule removes them",
+			"key", r.prefix+key, "upload_id", uploadID, "err", err)
+	}
+}
+
+// putReader feeds a Put: it stops once ctx is done and, when remain >= 0,
+// checks that the body has exactly that many bytes left.
+type putReader struct {
+	ctx    context.Context
+	r      io.Reader
+	remain int64 // -1: unknown size
+}
+
+// errTooLong reports a body longer than the size given to Put.
+var errTooLong = errors.New("reader is longer than the declared size")
+
+func (p *putReader) Read(b []byte) (int, error) {
+	if err := p.ctx.Err(); err != nil {
+		return 0, err
+	}
+	if p.remain < 0 {
+		return p.r.Read(b)
+	}
+	if p.remain == 0 {
+		// Probe for a byte past the declared size.
+		var one [1]byte
+		n, err := p.r.Read(one[:])
+		if n > 0 {
+			return 0, errTooLong
+		}
+		if err == nil {
+			return 0, nil
+		}
+		return 0, err
+	}
+	if int64(len(b)) > p.remain {
+		b = b[:p.remain]
+	}
+	n, err := p.r.Read(b)
+	p.remain -= int64(n)
+	if err == io.EOF && p.remain > 0 {
+		err = io.ErrUnexpectedEOF
+	}
+	return n, err
+}
+
+// Get returns a reader over length bytes of key's object from offset, as
+// described by storage.Getter, using an HTTP Range request. A negative offset
+// is an error. The reader stops with an error once ctx is done. The
+// ObjectInfo's Size is the whole object's, and its Meta is never nil.
+func (r *Remote) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, storage.ObjectInfo, error) {
+	if err := storage.CheckRemoteKey(key); err != nil {
+		return nil, storage.ObjectInfo{}, err
+	}
+	if offset < 0 {
+		return nil, storage.ObjectInfo{}, fmt.Errorf("s3 get %s: negative offset %d", key, offset)
+	}
+	if length == 0 {
+		// HTTP cannot ask for zero bytes.
+		info, err := r.Stat(ctx, key)
+		if err != nil {
+			return nil, storage.ObjectInfo{}, err
+		}
+		return io.NopCloser(bytes.NewReader(nil)), info, nil
+	}
+	in := &s3.GetObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(r.prefix + key)}
+	ranged := offset > 0 || length > 0
+	if ranged {
+		if length > 0 {
+			in.Range = aws.String(fmt.Sprintf("bytes=%d-%d", offset, offset+length-1))
+		} else {
+			in.Range = aws.String(fmt.Sprintf("bytes=%d-", offset))
+		}
+	}
+	out, err := r.client.GetObject(ctx, in)
+	if err != nil {
+		if httpStatus(err) == 416 {
+			// The range starts at or past the end (or the object is
+			// empty): per the contract that is an empty read.
+			info, serr := r.Stat(ctx, key)
+			if serr != nil {
+				return nil, storage.ObjectInfo{}, serr
+			}
+			if offset >= info.Size {
+				return io.NopCloser(bytes.NewReader(nil)), info, nil
+			}
+		}
+		return nil, storage.ObjectInfo{}, wrap("get", key, err, false)
+	}
+	info := storage.ObjectInfo{
+		Key:     key,
+		Size:    aws.ToInt64(out.ContentLength),
+		ModTime: aws.ToTime(out.LastModified),
+		Meta:    decodeMeta(out.Metadata),
+	}
+	body := out.Body
+	switch {
+	case ranged && out.ContentRange != nil:
+		total, err := parseContentRangeTotal(*out.ContentRange)
+		if err != nil {
+			_ = out.Body.Close() // the response is unusable
+			return nil, storage.ObjectInfo{}, fmt.Errorf("s3 get %s: %w", key, err)
+		}
+		info.Size = total
+	case ranged:
+		// The server ignored the range and sent the whole object: skip
+		// and limit here.
+		if _, err := io.CopyN(io.Discard, body, min(offset, info.Size)); err != nil {
+			_ = out.Body.Close() // the response is unusable
+			return nil, storage.ObjectInfo{}, fmt.Errorf("s3 get %s: skip to offset: %w", key, err)
+		}
+		if length > 0 {
+			body = readCloser{Reader: io.LimitReader(body, length), Closer: out.Body}
+		}
+	}
+	return body, info, nil
+}
+
+// readCloser pairs a reader with the Closer of what it reads from.
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+// parseContentRangeTotal returns the complete length from a Content-Range
+// header such as "bytes 0-9/1000".
+func parseContentRangeTotal(s string) (int64, error) {
+	_, total, ok := strings.Cut(s, "/")
+	if !ok || total == "*" {
+		return 0, fmt.Errorf("content-range %q has no total length", s)
+	}
+	n, err := strconv.ParseInt(total, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("bad content-range %q", s)
+	}
+	return n, nil
+}
+
+// Stat describes key's object with a HEAD request. Because HEAD responses
+// carry no error code, a missing bucket also yields ErrNotFound here. The
+// returned Meta is never nil.
+func (r *Remote) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {
+	if err := storage.CheckRemoteKey(key); err != nil {
+		return storage.ObjectInfo{}, err
+	}
+	out, err := r.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(r.prefix + key)})
+	if err != nil {
+		return storage.ObjectInfo{}, wrap("stat", key, err, true)
+	}
+	return storage.ObjectInfo{
+		Key:     key,
+		Size:    aws.ToInt64(out.ContentLength),
+		ModTime: aws.ToTime(out.LastModified),
+		Meta:    decodeMeta(out.Metadata),
+	}, nil
+}
+
+// Remove deletes key's object with DeleteObject, which S3 answers with
+// success whether or not the object existed.
+func (r *Remote) Remove(ctx context.Context, key string) error {
+	if err := storage.CheckRemoteKey(key); err != nil {
+		return err
+	}
+	_, err := r.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(r.prefix + key)})
+	if err != nil {
+		var nsk *types.NoSuchKey
+		if errors.As(err, &nsk) {
+			return nil // some S3-compatible servers report it
+		}
+		return fmt.Errorf("s3 remove %s: %w", key, err)
+	}
+	return nil
+}
+
+// metaB64 marks a metadata value stored base64-encoded. S3 carries metadata
+// in HTTP headers, which only hold printable ASCII safely and lose leading
+// and trailing spaces, and the SDK drops empty values; such values, and those
+// that begin with the marker, are encoded. Others are stored as they are, so
+// the bucket stays readable with other tools.
+const metaB64 = "b64:"
+
+func encodeMeta(meta map[string]string) map[string]string {
+	if len(meta) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(meta))
+	for k, v := range meta {
+		if plainMetaValue(v) {
+			out[k] = v
+		} else {
+			out[k] = metaB64 + base64.StdEncoding.EncodeToString([]byte(v))
+		}
+	}
+	return out
+}
+
+// plainMetaValue reports whether v survives an HTTP header unchanged:
+// non-empty printable ASCII, no space at either end and no run of spaces
+// (SigV4 canonicalization folds those), not starting with the marker.
+func plainMetaValue(v string) bool {
+	if v == "" || strings.HasPrefix(v, metaB64) || v[0] == ' ' || v[len(v)-1] == ' ' || strings.Contains(v, "  ") {
+		return false
+	}
+	for i := 0; i < len(v); i++ {
+		if v[i] < 0x20 || v[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeMeta reverses encodeMeta. A marked value that does not decode to
+// UTF-8 was not written by Put; it is returned as stored.
+func decodeMeta(meta map[string]string) map[string]string {
+	out := make(map[string]string, len(meta))
+	for k, v := range meta {
+		if enc, ok := strings.CutPrefix(v, metaB64); ok {
+			if b, err := base64.StdEncoding.DecodeString(enc); err == nil && utf8.Valid(b) {
+				v = string(b)
+			}
+		}
+		out[strings.ToLower(k)] = v
+	}
+	return out
+}

@@ -1,0 +1,421 @@
+package s3remote_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/aws/smithy-go"
+
+	"github.com/objstore/objstore/internal/testminio"
+	"github.com/objstore/objstore/storage"
+	"github.com/objstore/objstore/storage/remotetest"
+	"github.com/objstore/objstore/storage/s3remote"
+)
+
+func TestMain(m *testing.M) { testminio.Main(m) }
+
+// newRemote returns a Remote on a fresh bucket of the test MinIO server.
+func newRemote(t testing.TB, cfg s3remote.Config) (*s3remote.Remote, *testminio.Server) {
+	t.Helper()
+	srv := testminio.Start(t)
+	if cfg.Bucket == "" {
+		cfg.Bucket = srv.NewBucket(t)
+	}
+	cfg.Region = srv.Region
+	cfg.Endpoint = srv.Endpoint()
+	cfg.Credentials = srv.Credentials()
+	r, err := s3remote.New(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("s3remote.New: %v", err)
+	}
+	return r, srv
+}
+
+func TestConformance(t *testing.T) {
+	remotetest.Run(t, func(t *testing.T) storage.Remote {
+		r, _ := newRemote(t, s3remote.Config{Prefix: "suite/"})
+		return r
+	})
+}
+
+func TestConformanceNoPrefixSmallParts(t *testing.T) {
+	remotetest.Run(t, func(t *testing.T) storage.Remote {
+		r, _ := newRemote(t, s3remote.Config{PartSize: s3remote.MinPartSize, Concurrency: 2})
+		return r
+	})
+}
+
+func TestPrefixApplied(t *testing.T) {
+	r, srv := newRemote(t, s3remote.Config{Prefix: "pfx/inner/"})
+	bucket := strings.TrimPrefix(strings.Fields(r.String())[0], "s3://")
+	bucket, _, _ = strings.Cut(bucket, "/")
+	ctx := t.Context()
+	if err := r.Put(ctx, "a/b", strings.NewReader("hi"), 2, map[string]string{"k": "v"}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := srv.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("pfx/inner/a/b")})
+	if err != nil {
+		t.Fatalf("raw HeadObject(pfx/inner/a/b): %v", err)
+	}
+	if aws.ToInt64(out.ContentLength) != 2 || out.Metadata["k"] != "v" {
+		t.Errorf("raw object: %d bytes, meta %v", aws.ToInt64(out.ContentLength), out.Metadata)
+	}
+	if _, err := srv.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("a/b")}); err == nil {
+		t.Errorf("object also stored without the prefix")
+	}
+	if err := r.Remove(ctx, "a/b"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.Client().HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(bucket), Key: aws.String("pfx/inner/a/b")}); err == nil {
+		t.Errorf("Remove left the prefixed object")
+	}
+}
+
+func TestString(t *testing.T) {
+	r, srv := newRemote(t, s3remote.Config{Bucket: "bkt", Prefix: "p/"})
+	if got, want := r.String(), "s3://bkt/p/ ("+srv.Endpoint()+")"; got != want {
+		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+func TestNotFoundMapping(t *testing.T) {
+	r, _ := newRemote(t, s3remote.Config{})
+	ctx := t.Context()
+	// HeadObject's 404 has no body, hence no S3 error code.
+	_, err := r.Stat(ctx, "missing")
+	if !errors.Is(err, storage.ErrNotFound) {
+		t.Fatalf("Stat(missing) = %v, want ErrNotFound", err)
+	}
+	var nf *types.NotFound
+	var status interface{ HTTPStatusCode() int }
+	if !errors.As(err, &nf) && !(errors.As(err, &status) && status.HTTPStatusCode() == 404) {
+		t.Errorf("Stat(missing) = %v, lost the SDK cause", err)
+	}
+	_, _, err = r.Get(ctx, "missing", 0, -1)
+	var nsk *types.NoSuchKey
+	if !errors.Is(err, storage.ErrNotFound) || !errors.As(err, &nsk) {
+		t.Errorf("Get(missing) = %v, want ErrNotFound wrapping NoSuchKey", err)
+	}
+}
+
+func TestMissingBucket(t *testing.T) {
+	r, _ := newRemote(t, s3remote.Config{Bucket: "objstore-no-such-bucket"})
+	_, _, err := r.Get(t.Context(), "k", 0, -1)
+	// The SDK models NoSuchBucket for GetObject as a generic API error.
+	var ae smithy.APIError
+	if errors.Is(err, storage.ErrNotFound) || !errors.As(err, &ae) || ae.ErrorCode() != "NoSuchBucket" {
+		t.Errorf("Get from a missing bucket = %v, want NoSuchBucket and not ErrNotFound", err)
+	}
+	if err := r.Put(t.Context(), "k", strings.NewReader("x"), 1, nil); err == nil || errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Put to a missing bucket = %v, want an error other than ErrNotFound", err)
+	}
+}
+
+func TestEnsureBucket(t *testing.T) {
+	srv := testminio.Start(t)
+	name := srv.NewBucket(t) + "-new"
+	r, _ := newRemote(t, s3remote.Config{Bucket: name})
+	ctx := t.Context()
+	for i := range 2 {
+		if err := r.EnsureBucket(ctx); err != nil {
+			t.Fatalf("EnsureBucket #%d: %v", i+1, err)
+		}
+	}
+	if err := r.Put(ctx, "k", strings.NewReader("x"), 1, nil); err != nil {
+		t.Fatalf("Put after EnsureBucket: %v", err)
+	}
+	t.Cleanup(func() {
+		c := context.Background()
+		_, _ = srv.Client().DeleteObject(c, &s3.DeleteObjectInput{Bucket: aws.String(name), Key: aws.String("k")})
+		_, _ = srv.Client().DeleteBucket(c, &s3.DeleteBucketInput{Bucket: aws.String(name)})
+	})
+}
+
+// Values stored by other tools, not by Put, come back as they are.
+func TestForeignMetadata(t *testing.T) {
+	r, srv := newRemote(t, s3remote.Config{Prefix: "p/"})
+	bucket := strings.TrimSuffix(strings.TrimPrefix(strings.Fields(r.String())[0], "s3://"), "/p/")
+	ctx := t.Context()
+	_, err := srv.Client().PutObject(ctx, &s3.PutObjectInput{
+		Bucket:   aws.String(bucket),
+		Key:      aws.String("p/foreign"),
+		Body:     strings.NewReader("x"),
+		Metadata: map[string]string{"Mixed-Case": "plain", "fake": "b64:not base64!"},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := r.Stat(ctx, "foreign")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Meta["mixed-case"] != "plain" || info.Meta["fake"] != "b64:not base64!" {
+		t.Errorf("meta = %q", info.Meta)
+	}
+}
+
+// noUploads checks that no multipart upload is left in the bucket.
+func noUploads(t *testing.T, srv *testminio.Server, bucket string) {
+	t.Helper()
+	out, err := srv.Client().ListMultipartUploads(t.Context(), &s3.ListMultipartUploadsInput{Bucket: aws.String(bucket)})
+	if err != nil {
+		t.Fatalf("ListMultipartUploads: %v", err)
+	}
+	for _, u := range out.Uploads {
+		t.Errorf("dangling multipart upload %s of %s", aws.ToString(u.UploadId), aws.ToString(u.Key))
+	}
+}
+
+func TestFailedMultipartLeavesNothing(t *testing.T) {
+	srv := testminio.Start(t)
+	bucket := srv.NewBucket(t)
+	r, _ := newRemote(t, s3remote.Config{Bucket: bucket, PartSize: s3remote.MinPartSize, Concurrency: 2})
+	ctx := t.Context()
+
+	t.Run("readerFails", func(t *testing.T) {
+		// Fails in the third part, after two were uploaded.
+		src := remotetest.FailAfter(remotetest.Data(1, 20<<20), 12<<20)
+		err := r.Put(ctx, "fails", src, -1, nil)
+		if !errors.Is(err, remotetest.ErrInjected) {
+			t.Fatalf("Put = %v, want the reader's error", err)
+		}
+		if _, err := r.Stat(ctx, "fails"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Stat after failed Put = %v, want ErrNotFound", err)
+		}
+		noUploads(t, srv, bucket)
+	})
+	t.Run("canceled", func(t *testing.T) {
+		c, cancel := context.WithCancel(ctx)
+		defer cancel()
+		pr, pw := io.Pipe()
+		// Owned by this subtest: it ends when the pipe is closed below or
+		// the Put stops reading and the pipe's reader side is closed.
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			_, err := io.Copy(pw, remotetest.Data(2, 12<<20))
+			if err == nil {
+				// Hold the upload open until it is canceled.
+				<-c.Done()
+			}
+			pw.CloseWithError(c.Err())
+		})
+		go func() {
+			time.Sleep(500 * time.Millisecond)
+			cancel()
+		}()
+		err := r.Put(c, "canceled", pr, -1, nil)
+		pr.CloseWithError(errors.New("put returned"))
+		wg.Wait()
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("Put = %v, want context.Canceled", err)
+		}
+		if _, err := r.Stat(ctx, "canceled"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Stat after canceled Put = %v, want ErrNotFound", err)
+		}
+		noUploads(t, srv, bucket)
+	})
+	t.Run("sizeMismatch", func(t *testing.T) {
+		err := r.Put(ctx, "short", remotetest.Data(3, 11<<20), 12<<20, nil)
+		if !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Fatalf("short Put = %v, want io.ErrUnexpectedEOF", err)
+		}
+		if _, err := r.Stat(ctx, "short"); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Stat after short Put = %v, want ErrNotFound", err)
+		}
+		noUploads(t, srv, bucket)
+	})
+}
+
+// TestPutMemoryBounded checks that Put streams: storing a 256 MiB object of
+// unknown size must not grow the heap by anything near the object's size.
+func TestPutMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("uploads 256 MiB")
+	}
+	r, _ := newRemote(t, s3remote.Config{}) // default part size and concurrency
+	ctx := t.Context()
+	const n = 256 << 20
+	const limit = 64 << 20
+
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+
+	done := make(chan struct{})
+	var peak uint64
+	var wg sync.WaitGroup
+	// The sampler is owned by this test and stops when done is closed.
+	wg.Go(func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	err := r.Put(ctx, "big", remotetest.Data(256, n), -1, nil)
+	close(done)
+	wg.Wait()
+	if err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	growth := int64(peak) - int64(base)
+	t.Logf("heap in use grew by at most %d MiB while putting %d MiB", growth>>20, n>>20)
+	if growth >= limit {
+		t.Errorf("heap in use grew by %d MiB, want < %d MiB", growth>>20, limit>>20)
+	}
+
+	rc, info, err := r.Get(ctx, "big", 0, -1)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if info.Size != n || [32]byte(h.Sum(nil)) != remotetest.DataSum(256, n) {
+		t.Errorf("stored object differs (size %d)", info.Size)
+	}
+}
+
+// TestUnreachable pins down what a down remote looks like to callers: not
+// ErrNotFound, with the transport's *net.OpError and ECONNREFUSED reachable.
+func TestUnreachable(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	r, err := s3remote.New(t.Context(), s3remote.Config{
+		Bucket:      "b",
+		Region:      "us-east-1",
+		Endpoint:    "http://" + addr,
+		Credentials: testminio.Start(t).Credentials(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	// The SDK retries with backoff, so the calls run in parallel.
+	var getErr, statErr, putErr, removeErr error
+	var wg sync.WaitGroup
+	wg.Go(func() { _, _, getErr = r.Get(ctx, "k", 0, -1) })
+	wg.Go(func() { _, statErr = r.Stat(ctx, "k") })
+	wg.Go(func() { putErr = r.Put(ctx, "k", strings.NewReader("x"), 1, nil) })
+	wg.Go(func() { removeErr = r.Remove(ctx, "k") })
+	wg.Wait()
+	for op, err := range map[string]error{"Get": getErr, "Stat": statErr, "Put": putErr, "Remove": removeErr} {
+		var opErr *net.OpError
+		if err == nil || errors.Is(err, storage.ErrNotFound) || !errors.As(err, &opErr) || !errors.Is(err, syscall.ECONNREFUSED) {
+			t.Errorf("%s on a closed port = %v, want *net.OpError with ECONNREFUSED, not ErrNotFound", op, err)
+		}
+	}
+	t.Logf("Get error: %v", getErr)
+}
+
+// TestServerStopped checks the same through the harness's Stop and Start.
+func TestServerStopped(t *testing.T) {
+	r, srv := newRemote(t, s3remote.Config{})
+	ctx := t.Context()
+	if err := r.Put(ctx, "k", strings.NewReader("x"), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	_, err := r.Stat(ctx, "k")
+	restartErr := srv.Start()
+	if restartErr != nil {
+		t.Fatalf("restart: %v", restartErr)
+	}
+	if !errors.Is(err, syscall.ECONNREFUSED) || errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Stat with the server stopped = %v, want ECONNREFUSED", err)
+	}
+	if _, err := r.Stat(ctx, "k"); err != nil {
+		t.Errorf("Stat after restart: %v", err)
+	}
+}
+
+// TestServerStoppedDuringPut: a multipart upload cut off by the server going
+// away fails with the transport's error, and the abort that cannot reach the
+// server is logged.
+func TestServerStoppedDuringPut(t *testing.T) {
+	var logs syncBuffer
+	srv := testminio.Start(t)
+	bucket := srv.NewBucket(t)
+	r, _ := newRemote(t, s3remote.Config{
+		Bucket:      bucket,
+		PartSize:    s3remote.MinPartSize,
+		Concurrency: 2,
+		Logger:      slog.New(slog.NewTextHandler(&logs, nil)),
+	})
+	ctx := t.Context()
+	pr, pw := io.Pipe()
+	var wg sync.WaitGroup
+	// Owned by this test: it ends when Put stops reading and pr is closed.
+	wg.Go(func() {
+		if _, err := io.Copy(pw, remotetest.Data(4, 6<<20)); err != nil {
+			pw.CloseWithError(err)
+			return
+		}
+		srv.Stop()
+		_, err := io.Copy(pw, remotetest.Data(5, 20<<20))
+		pw.CloseWithError(err)
+	})
+	err := r.Put(ctx, "cut", pr, -1, nil)
+	pr.CloseWithError(errors.New("put returned"))
+	wg.Wait()
+	if err := srv.Start(); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	var opErr *net.OpError
+	if !errors.As(err, &opErr) || errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Put cut off by a stopped server = %v, want a *net.OpError", err)
+	}
+	t.Logf("Put error: %v", err)
+	if !strings.Contains(logs.String(), "could not abort") {
+		t.Errorf("no warning about the failed abort; log:\n%s", logs.String())
+	}
+	if _, err := r.Stat(ctx, "cut"); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("Stat after cut-off Put = %v, want ErrNotFound", err)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for the logger's concurrent writes.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
