@@ -8,7 +8,6 @@
 package journal
 
 import (
-	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -220,23 +219,20 @@ type BlobRef struct {
 func (j *Journal) Blobs(after ulid.ULID, limit int) ([]BlobRef, error) {
 	var out []BlobRef
 	err := j.View(func(tx *Tx) error {
-		c := tx.tx.Bucket(bucketBlobs).Cursor()
-		k, v := c.Seek(after[:])
-		if k != nil && bytes.Equal(k, after[:]) {
-			k, v = c.Next()
-		}
-		for ; k != nil && len(out) < limit; k, v = c.Next() {
-			id, err := keyID(k)
-			if err != nil {
-				return err
+		err := tx.ForEachBlob(after, func(id ulid.ULID, b Blob) error {
+			if id == after {
+				return nil
 			}
-			b, err := decodeBlob(id, v)
-			if err != nil {
-				return err
+			if len(out) == limit {
+				return errStop
 			}
 			out = append(out, BlobRef{ID: id, Blob: b})
+			return nil
+		})
+		if errors.Is(err, errStop) {
+			return nil
 		}
-		return nil
+		return err
 	})
 	return out, err
 }
@@ -294,21 +290,7 @@ func (tx *Tx) Apply(e Entry) (bool, error) {
 // ForEachEntry calls fn for every entry with an ID at or after from, in ID
 // order, until fn returns an error, which ForEachEntry returns.
 func (tx *Tx) ForEachEntry(from ulid.ULID, fn func(Entry) error) error {
-	c := tx.tx.Bucket(bucketEntries).Cursor()
-	for k, v := c.Seek(from[:]); k != nil; k, v = c.Next() {
-		id, err := keyID(k)
-		if err != nil {
-			return err
-		}
-		e, err := decodeEntry(id, v)
-		if err != nil {
-			return err
-		}
-		if err := fn(e); err != nil {
-			return err
-		}
-	}
-	return nil
+	return forEach(tx.tx.Bucket(bucketEntries), from, decodeEntry, func(_ ulid.ULID, e Entry) error { return fn(e) })
 }
 
 // Blob returns this node's blob record for id, or an error matching
@@ -355,17 +337,26 @@ func (tx *Tx) DeleteBlob(id ulid.ULID) error {
 // ForEachBlob calls fn for every blob record with an ID at or after from, in
 // ID order, until fn returns an error, which ForEachBlob returns.
 func (tx *Tx) ForEachBlob(from ulid.ULID, fn func(ulid.ULID, Blob) error) error {
-	c := tx.tx.Bucket(bucketBlobs).Cursor()
+	return forEach(tx.tx.Bucket(bucketBlobs), from, decodeBlob, fn)
+}
+
+// errStop ends a forEach early without an error.
+var errStop = errors.New("stop")
+
+// forEach decodes the records of bucket b from ID from on, in ID order, and
+// calls fn with each until fn returns an error, which forEach returns.
+func forEach[T any](b *bolt.Bucket, from ulid.ULID, decode func(ulid.ULID, []byte) (T, error), fn func(ulid.ULID, T) error) error {
+	c := b.Cursor()
 	for k, v := c.Seek(from[:]); k != nil; k, v = c.Next() {
 		id, err := keyID(k)
 		if err != nil {
 			return err
 		}
-		b, err := decodeBlob(id, v)
+		r, err := decode(id, v)
 		if err != nil {
 			return err
 		}
-		if err := fn(id, b); err != nil {
+		if err := fn(id, r); err != nil {
 			return err
 		}
 	}

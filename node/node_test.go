@@ -114,6 +114,16 @@ func (env *testEnv) restart() {
 	env.start()
 }
 
+// loseDisk stops the node, wipes its state and files directories (as if
+// its disk were replaced) and starts it again.
+func (env *testEnv) loseDisk() {
+	env.t.Helper()
+	env.node.Close()
+	os.RemoveAll(filepath.Join(env.dir, "state"))
+	os.RemoveAll(filepath.Join(env.dir, "files"))
+	env.start()
+}
+
 func (env *testEnv) put(id ulid.ULID, level journal.Level, body string) Meta {
 	env.t.Helper()
 	m, err := env.node.Put(context.Background(), PutRequest{
@@ -229,10 +239,7 @@ func TestTotalLossFetchesFromRemote(t *testing.T) {
 	id0, id1 := ulid.Make(), ulid.Make()
 	env.put(id0, journal.LevelLocal, "only here")
 	env.put(id1, journal.LevelRemote, "safe in the remote")
-	env.node.Close()
-	os.RemoveAll(filepath.Join(env.dir, "state"))
-	os.RemoveAll(filepath.Join(env.dir, "files"))
-	env.start()
+	env.loseDisk()
 
 	if _, _, err := env.read(id1, false); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("get without fetch: %v, want ErrNotFound", err)
@@ -378,10 +385,7 @@ func TestConcurrentMissesShareOneFetch(t *testing.T) {
 	id := ulid.Make()
 	body := strings.Repeat("0123456789abcdef", 64<<10) // 1 MiB
 	env.put(id, journal.LevelRemote, body)
-	env.node.Close()
-	os.RemoveAll(filepath.Join(env.dir, "state"))
-	os.RemoveAll(filepath.Join(env.dir, "files"))
-	env.start()
+	env.loseDisk()
 	env.remote.gets.Store(0)
 	env.remote.getDelay = 100 * time.Millisecond
 
@@ -418,11 +422,8 @@ func TestBrokenFetchFailsReaders(t *testing.T) {
 	id := ulid.Make()
 	body := strings.Repeat("z", 1<<20)
 	env.put(id, journal.LevelRemote, body)
-	env.node.Close()
-	os.RemoveAll(filepath.Join(env.dir, "state"))
-	os.RemoveAll(filepath.Join(env.dir, "files"))
 	env.remote.cutAfter = 300 << 10
-	env.start()
+	env.loseDisk()
 	got, _, err := env.read(id, true)
 	if err == nil {
 		t.Fatalf("read %d of %d bytes and no error", len(got), len(body))

@@ -253,7 +253,7 @@ func (d *DirRemote) Put(ctx context.Context, key string, r io.Reader, size int64
 		return fmt.Errorf("dir put %s: %w", key, drPathErr(err))
 	}
 	renamed = true
-	if err := drSyncDir(parent); err != nil {
+	if err := syncDir(parent); err != nil {
 		return fmt.Errorf("dir put %s: sync parent: %w", key, err)
 	}
 	return nil
@@ -294,24 +294,11 @@ func (d *DirRemote) mkdirAll(dir string) error {
 		if err := os.Mkdir(missing[i], 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return err
 		}
-		if err := drSyncDir(filepath.Dir(missing[i])); err != nil {
+		if err := syncDir(filepath.Dir(missing[i])); err != nil {
 			return err
 		}
 	}
 	return nil
-}
-
-// drSyncDir fsyncs a directory so that entries renamed into it are durable.
-func drSyncDir(dir string) error {
-	f, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = f.Sync()
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // drEncodeHeader returns the header of an object file holding meta.
@@ -451,7 +438,7 @@ func (d *DirRemote) Remove(ctx context.Context, key string) error {
 	if err := os.Remove(p); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return fmt.Errorf("dir remove %s: %w", key, err)
 	}
-	if err := drSyncDir(filepath.Dir(p)); err != nil {
+	if err := syncDir(filepath.Dir(p)); err != nil {
 		return fmt.Errorf("dir remove %s: sync parent: %w", key, err)
 	}
 	return nil

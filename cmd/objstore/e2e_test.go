@@ -289,10 +289,7 @@ func TestDiskLossRecoversFromS3(t *testing.T) {
 	for level, id := range ids {
 		mustPut(t, n, id, level, fmt.Sprintf("file%d.txt", level), "body of "+id)
 	}
-	n.Kill()
-	os.RemoveAll(n.StateDir())
-	os.RemoveAll(n.FilesDir())
-	n.Start()
+	n.LoseDisk()
 	for _, id := range ids {
 		if resp, _ := get(t, n, id, nil); resp.StatusCode != 404 {
 			t.Errorf("%s without fetch: %d, want 404", id, resp.StatusCode)
@@ -421,10 +418,7 @@ func TestLargeUploadMemory(t *testing.T) {
 		t.Errorf("checksum %s, sent %x", m.Sha256, h.Sum(nil))
 	}
 	// Read it back from S3 after losing the disk, and compare.
-	n.Kill()
-	os.RemoveAll(n.StateDir())
-	os.RemoveAll(n.FilesDir())
-	n.Start()
+	n.LoseDisk()
 	req, _ := http.NewRequest("GET", n.URL+"/api/v1/get/"+id, nil)
 	req.Header.Set("X-Meta-Fetch", "1")
 	r, err := http.DefaultClient.Do(req)
@@ -460,10 +454,7 @@ func TestDirectoryRemote(t *testing.T) {
 	if !strings.Contains(n.Log(), "remote tier is a local directory") {
 		t.Error("log does not say which remote is in use")
 	}
-	n.Kill()
-	os.RemoveAll(n.StateDir())
-	os.RemoveAll(n.FilesDir())
-	n.Start()
+	n.LoseDisk()
 	resp, body := get(t, n, id, map[string]string{"X-Meta-Fetch": "true"})
 	if resp.StatusCode != 200 || body != "in the remote dir" {
 		t.Errorf("fetch from remote dir: %d %q", resp.StatusCode, body)
@@ -493,10 +484,7 @@ func TestLargestMetadataFitsInS3(t *testing.T) {
 	if resp.StatusCode != 200 {
 		t.Fatalf("put with the largest metadata: %d %s", resp.StatusCode, b)
 	}
-	n.Kill()
-	os.RemoveAll(n.StateDir())
-	os.RemoveAll(n.FilesDir())
-	n.Start()
+	n.LoseDisk()
 	resp, _ = get(t, n, id, map[string]string{"X-Meta-Fetch": "1"})
 	if resp.StatusCode != 200 || resp.Header.Get("X-Meta-Name") != name || resp.Header.Get("X-Meta-UserMeta") != string(mj) {
 		t.Errorf("fetched: %d name %q meta %q", resp.StatusCode, resp.Header.Get("X-Meta-Name"), resp.Header.Get("X-Meta-UserMeta"))

@@ -155,6 +155,16 @@ func (n *Node) Start() {
 	}
 }
 
+// LoseDisk kills the node, removes its state and files directories, as if
+// its disk had been replaced, and starts it again.
+func (n *Node) LoseDisk() {
+	n.t.Helper()
+	n.Kill()
+	os.RemoveAll(n.StateDir())
+	os.RemoveAll(n.FilesDir())
+	n.Start()
+}
+
 // Pid returns the process ID of the running node.
 func (n *Node) Pid() int { return n.cmd.Process.Pid }
 
