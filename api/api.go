@@ -418,11 +418,43 @@ func (s *server) ping(w http.ResponseWriter, r *http.Request) {
 	writeText(w, s.store.ID().String())
 }
 
+// statsResponse is /api/v1/stats: the node's stats, with disk usage in the
+// original objstore's disk_stats form.
+type statsResponse struct {
+	node.Stats
+	DiskStats diskStats `json:"disk_stats"`
+}
+
+// diskStats describes the files directory's filesystem. Free is what the
+// node may still use (blocks available to unprivileged users).
+type diskStats struct {
+	BytesAll   uint64  `json:"bytes_all"`
+	BytesUsed  uint64  `json:"bytes_used"`
+	BytesFree  uint64  `json:"bytes_free"`
+	KBytesAll  float64 `json:"kb_all"`
+	KBytesUsed float64 `json:"kb_used"`
+	KBytesFree float64 `json:"kb_free"`
+	MBytesAll  float64 `json:"mb_all"`
+	MBytesUsed float64 `json:"mb_used"`
+	MBytesFree float64 `json:"mb_free"`
+	GBytesAll  float64 `json:"gb_all"`
+	GBytesUsed float64 `json:"gb_used"`
+	GBytesFree float64 `json:"gb_free"`
+}
+
 func (s *server) stats(w http.ResponseWriter, r *http.Request) {
 	st, err := s.store.Stats(r.Context())
 	if err != nil {
 		s.fail(w, r, err)
 		return
 	}
-	writeJSON(w, st)
+	u := st.Disk
+	in := func(v uint64, unit float64) float64 { return float64(v) / unit }
+	const kb, mb, gb = 1 << 10, 1 << 20, 1 << 30
+	writeJSON(w, statsResponse{Stats: st, DiskStats: diskStats{
+		BytesAll: u.Total, BytesUsed: u.Used, BytesFree: u.Free,
+		KBytesAll: in(u.Total, kb), KBytesUsed: in(u.Used, kb), KBytesFree: in(u.Free, kb),
+		MBytesAll: in(u.Total, mb), MBytesUsed: in(u.Used, mb), MBytesFree: in(u.Free, mb),
+		GBytesAll: in(u.Total, gb), GBytesUsed: in(u.Used, gb), GBytesFree: in(u.Free, gb),
+	}})
 }

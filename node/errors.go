@@ -69,9 +69,9 @@ func isUnavailable(err error) bool {
 	return false
 }
 
-// diskErr classifies an error from the local disk.
+// diskErr classifies an error from the local disk or the journal.
 func diskErr(err error) error {
-	if errors.Is(err, storage.ErrNoSpace) {
+	if errors.Is(err, storage.ErrNoSpace) || errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) {
 		return fmt.Errorf("%w: %w", ErrNoSpace, err)
 	}
 	return err

@@ -140,9 +140,11 @@ func (n *Node) upload(ctx context.Context, e journal.Entry) error {
 
 // Stats is what /api/v1/stats reports.
 type Stats struct {
-	NodeID  string        `json:"node_id"`
-	Remote  string        `json:"remote"`
-	Disk    storage.Usage `json:"disk"`
+	NodeID string `json:"node_id"`
+	Remote string `json:"remote"`
+	// Disk is presented by the api package in the original objstore's
+	// disk_stats form.
+	Disk    storage.Usage `json:"-"`
 	Journal journal.Stats `json:"journal"`
 	Traffic Traffic       `json:"traffic"`
 }

@@ -212,14 +212,19 @@ func TestMetaAndInfoEndpoints(t *testing.T) {
 	}
 	_, b, _ = n.Do(testnode.Request{Path: "/api/v1/stats"})
 	var st struct {
-		Disk    struct{ Total, Free, Used uint64 }
+		Disk struct {
+			All  uint64  `json:"bytes_all"`
+			Used uint64  `json:"bytes_used"`
+			Free uint64  `json:"bytes_free"`
+			GB   float64 `json:"gb_all"`
+		} `json:"disk_stats"`
 		Journal struct {
 			Objects      int64 `json:"objects"`
 			Bytes        int64 `json:"bytes"`
 			LocalObjects int64 `json:"local_objects"`
 		}
 	}
-	if err := json.Unmarshal(b, &st); err != nil || st.Disk.Total == 0 || st.Journal.Objects != 1 || st.Journal.Bytes != 5 || st.Journal.LocalObjects != 1 {
+	if err := json.Unmarshal(b, &st); err != nil || st.Disk.All == 0 || st.Disk.GB <= 0 || st.Journal.Objects != 1 || st.Journal.Bytes != 5 || st.Journal.LocalObjects != 1 {
 		t.Errorf("stats: %s", b)
 	}
 }
