@@ -45,6 +45,11 @@ type Config struct {
 	// ScrubRate caps the bytes per second a scrub reads; zero means
 	// 32 MiB/s, so verification never starves client traffic.
 	ScrubRate int64
+	// MaxUploads bounds the uploads to the remote tier in flight at once;
+	// each holds the remote's part buffers (about 40 MiB with the S3
+	// defaults), so this bounds the node's memory under a burst of level 1
+	// and 2 PUTs. Further uploads wait for a slot. Zero means 8.
+	MaxUploads int
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the physical clock behind the node's hybrid logical clock; nil
@@ -55,6 +60,7 @@ type Config struct {
 const (
 	defaultScrubInterval = 24 * time.Hour
 	defaultScrubRate     = 32 << 20
+	defaultMaxUploads    = 8
 	nodeIDFile           = "node-id"
 	journalFile          = "journal.db"
 	// copyBufferSize is the unit bodies stream in.
@@ -75,6 +81,7 @@ type Node struct {
 	remote  storage.Remote
 	clock   *journal.Clock
 	locks   keyLock
+	uploads chan struct{} // a slot per remote upload in flight
 
 	fillsMu sync.Mutex // guards fills
 	fills   map[ulid.ULID]*fill
@@ -122,6 +129,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.ScrubRate <= 0 {
 		cfg.ScrubRate = defaultScrubRate
 	}
+	if cfg.MaxUploads <= 0 {
+		cfg.MaxUploads = defaultMaxUploads
+	}
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("node: state dir: %w", err)
 	}
@@ -150,6 +160,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		clock:   journal.NewClock(cfg.Now),
 		fills:   make(map[ulid.ULID]*fill),
 		repairC: make(chan struct{}, 1),
+		uploads: make(chan struct{}, cfg.MaxUploads),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	if err := n.reconcile(ctx); err != nil {

@@ -31,6 +31,10 @@ type countingRemote struct {
 	failGet  error
 	// cutAfter makes every Get's body fail after this many bytes (0: off).
 	cutAfter int64
+	// putGate, when set, holds every Put until it is closed; putsWaiting
+	// counts the Puts held there.
+	putGate     chan struct{}
+	putsWaiting atomic.Int64
 }
 
 func (c *countingRemote) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, storage.ObjectInfo, error) {
@@ -50,6 +54,11 @@ func (c *countingRemote) Put(ctx context.Context, key string, r io.Reader, size 
 	if c.failPut != nil {
 		io.Copy(io.Discard, io.LimitReader(r, 1000))
 		return c.failPut
+	}
+	if c.putGate != nil {
+		c.putsWaiting.Add(1)
+		<-c.putGate
+		c.putsWaiting.Add(-1)
 	}
 	return c.Remote.Put(ctx, key, r, size, meta)
 }
@@ -77,6 +86,8 @@ type testEnv struct {
 	remote  *countingRemote
 	node    *Node
 	maxSize int64
+	// maxUploads is the node's MaxUploads (0: the default).
+	maxUploads int
 }
 
 func newEnv(t *testing.T) *testEnv {
@@ -100,6 +111,7 @@ func (env *testEnv) start() {
 		Remote:        env.remote,
 		RemotePrefix:  "objects/",
 		MaxObjectSize: env.maxSize,
+		MaxUploads:    env.maxUploads,
 		ScrubInterval: -1,
 	})
 	if err != nil {
@@ -209,6 +221,33 @@ func TestMaxObjectSize(t *testing.T) {
 		}
 	}
 	env.put(ulid.Make(), 0, strings.Repeat("x", 100))
+}
+
+// Uploads beyond MaxUploads wait for a slot instead of each holding part
+// buffers at once.
+func TestUploadsWaitForASlot(t *testing.T) {
+	dir := t.TempDir()
+	dr, _ := storage.NewDirRemote(filepath.Join(dir, "remote"))
+	env := &testEnv{t: t, dir: dir, remote: &countingRemote{Remote: dr, putGate: make(chan struct{})}, maxUploads: 1}
+	env.start()
+	defer env.node.Close()
+	first := make(chan error, 1)
+	go func() {
+		_, err := env.node.Put(context.Background(), PutRequest{ID: ulid.Make(), Level: journal.LevelRemote, Body: strings.NewReader("a"), Size: 1})
+		first <- err
+	}()
+	waitFor(t, func() bool { return env.remote.putsWaiting.Load() == 1 })
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := env.node.Put(ctx, PutRequest{ID: ulid.Make(), Level: journal.LevelRemote, Body: strings.NewReader("b"), Size: 1})
+	if !errors.Is(err, context.DeadlineExceeded) || env.remote.putsWaiting.Load() != 1 {
+		t.Errorf("second upload: %v with %d uploads running, want it to wait", err, env.remote.putsWaiting.Load())
+	}
+	close(env.remote.putGate)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	env.put(ulid.Make(), journal.LevelRemote, "slot free again")
 }
 
 func TestConflicts(t *testing.T) {

@@ -131,6 +131,11 @@ func (n *Node) upload(ctx context.Context, e journal.Entry) error {
 		return fmt.Errorf("node: upload %s: %w", e.ID, err)
 	}
 	defer f.Close()
+	release, err := n.uploadSlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	n.counters.remoteUploads.Add(1)
 	if err := n.remote.Put(ctx, n.remoteKey(e.ID), f, e.Size, remoteMeta(e, true)); err != nil {
 		return remoteErr("upload "+e.ID.String(), err)

@@ -186,6 +186,11 @@ func (n *Node) commit(e journal.Entry, blob *journal.Blob) (old *journal.Blob, a
 // Memory stays bounded by the remote's part buffers whatever the body's
 // size. It returns once both sides have finished, with the first error.
 func (n *Node) streamBoth(ctx context.Context, e journal.Entry, size int64, body io.Reader, w *storage.Writer) error {
+	release, err := n.uploadSlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	pr, pw := io.Pipe()
@@ -217,6 +222,16 @@ func (n *Node) streamBoth(ctx context.Context, e journal.Entry, size int64, body
 }
 
 var errRemoteStopped = errors.New("remote upload stopped")
+
+// uploadSlot waits for one of the MaxUploads slots and returns its release.
+func (n *Node) uploadSlot(ctx context.Context) (func(), error) {
+	select {
+	case n.uploads <- struct{}{}:
+		return func() { <-n.uploads }, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
 
 // copyBody streams body into w, classifying failures: a failed read of the
 // client's body is the client's fault (ErrInvalid or ErrTooLarge), a failed

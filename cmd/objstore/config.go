@@ -33,6 +33,7 @@ type config struct {
 	S3CreateBucket bool
 	S3PartSize     string
 	S3Concurrency  int
+	MaxUploads     int
 
 	MaxObjectSize string
 	ScrubInterval string
@@ -104,6 +105,9 @@ func (c *config) validate() error {
 	}
 	if c.S3Concurrency < 1 {
 		bad("--s3-concurrency must be at least 1")
+	}
+	if c.MaxUploads < 1 {
+		bad("--max-uploads must be at least 1")
 	}
 	if c.shutdownGrace, err = time.ParseDuration(c.ShutdownGrace); err != nil || c.shutdownGrace < 0 {
 		bad("--shutdown-grace %q: want a duration such as 30s", c.ShutdownGrace)

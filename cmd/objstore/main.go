@@ -46,6 +46,7 @@ func main() {
 	app.BoolPtr(&c.S3CreateBucket, cli.BoolOpt{Name: "s3-create-bucket", Value: false, EnvVar: "S3_CREATE_BUCKET", Desc: "Create the bucket at start-up if it does not exist."})
 	app.StringPtr(&c.S3PartSize, cli.StringOpt{Name: "s3-part-size", Value: "8MiB", EnvVar: "S3_PART_SIZE", Desc: "Part size of multipart uploads; memory per upload is about part size x (concurrency + 1)."})
 	app.IntPtr(&c.S3Concurrency, cli.IntOpt{Name: "s3-concurrency", Value: 3, EnvVar: "S3_CONCURRENCY", Desc: "Parts of one upload in flight at once."})
+	app.IntPtr(&c.MaxUploads, cli.IntOpt{Name: "max-uploads", Value: 8, EnvVar: "APP_MAX_UPLOADS", Desc: "Uploads to the remote in flight at once; more wait for a slot. Bounds memory: each holds about part size x (concurrency + 2)."})
 	app.StringPtr(&c.RemoteDir, cli.StringOpt{Name: "remote-dir", Value: "remote/", EnvVar: "APP_REMOTE_DIR", Desc: "Directory used as the remote tier when no bucket is given."})
 	app.StringPtr(&c.MaxObjectSize, cli.StringOpt{Name: "max-object-size", Value: "", EnvVar: "APP_MAX_OBJECT_SIZE", Desc: "Largest accepted upload (bytes, or with a unit: 64MiB, 5GiB); larger ones get 413. No limit when empty."})
 	app.StringPtr(&c.ScrubInterval, cli.StringOpt{Name: "scrub-interval", Value: "24h", EnvVar: "APP_SCRUB_INTERVAL", Desc: "Pause between scrubs that verify local bodies against their checksums; negative disables the periodic scrub."})
@@ -89,6 +90,7 @@ func run(c config) error {
 		FilesDir:      c.FilesDir,
 		Remote:        remote,
 		MaxObjectSize: c.maxObjectSize,
+		MaxUploads:    c.MaxUploads,
 		ScrubInterval: c.scrubInterval,
 		ScrubRate:     c.scrubRate,
 		Logger:        log,
