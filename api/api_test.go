@@ -19,7 +19,7 @@ import (
 )
 
 // newServer runs the API over a real node whose remote is a directory.
-func newServer(t *testing.T) (*httptest.Server, *node.Node) {
+func newServer(t testing.TB) (*httptest.Server, *node.Node) {
 	t.Helper()
 	dir := t.TempDir()
 	remote, err := storage.NewDirRemote(filepath.Join(dir, "remote"))
@@ -38,7 +38,7 @@ func newServer(t *testing.T) (*httptest.Server, *node.Node) {
 	return srv, n
 }
 
-func do(t *testing.T, method, url string, hdr map[string]string, body string) (*http.Response, string) {
+func do(t testing.TB, method, url string, hdr map[string]string, body string) (*http.Response, string) {
 	t.Helper()
 	req, _ := http.NewRequest(method, url, strings.NewReader(body))
 	for k, v := range hdr {
@@ -153,5 +153,33 @@ func TestMethodNotAllowed(t *testing.T) {
 	resp, body := do(t, "GET", srv.URL+"/api/v1/put", nil, "")
 	if resp.StatusCode != 405 || resp.Header.Get("Allow") != "POST" || !strings.Contains(body, "error") {
 		t.Errorf("GET put: %d %q %s", resp.StatusCode, resp.Header.Get("Allow"), body)
+	}
+}
+
+// BenchmarkServeGet measures local hits over HTTP on loopback, through
+// ServeContent and the sendfile path.
+func BenchmarkServeGet(b *testing.B) {
+	for _, size := range []int{4 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("size=%dKiB", size>>10), func(b *testing.B) {
+			srv, _ := newServer(b)
+			id := ulid.Make().String()
+			resp, body := do(b, "POST", srv.URL+"/api/v1/put", map[string]string{HeaderID: id}, strings.Repeat("z", size))
+			if resp.StatusCode != 200 {
+				b.Fatalf("put: %d %s", resp.StatusCode, body)
+			}
+			url := srv.URL + "/api/v1/get/" + id
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					resp, err := http.Get(url)
+					if err != nil {
+						b.Fatal(err)
+					}
+					io.Copy(io.Discard, resp.Body)
+					resp.Body.Close()
+				}
+			})
+		})
 	}
 }

@@ -81,7 +81,7 @@ func (c *cutReader) Read(p []byte) (int, error) {
 }
 
 type testEnv struct {
-	t       *testing.T
+	t       testing.TB
 	dir     string
 	remote  *countingRemote
 	node    *Node
@@ -90,7 +90,7 @@ type testEnv struct {
 	maxUploads int
 }
 
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t testing.TB) *testEnv {
 	t.Helper()
 	dir := t.TempDir()
 	dr, err := storage.NewDirRemote(filepath.Join(dir, "remote"))
@@ -519,7 +519,7 @@ func TestRemoteMetaRoundTrip(t *testing.T) {
 
 // waitFor polls cond until it holds or a generous deadline passes; it
 // never asserts how fast something happens.
-func waitFor(t *testing.T, cond func() bool) {
+func waitFor(t testing.TB, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
