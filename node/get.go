@@ -62,7 +62,7 @@ func (n *Node) Get(ctx context.Context, id ulid.ULID, opts GetOptions) (*Object,
 	if n.closed.Load() {
 		return nil, ErrClosed
 	}
-	e, err := n.journal.Entry(id)
+	e, b, err := n.lookup(id)
 	switch {
 	case errors.Is(err, journal.ErrNotFound):
 		if !opts.Fetch {
@@ -75,7 +75,7 @@ func (n *Node) Get(ctx context.Context, id ulid.ULID, opts GetOptions) (*Object,
 	case e.Deleted:
 		return &Object{Meta: metaOf(e, nil), close: nopClose}, fmt.Errorf("%w: %s", ErrDeleted, id)
 	}
-	if obj, err := n.openLocal(e); err == nil {
+	if obj, err := n.openLocal(e, b); err == nil {
 		n.counters.hitsLocal.Add(1)
 		return obj, nil
 	} else if !errors.Is(err, storage.ErrNotFound) {
@@ -90,16 +90,13 @@ func (n *Node) Get(ctx context.Context, id ulid.ULID, opts GetOptions) (*Object,
 
 func nopClose() error { return nil }
 
-// openLocal opens this node's copy of e's body. A copy whose size does not
-// match its record is dropped (and fetched again where the remote has it)
-// rather than served; the result is then storage.ErrNotFound.
-func (n *Node) openLocal(e journal.Entry) (*Object, error) {
-	b, err := n.journal.Blob(e.ID)
-	if errors.Is(err, journal.ErrNotFound) || (err == nil && b.Sum != e.Sum) {
+// openLocal opens this node's copy of e's body, whose record is b (nil when
+// this node holds none). A copy whose size does not match its record is
+// dropped (and fetched again where the remote has it) rather than served;
+// the result is then storage.ErrNotFound.
+func (n *Node) openLocal(e journal.Entry, b *journal.Blob) (*Object, error) {
+	if b == nil {
 		return nil, storage.ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("node: get %s: %w", e.ID, err)
 	}
 	f, err := n.disk.Open(e.ID, b.Sum)
 	if err == nil {
@@ -117,7 +114,7 @@ func (n *Node) openLocal(e journal.Entry) (*Object, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: open body %s: %w", e.ID, err)
 	}
-	return &Object{Meta: metaOf(e, &b), Source: SourceLocal, Content: f, close: f.Close}, nil
+	return &Object{Meta: metaOf(e, b), Source: SourceLocal, Content: f, close: f.Close}, nil
 }
 
 // dropBlob forgets this node's copy of a body and removes its file; when

@@ -293,26 +293,33 @@ func (n *Node) NewID() ulid.ULID { return ulid.Make() }
 // tombstone's description and an error matching ErrDeleted; an unknown one
 // an error matching ErrNotFound.
 func (n *Node) Meta(ctx context.Context, id ulid.ULID) (Meta, error) {
-	var m Meta
-	err := n.journal.View(func(tx *journal.Tx) error {
-		e, err := tx.Entry(id)
-		if err != nil {
-			return err
-		}
-		var bp *journal.Blob
-		if b, err := tx.Blob(id); err == nil {
-			bp = &b
-		}
-		m = metaOf(e, bp)
-		return nil
-	})
+	e, b, err := n.lookup(id)
 	switch {
 	case errors.Is(err, journal.ErrNotFound):
-		return m, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return Meta{}, fmt.Errorf("%w: %s", ErrNotFound, id)
 	case err != nil:
-		return m, fmt.Errorf("node: meta %s: %w", id, err)
-	case m.IsDeleted:
-		return m, fmt.Errorf("%w: %s", ErrDeleted, id)
+		return Meta{}, fmt.Errorf("node: meta %s: %w", id, err)
+	case e.Deleted:
+		return metaOf(e, nil), fmt.Errorf("%w: %s", ErrDeleted, id)
 	}
-	return m, nil
+	return metaOf(e, b), nil
+}
+
+// lookup reads the entry of id and, if this node holds a copy of that
+// entry's body, its blob record, in one transaction.
+func (n *Node) lookup(id ulid.ULID) (e journal.Entry, b *journal.Blob, err error) {
+	err = n.journal.View(func(tx *journal.Tx) error {
+		if e, err = tx.Entry(id); err != nil {
+			return err
+		}
+		blob, err := tx.Blob(id)
+		switch {
+		case err == nil && blob.Sum == e.Sum:
+			b = &blob
+		case err != nil && !errors.Is(err, journal.ErrNotFound):
+			return err
+		}
+		return nil
+	})
+	return e, b, err
 }
