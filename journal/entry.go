@@ -61,8 +61,12 @@ type Entry struct {
 	Version Version
 	// Deleted marks a tombstone. A tombstone keeps ID and Version only.
 	Deleted bool
-	Name    string
-	Size    int64
+	// Origin is the node that took the PUT of this body: the first place to
+	// ask for it when this node does not hold it. A level change keeps the
+	// origin.
+	Origin ulid.ULID
+	Name   string
+	Size   int64
 	// Sum is the SHA-256 of the body, computed as it streamed in.
 	Sum      [32]byte
 	Level    Level
@@ -93,17 +97,21 @@ var ErrCorrupt = errors.New("journal: corrupt record")
 // Record encodings start with their format version, so that a later release
 // can read what an earlier one wrote and refuse what it cannot.
 const (
-	entryFormat byte = 1
-	blobFormat  byte = 1
-	flagDeleted byte = 1 << 0
-	flagFetched byte = 1 << 0
+	entryFormat byte = 2
+	// entryFormatV1 lacks Origin; its entries take the writer as origin.
+	entryFormatV1 byte = 1
+	blobFormat    byte = 1
+	flagDeleted   byte = 1 << 0
+	flagFetched   byte = 1 << 0
 )
 
-// Layout of an entry, format 1:
+// Layout of an entry, format 2:
 //
-//	format(1) wall(8) logical(4) node(16) flags(1) level(1) size(uvarint)
-//	sum(32) name(uvarint len + bytes) meta count(uvarint) then per pair
-//	key(uvarint len + bytes) value(uvarint len + bytes)
+//	format(1) wall(8) logical(4) node(16) origin(16) flags(1) level(1)
+//	size(uvarint) sum(32) name(uvarint len + bytes) meta count(uvarint)
+//	then per pair key(uvarint len + bytes) value(uvarint len + bytes)
+//
+// Format 1 is the same without origin.
 //
 // Integers are big-endian; map pairs are sorted by key so that equal entries
 // encode to equal bytes, which the cluster's range hashes rely on.
@@ -113,6 +121,7 @@ func encodeEntry(e Entry) []byte {
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Version.Time.Wall))
 	b = binary.BigEndian.AppendUint32(b, e.Version.Time.Logical)
 	b = append(b, e.Version.Node[:]...)
+	b = append(b, e.Origin[:]...)
 	var flags byte
 	if e.Deleted {
 		flags |= flagDeleted
@@ -132,13 +141,19 @@ func encodeEntry(e Entry) []byte {
 
 func decodeEntry(id ulid.ULID, b []byte) (Entry, error) {
 	d := decoder{b: b}
-	if f := d.byte(); f != entryFormat {
-		return Entry{}, fmt.Errorf("%w: entry %s has format %d, want %d", ErrCorrupt, id, f, entryFormat)
+	format := d.byte()
+	if format != entryFormat && format != entryFormatV1 {
+		return Entry{}, fmt.Errorf("%w: entry %s has format %d, this release reads %d and %d", ErrCorrupt, id, format, entryFormatV1, entryFormat)
 	}
 	e := Entry{ID: id}
 	e.Version.Time.Wall = int64(d.uint64())
 	e.Version.Time.Logical = d.uint32()
 	copy(e.Version.Node[:], d.bytes(16))
+	if format == entryFormatV1 {
+		e.Origin = e.Version.Node
+	} else {
+		copy(e.Origin[:], d.bytes(16))
+	}
 	flags := d.byte()
 	e.Deleted = flags&flagDeleted != 0
 	e.Level = Level(d.byte())

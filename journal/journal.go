@@ -32,12 +32,15 @@ var (
 	bucketMeta    = []byte("meta")
 	bucketEntries = []byte("entries")
 	bucketBlobs   = []byte("blobs")
+	bucketSync    = []byte("sync")
 	keySchema     = []byte("schema")
+	keyLastSync   = []byte("last_sync")
 )
 
 // schemaVersion is the layout of the buckets above. Opening a database with
-// a higher version fails with ErrSchema rather than misreading it.
-const schemaVersion uint32 = 1
+// a higher version fails with ErrSchema rather than misreading it; a lower
+// one is migrated by Open. Version 2 added the "sync" index.
+const schemaVersion uint32 = 2
 
 // Config configures a Journal.
 type Config struct {
@@ -78,6 +81,8 @@ type Journal struct {
 
 	mu    sync.Mutex // guards stats
 	stats Stats
+
+	tree *tree
 }
 
 // Open opens or creates the journal at cfg.Path, checks its schema and
@@ -100,7 +105,7 @@ func Open(cfg Config) (*Journal, error) {
 	if err != nil {
 		return nil, fmt.Errorf("journal: open %s: %w", cfg.Path, err)
 	}
-	j := &Journal{db: db, log: cfg.Logger}
+	j := &Journal{db: db, log: cfg.Logger, tree: newTree()}
 	if err := j.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -114,34 +119,56 @@ func (j *Journal) init() error {
 		if err != nil {
 			return err
 		}
-		if v := meta.Get(keySchema); v == nil {
-			if err := meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, schemaVersion)); err != nil {
-				return err
+		var from uint32
+		if v := meta.Get(keySchema); v != nil {
+			if len(v) != 4 || binary.BigEndian.Uint32(v) > schemaVersion {
+				return fmt.Errorf("%w: database schema %x, this release reads up to %d", ErrSchema, v, schemaVersion)
 			}
-		} else if len(v) != 4 || binary.BigEndian.Uint32(v) > schemaVersion {
-			return fmt.Errorf("%w: database schema %x, this release reads up to %d", ErrSchema, v, schemaVersion)
+			from = binary.BigEndian.Uint32(v)
 		}
-		for _, name := range [][]byte{bucketEntries, bucketBlobs} {
+		for _, name := range [][]byte{bucketEntries, bucketBlobs, bucketSync} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
 		}
-		return nil
+		if from == 1 {
+			// Schema 1 had no sync index: build it from the entries.
+			j.log.Info("migrating journal schema", "from", from, "to", schemaVersion)
+			idx := tx.Bucket(bucketSync)
+			err := tx.Bucket(bucketEntries).ForEach(func(k, _ []byte) error {
+				id, err := keyID(k)
+				if err != nil {
+					return err
+				}
+				return idx.Put(syncKey(id), nil)
+			})
+			if err != nil {
+				return err
+			}
+		}
+		return meta.Put(keySchema, binary.BigEndian.AppendUint32(nil, schemaVersion))
 	})
 	if err != nil {
 		return fmt.Errorf("journal: init: %w", err)
 	}
-	// Counting at open costs one scan; it keeps Stats exact without a
-	// counter record that every commit would have to rewrite.
+	// Counting and hashing at open cost one scan; they keep Stats and the
+	// hash tree exact without records that every commit would rewrite.
 	return j.View(func(tx *Tx) error {
 		var s Stats
+		var deltas []treeDelta
 		err := tx.ForEachEntry(ulid.ULID{}, func(e Entry) error {
 			s.add(entryStats(e, 1))
+			deltas = append(deltas, treeDelta{leaf: LeafOf(e.ID), xor: entryDigest(e.ID, e.Version), count: 1})
+			if len(deltas) == 4096 {
+				j.tree.apply(deltas)
+				deltas = deltas[:0]
+			}
 			return nil
 		})
 		if err != nil {
 			return err
 		}
+		j.tree.apply(deltas)
 		err = tx.ForEachBlob(ulid.ULID{}, func(_ ulid.ULID, b Blob) error {
 			s.add(Stats{Blobs: 1, BlobBytes: b.Size})
 			return nil
@@ -149,6 +176,11 @@ func (j *Journal) init() error {
 		j.stats = s
 		return err
 	})
+}
+
+// syncKey is an entry's key in the sync index: its leaf, then its ID.
+func syncKey(id ulid.ULID) []byte {
+	return append(binary.BigEndian.AppendUint16(make([]byte, 0, 18), LeafOf(id)), id[:]...)
 }
 
 // Close closes the database. It waits for open transactions to end.
@@ -171,12 +203,13 @@ func (j *Journal) View(fn func(*Tx) error) error {
 // database is fsynced) if fn returns nil. Update calls are serialized.
 func (j *Journal) Update(fn func(*Tx) error) error {
 	var delta Stats
+	var tree []treeDelta
 	err := j.db.Update(func(btx *bolt.Tx) error {
 		tx := &Tx{tx: btx}
 		if err := fn(tx); err != nil {
 			return err
 		}
-		delta = tx.delta
+		delta, tree = tx.delta, tx.tree
 		return nil
 	})
 	if err != nil {
@@ -185,6 +218,7 @@ func (j *Journal) Update(fn func(*Tx) error) error {
 	j.mu.Lock()
 	j.stats.add(delta)
 	j.mu.Unlock()
+	j.tree.apply(tree)
 	return nil
 }
 
@@ -229,10 +263,7 @@ func (j *Journal) Blobs(after ulid.ULID, limit int) ([]BlobRef, error) {
 			out = append(out, BlobRef{ID: id, Blob: b})
 			return nil
 		})
-		if errors.Is(err, errStop) {
-			return nil
-		}
-		return err
+		return stopAt(err)
 	})
 	return out, err
 }
@@ -242,6 +273,7 @@ func (j *Journal) Blobs(after ulid.ULID, limit int) ([]BlobRef, error) {
 type Tx struct {
 	tx    *bolt.Tx
 	delta Stats
+	tree  []treeDelta
 }
 
 // Entry returns the entry for id, or an error matching ErrNotFound.
@@ -279,6 +311,14 @@ func (tx *Tx) Apply(e Entry) (bool, error) {
 			return false, nil
 		}
 		tx.delta.add(entryStats(old, -1))
+		d := entryDigest(old.ID, old.Version)
+		d.xor(entryDigest(e.ID, e.Version))
+		tx.tree = append(tx.tree, treeDelta{leaf: LeafOf(e.ID), xor: d})
+	} else {
+		if err := tx.tx.Bucket(bucketSync).Put(syncKey(e.ID), nil); err != nil {
+			return false, fmt.Errorf("journal: index entry %s: %w", e.ID, err)
+		}
+		tx.tree = append(tx.tree, treeDelta{leaf: LeafOf(e.ID), xor: entryDigest(e.ID, e.Version), count: 1})
 	}
 	if err := b.Put(e.ID[:], encodeEntry(e)); err != nil {
 		return false, fmt.Errorf("journal: put entry %s: %w", e.ID, err)
