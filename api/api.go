@@ -17,6 +17,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/objstore/objstore/cluster"
 	"github.com/objstore/objstore/journal"
 	"github.com/objstore/objstore/node"
 )
@@ -31,6 +32,7 @@ type Store interface {
 	Delete(ctx context.Context, id ulid.ULID, purge bool) (node.Meta, error)
 	SetLevel(ctx context.Context, id ulid.ULID, level journal.Level) (node.Meta, error)
 	Stats(ctx context.Context) (node.Stats, error)
+	Members() []cluster.Member
 }
 
 var _ Store = (*node.Node)(nil)
@@ -77,6 +79,7 @@ func NewPublic(cfg Config) http.Handler {
 	mux.HandleFunc("GET /api/v1/version", s.versionH)
 	mux.HandleFunc("GET /api/v1/ping", s.ping)
 	mux.HandleFunc("GET /api/v1/stats", s.stats)
+	mux.HandleFunc("GET /api/v1/nodes", s.nodes)
 	// Answer unknown paths and wrong methods in the API's JSON error form.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if allow := allowed(mux, r); allow != "" {
@@ -186,7 +189,7 @@ func status(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, node.ErrNoSpace):
 		return http.StatusInsufficientStorage
-	case errors.Is(err, node.ErrRemoteUnavailable), errors.Is(err, node.ErrClosed):
+	case errors.Is(err, node.ErrRemoteUnavailable), errors.Is(err, node.ErrClosed), errors.Is(err, node.ErrUnavailable):
 		return http.StatusServiceUnavailable
 	case errors.Is(err, node.ErrRemote):
 		return http.StatusBadGateway
@@ -298,6 +301,9 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	h.Set(HeaderSource, string(obj.Source))
 	if obj.Fetched {
 		h.Set(HeaderFetched, "true")
+	}
+	if obj.Source == node.SourcePeer {
+		h.Set(HeaderSymlink, "true")
 	}
 	if obj.SHA256 != "" {
 		h.Set("ETag", `"`+obj.SHA256+`"`)
@@ -440,6 +446,11 @@ type diskStats struct {
 	GBytesAll  float64 `json:"gb_all"`
 	GBytesUsed float64 `json:"gb_used"`
 	GBytesFree float64 `json:"gb_free"`
+}
+
+// nodes lists the cluster's members as this node sees them.
+func (s *server) nodes(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, s.store.Members())
 }
 
 func (s *server) stats(w http.ResponseWriter, r *http.Request) {

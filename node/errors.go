@@ -32,6 +32,8 @@ var (
 	// ErrRemoteUnavailable: the remote tier could not be reached or is
 	// overloaded; the same request may succeed later.
 	ErrRemoteUnavailable = errors.New("remote store unavailable")
+	// ErrUnavailable: the object's body is only on nodes that are down.
+	ErrUnavailable = errors.New("object unavailable")
 	// ErrClosed: the node is shutting down.
 	ErrClosed = errors.New("node closed")
 )

@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/objstore/objstore/cluster"
 	"github.com/objstore/objstore/journal"
 	"github.com/objstore/objstore/storage"
 )
@@ -21,6 +23,7 @@ type Source string
 // Sources of a GET's bytes.
 const (
 	SourceLocal  Source = "local"
+	SourcePeer   Source = "peer"
 	SourceRemote Source = "remote"
 )
 
@@ -38,7 +41,8 @@ type Object struct {
 	Meta
 	// Source is where the bytes come from.
 	Source Source
-	// Fetched is set when this GET brought the body in from the remote.
+	// Fetched is set when this GET brought the body in from the remote or
+	// a peer.
 	Fetched bool
 	// Content is the body. When it streams in from the remote, reads block
 	// until the bytes arrive, and fail rather than end early if the fetch
@@ -81,9 +85,11 @@ func (n *Node) Get(ctx context.Context, id ulid.ULID, opts GetOptions) (*Object,
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
 	}
-	if !e.Level.InRemote() {
+	if !e.Level.InRemote() && e.Origin == n.id && len(n.peers(e.Origin)) == 0 {
+		// This node took the PUT and lost the body, and no peer could hold
+		// a copy.
 		n.counters.misses.Add(1)
-		return nil, fmt.Errorf("%w: the body of level-0 object %s is not on this node", ErrNotFound, id)
+		return nil, fmt.Errorf("%w: the body of level-0 object %s was lost with this node's disk", ErrNotFound, id)
 	}
 	return n.fetch(ctx, id, &e)
 }
@@ -154,10 +160,15 @@ func (n *Node) fetch(ctx context.Context, id ulid.ULID, known *journal.Entry) (*
 	if err != nil {
 		return nil, err
 	}
-	n.counters.hitsRemote.Add(1)
+	if f.source == SourcePeer {
+		n.counters.hitsPeer.Add(1)
+	} else {
+		n.counters.hitsRemote.Add(1)
+	}
 	m := metaOf(f.entry, nil)
-	m.IsFetched = true
-	return &Object{Meta: m, Source: SourceRemote, Fetched: true, Content: r, close: r.Close}, nil
+	m.IsFetched = f.source == SourceRemote
+	m.IsSymlink = f.source == SourcePeer
+	return &Object{Meta: m, Source: f.source, Fetched: true, Content: r, close: r.Close}, nil
 }
 
 // fill is one fetch of a body from the remote tier into local disk, which
@@ -167,10 +178,12 @@ type fill struct {
 	id    ulid.ULID
 	known *journal.Entry
 
-	// ready is closed once entry and size are known, or headErr is set.
+	// ready is closed once entry, size and source are known, or headErr
+	// is set.
 	ready   chan struct{}
 	headErr error
 	entry   journal.Entry
+	source  Source
 
 	mu      sync.Mutex // guards the fields below; cond waits on it
 	cond    *sync.Cond
@@ -210,15 +223,9 @@ func (n *Node) startFill(id ulid.ULID, known *journal.Entry) *fill {
 func (f *fill) run(ctx context.Context) (err error) {
 	n := f.n
 	n.counters.fetches.Add(1)
-	n.counters.remoteGets.Add(1)
-	rc, info, err := n.remote.Get(ctx, n.remoteKey(f.id), 0, -1)
+	rc, err := f.open(ctx)
 	if err == nil {
 		defer rc.Close()
-		err = f.describe(info)
-	} else if errors.Is(err, storage.ErrNotFound) {
-		err = fmt.Errorf("%w: %s is not in the remote store", ErrNotFound, f.id)
-	} else {
-		err = remoteErr("fetch "+f.id.String(), err)
 	}
 	if err == nil {
 		f.w, err = n.disk.Create()
@@ -258,11 +265,14 @@ func (f *fill) run(ctx context.Context) (err error) {
 			break
 		}
 		if rerr != nil {
+			if f.source == SourcePeer {
+				return fmt.Errorf("%w: reading %s from a peer: %w", ErrUnavailable, f.id, rerr)
+			}
 			return remoteErr("fetch "+f.id.String(), rerr)
 		}
 	}
 	if f.written != f.entry.Size {
-		return fmt.Errorf("%w: fetch %s: got %d bytes of %d", ErrRemote, f.id, f.written, f.entry.Size)
+		return fmt.Errorf("%w: fetch %s from %s: got %d bytes of %d", ErrRemote, f.id, f.source, f.written, f.entry.Size)
 	}
 	// The expected checksum comes from the journal, or from the remote's
 	// metadata when the upload recorded it.
@@ -275,10 +285,67 @@ func (f *fill) run(ctx context.Context) (err error) {
 	return f.commit(sum)
 }
 
-// describe settles the entry the fetched body belongs to.
+// open finds the body: for an object the journal knows, from the peers
+// (its origin first) and then the remote; on a total miss, from the remote
+// alone, whose metadata then describes the object.
+func (f *fill) open(ctx context.Context) (io.ReadCloser, error) {
+	n := f.n
+	if f.known == nil {
+		return f.openRemote(ctx)
+	}
+	f.entry = *f.known
+	for _, p := range n.peers(f.known.Origin) {
+		resp, err := n.cl.client.Peer(p.PrivateAddr).Get(ctx, f.id)
+		if err != nil {
+			n.log.Debug("peer read failed", "id", f.id, "peer", p.ID, "err", err)
+			continue
+		}
+		if resp.ContentLength != f.known.Size || resp.Header.Get(cluster.HeaderSHA256) != hex.EncodeToString(f.known.Sum[:]) {
+			// The peer holds another version of the body.
+			resp.Body.Close()
+			continue
+		}
+		f.source = SourcePeer
+		return resp.Body, nil
+	}
+	if f.known.Level.InRemote() {
+		return f.openRemote(ctx)
+	}
+	if f.known.Origin == n.id {
+		return nil, fmt.Errorf("%w: the body of level-0 object %s was lost with this node's disk and no peer holds a copy", ErrNotFound, f.id)
+	}
+	origin := "unknown"
+	if n.cl.members != nil {
+		if m, ok := n.cl.members.Member(f.known.Origin); ok {
+			origin = string(m.State)
+		}
+	}
+	return nil, fmt.Errorf("%w: level-0 object %s is held by node %s (%s) and no live node could serve it",
+		ErrUnavailable, f.id, f.known.Origin, origin)
+}
+
+// openRemote opens the body in the remote tier.
+func (f *fill) openRemote(ctx context.Context) (io.ReadCloser, error) {
+	n := f.n
+	n.counters.remoteGets.Add(1)
+	rc, info, err := n.remote.Get(ctx, n.remoteKey(f.id), 0, -1)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%w: %s is not in the remote store", ErrNotFound, f.id)
+	}
+	if err != nil {
+		return nil, remoteErr("fetch "+f.id.String(), err)
+	}
+	f.source = SourceRemote
+	if err := f.describe(info); err != nil {
+		rc.Close()
+		return nil, err
+	}
+	return rc, nil
+}
+
+// describe settles the entry a body fetched from the remote belongs to.
 func (f *fill) describe(info storage.ObjectInfo) error {
 	if f.known != nil {
-		f.entry = *f.known
 		if info.Size != f.known.Size {
 			return fmt.Errorf("%w: the remote copy of %s is %d bytes, the journal says %d", ErrRemote, f.id, info.Size, f.known.Size)
 		}
@@ -302,14 +369,15 @@ func (f *fill) commit(sum storage.Sum) error {
 		return diskErr(err)
 	}
 	f.entry.Sum = sum
-	blob := journal.Blob{Size: size, Sum: sum, Stored: time.Now().UTC(), Fetched: true}
+	blob := journal.Blob{Size: size, Sum: sum, Stored: time.Now().UTC(), Fetched: f.source == SourceRemote}
+	var learned bool
 	var deleted bool
 	err = n.journal.Update(func(tx *journal.Tx) error {
 		cur, err := tx.Entry(f.id)
 		switch {
 		case errors.Is(err, journal.ErrNotFound):
 			// A total miss: the remote's description becomes the entry.
-			if _, err := tx.Apply(f.entry); err != nil {
+			if learned, err = tx.Apply(f.entry); err != nil {
 				return err
 			}
 		case err != nil:
@@ -330,6 +398,9 @@ func (f *fill) commit(sum storage.Sum) error {
 	if err != nil {
 		n.disk.Remove(f.id, sum)
 		return err
+	}
+	if learned {
+		n.announce(f.entry)
 	}
 	f.done = true
 	return nil

@@ -20,6 +20,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/objstore/objstore/cluster"
 	"github.com/objstore/objstore/journal"
 	"github.com/objstore/objstore/storage"
 )
@@ -50,6 +51,17 @@ type Config struct {
 	// defaults), so this bounds the node's memory under a burst of level 1
 	// and 2 PUTs. Further uploads wait for a slot. Zero means 8.
 	MaxUploads int
+	// Cluster configures membership; nil runs the node solo. NodeID is
+	// filled in from the node's identity.
+	Cluster *cluster.Config
+	// SyncInterval is the pause between anti-entropy rounds with a random
+	// peer; zero means 30s.
+	SyncInterval time.Duration
+	// TombstoneTTL is how long deletions are kept as tombstones before they
+	// are compacted; zero means 7 days. A node out of the cluster for longer
+	// than this must be wiped before it rejoins, or objects deleted while it
+	// was away could return through it.
+	TombstoneTTL time.Duration
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
 	// Now is the physical clock behind the node's hybrid logical clock; nil
@@ -91,6 +103,7 @@ type Node struct {
 	repairC  chan struct{} // signals new repair work, capacity 1
 
 	counters counters
+	cl       *clusterState
 
 	// ctx is canceled by Close; every background goroutine and every
 	// fetch runs under it and is counted in wg.
@@ -103,6 +116,7 @@ type Node struct {
 // counters are the node's traffic statistics since start.
 type counters struct {
 	hitsLocal, hitsRemote     atomic.Int64
+	hitsPeer                  atomic.Int64
 	misses                    atomic.Int64
 	fetches, fetchErrors      atomic.Int64
 	scrubbed, scrubDamaged    atomic.Int64
@@ -131,6 +145,12 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.MaxUploads <= 0 {
 		cfg.MaxUploads = defaultMaxUploads
+	}
+	if cfg.SyncInterval <= 0 {
+		cfg.SyncInterval = defaultSyncInterval
+	}
+	if cfg.TombstoneTTL <= 0 {
+		cfg.TombstoneTTL = defaultTombstoneTTL
 	}
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("node: state dir: %w", err)
@@ -167,20 +187,27 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		j.Close()
 		return nil, err
 	}
+	if err := n.startCluster(); err != nil {
+		j.Close()
+		return nil, err
+	}
 	n.wg.Add(2)
 	go n.repairLoop()
 	go n.scrubLoop()
 	return n, nil
 }
 
-// Close stops the background work, waits for fetches in flight, and closes
-// the journal. Operations after Close fail with ErrClosed.
+// Close leaves the cluster gracefully, stops the background work, waits
+// for fetches in flight, and closes the journal last. Operations after
+// Close fail with ErrClosed.
 func (n *Node) Close() error {
 	if !n.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	n.stopCluster()
 	n.cancel()
 	n.wg.Wait()
+	n.closeCluster()
 	return n.journal.Close()
 }
 

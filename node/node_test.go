@@ -88,6 +88,8 @@ type testEnv struct {
 	maxSize int64
 	// maxUploads is the node's MaxUploads (0: the default).
 	maxUploads int
+	// now is the node's physical clock (nil: time.Now).
+	now func() time.Time
 }
 
 func newEnv(t testing.TB) *testEnv {
@@ -112,6 +114,7 @@ func (env *testEnv) start() {
 		RemotePrefix:  "objects/",
 		MaxObjectSize: env.maxSize,
 		MaxUploads:    env.maxUploads,
+		Now:           env.now,
 		ScrubInterval: -1,
 	})
 	if err != nil {

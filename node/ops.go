@@ -44,6 +44,13 @@ func (n *Node) Delete(ctx context.Context, id ulid.ULID, purge bool) (Meta, erro
 			}
 		}
 		n.counters.deletes.Add(1)
+		// Deletes reach every live peer before the client hears back, so
+		// no node serves the object after a successful DELETE.
+		if n.cl.members != nil {
+			bctx, cancel := context.WithTimeout(ctx, deleteAnnounceTimeout)
+			n.broadcast(bctx, []journal.Entry{tomb})
+			cancel()
+		}
 	}
 	m := metaOf(tomb, nil)
 	if purge {
@@ -113,6 +120,7 @@ func (n *Node) SetLevel(ctx context.Context, id ulid.ULID, level journal.Level) 
 	} else if !applied {
 		return Meta{}, fmt.Errorf("%w: a newer version of %s was written meanwhile", ErrConflict, id)
 	}
+	n.announce(next)
 	return metaOf(next, blobPtr(b, berr == nil && b.Sum == e.Sum)), nil
 }
 
@@ -157,6 +165,7 @@ type Stats struct {
 // Traffic counts the node's work since it started.
 type Traffic struct {
 	HitsLocal     int64 `json:"hits_local"`
+	HitsPeer      int64 `json:"hits_peer"`
 	HitsRemote    int64 `json:"hits_remote"`
 	Misses        int64 `json:"misses"`
 	Fetches       int64 `json:"fetches"`
@@ -185,7 +194,7 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 		Disk:    u,
 		Journal: n.journal.Stats(),
 		Traffic: Traffic{
-			HitsLocal: c.hitsLocal.Load(), HitsRemote: c.hitsRemote.Load(), Misses: c.misses.Load(),
+			HitsLocal: c.hitsLocal.Load(), HitsPeer: c.hitsPeer.Load(), HitsRemote: c.hitsRemote.Load(), Misses: c.misses.Load(),
 			Fetches: c.fetches.Load(), FetchErrors: c.fetchErrors.Load(),
 			Puts: c.puts.Load(), PutErrors: c.putErrors.Load(), Deletes: c.deletes.Load(),
 			RemoteUploads: c.remoteUploads.Load(), RemoteGets: c.remoteGets.Load(),

@@ -106,6 +106,7 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 	e := journal.Entry{
 		ID:       req.ID,
 		Version:  journal.Version{Time: n.clock.Now(), Node: n.id},
+		Origin:   n.id,
 		Name:     req.Name,
 		Level:    req.Level,
 		UserMeta: req.UserMeta,
@@ -153,6 +154,7 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 		}
 	}
 	n.counters.puts.Add(1)
+	n.announce(e)
 	n.log.Debug("put", "id", req.ID, "size", size, "level", req.Level)
 	return metaOf(e, &blob), nil
 }

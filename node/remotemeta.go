@@ -71,6 +71,7 @@ func entryFromRemote(id ulid.ULID, info storage.ObjectInfo) (journal.Entry, erro
 	if e.Version, err = parseVersion(m[metaVersion]); err != nil {
 		return e, fmt.Errorf("remote object %s: %w", id, err)
 	}
+	e.Origin = e.Version.Node
 	if s := m[metaSHA256]; s != "" {
 		if b, err := hex.DecodeString(s); err != nil || len(b) != len(e.Sum) {
 			return e, fmt.Errorf("remote object %s: bad checksum %q", id, s)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net"
@@ -39,6 +40,11 @@ type config struct {
 	ScrubInterval string
 	ScrubRate     string
 	ShutdownGrace string
+	GossipKey     string
+	GossipProfile string
+	AdvertiseHost string
+	SyncInterval  string
+	TombstoneTTL  string
 
 	// Parsed forms, set by validate.
 	maxObjectSize int64
@@ -46,6 +52,9 @@ type config struct {
 	scrubRate     int64
 	s3PartSize    int64
 	shutdownGrace time.Duration
+	gossipKey     []byte
+	syncInterval  time.Duration
+	tombstoneTTL  time.Duration
 }
 
 // validate checks every setting and fills in the parsed forms, returning
@@ -112,7 +121,54 @@ func (c *config) validate() error {
 	if c.shutdownGrace, err = time.ParseDuration(c.ShutdownGrace); err != nil || c.shutdownGrace < 0 {
 		bad("--shutdown-grace %q: want a duration such as 30s", c.ShutdownGrace)
 	}
+	if c.GossipKey != "" {
+		key, err := base64.StdEncoding.DecodeString(c.GossipKey)
+		if err != nil || (len(key) != 16 && len(key) != 24 && len(key) != 32) {
+			bad("--gossip-key must be 16, 24 or 32 bytes in base64 (for example: head -c 32 /dev/urandom | base64)")
+		}
+		c.gossipKey = key
+	}
+	if c.GossipProfile != "lan" && c.GossipProfile != "local" {
+		bad("--gossip-profile %q: want lan or local", c.GossipProfile)
+	}
+	if c.syncInterval, err = time.ParseDuration(c.SyncInterval); err != nil || c.syncInterval <= 0 {
+		bad("--sync-interval %q: want a positive duration such as 30s", c.SyncInterval)
+	}
+	if c.tombstoneTTL, err = time.ParseDuration(c.TombstoneTTL); err != nil || c.tombstoneTTL < time.Minute {
+		bad("--tombstone-ttl %q: want a duration of at least 1m, such as 168h", c.TombstoneTTL)
+	}
+	if c.AdvertiseHost != "" && net.ParseIP(c.AdvertiseHost) == nil && strings.ContainsAny(c.AdvertiseHost, ":/ ") {
+		bad("--advertise-host %q: want an IP address or host name, without a port", c.AdvertiseHost)
+	}
 	return errors.Join(errs...)
+}
+
+// advertise turns a listen address into the address peers use to reach
+// it: the listen port on --advertise-host, or on the listen host when that
+// is a specific address, or else on this machine's first private IP.
+func (c *config) advertise(listen string) string {
+	host, port, _ := net.SplitHostPort(listen)
+	switch {
+	case c.AdvertiseHost != "":
+		host = c.AdvertiseHost
+	case host == "" || host == "0.0.0.0" || host == "::":
+		host = outboundIP()
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// outboundIP returns this machine's first non-loopback IPv4 address, or
+// 127.0.0.1 when it has none.
+func outboundIP() string {
+	addrs, err := net.InterfaceAddrs()
+	if err == nil {
+		for _, a := range addrs {
+			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
+				return ipn.IP.String()
+			}
+		}
+	}
+	return "127.0.0.1"
 }
 
 // parseBytes reads a size: a number of bytes, optionally with a unit. KiB,

@@ -12,12 +12,14 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	cli "github.com/jawher/mow.cli"
 
 	"github.com/objstore/objstore/api"
+	"github.com/objstore/objstore/cluster"
 	"github.com/objstore/objstore/node"
 	"github.com/objstore/objstore/storage"
 	"github.com/objstore/objstore/storage/s3remote"
@@ -51,6 +53,11 @@ func main() {
 	app.StringPtr(&c.MaxObjectSize, cli.StringOpt{Name: "max-object-size", Value: "", EnvVar: "APP_MAX_OBJECT_SIZE", Desc: "Largest accepted upload (bytes, or with a unit: 64MiB, 5GiB); larger ones get 413. No limit when empty."})
 	app.StringPtr(&c.ScrubInterval, cli.StringOpt{Name: "scrub-interval", Value: "24h", EnvVar: "APP_SCRUB_INTERVAL", Desc: "Pause between scrubs that verify local bodies against their checksums; negative disables the periodic scrub."})
 	app.StringPtr(&c.ScrubRate, cli.StringOpt{Name: "scrub-rate", Value: "32MiB", EnvVar: "APP_SCRUB_RATE", Desc: "Bytes per second a scrub may read."})
+	app.StringPtr(&c.GossipKey, cli.StringOpt{Name: "gossip-key", Value: "", EnvVar: "APP_GOSSIP_KEY", Desc: "Base64 key (16, 24 or 32 bytes) that encrypts gossip; every node of a cluster needs the same one."})
+	app.StringPtr(&c.GossipProfile, cli.StringOpt{Name: "gossip-profile", Value: "lan", EnvVar: "APP_GOSSIP_PROFILE", Desc: "Gossip timings: lan (a datacenter network) or local (every node on one machine: failures are noticed in about a second)."})
+	app.StringPtr(&c.AdvertiseHost, cli.StringOpt{Name: "advertise-host", Value: "", EnvVar: "NET_ADVERTISE_HOST", Desc: "Host or IP peers use to reach this node; default: the listen host, or the first private IP when listening on 0.0.0.0."})
+	app.StringPtr(&c.SyncInterval, cli.StringOpt{Name: "sync-interval", Value: "30s", EnvVar: "APP_SYNC_INTERVAL", Desc: "Pause between anti-entropy rounds with a random peer."})
+	app.StringPtr(&c.TombstoneTTL, cli.StringOpt{Name: "tombstone-ttl", Value: "168h", EnvVar: "APP_TOMBSTONE_TTL", Desc: "How long deletions are remembered; a node away for longer must be wiped before it rejoins."})
 	app.StringPtr(&c.ShutdownGrace, cli.StringOpt{Name: "shutdown-grace", Value: "30s", EnvVar: "APP_SHUTDOWN_GRACE", Desc: "How long requests in flight may run after SIGTERM."})
 
 	app.Action = func() {
@@ -85,6 +92,15 @@ func run(c config) error {
 	}
 	log.Info("remote tier", "remote", remote.String())
 
+	// The private API listens before the node joins, so peers that hear
+	// of it can reach it at once; it answers 503 until the node is open.
+	private := &lateHandler{}
+	privateSrv := &http.Server{Handler: private, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+	errc := make(chan error, 3)
+	if err := serve(privateSrv, c.PrivateAddr, errc); err != nil {
+		return err
+	}
 	n, err := node.Open(ctx, node.Config{
 		StateDir:      c.StateDir,
 		FilesDir:      c.FilesDir,
@@ -93,14 +109,34 @@ func run(c config) error {
 		MaxUploads:    c.MaxUploads,
 		ScrubInterval: c.scrubInterval,
 		ScrubRate:     c.scrubRate,
+		SyncInterval:  c.syncInterval,
+		TombstoneTTL:  c.tombstoneTTL,
 		Logger:        log,
+		Cluster: &cluster.Config{
+			Tag:      c.Tag,
+			BindAddr: c.GossipAddr,
+			AdvertiseAddr: func() string {
+				if c.AdvertiseHost == "" {
+					return ""
+				}
+				return c.advertise(c.GossipAddr)
+			}(),
+			PublicAddr:  c.advertise(c.PublicAddr),
+			PrivateAddr: c.advertise(c.PrivateAddr),
+			Join:        c.Nodes,
+			Key:         c.gossipKey,
+			Local:       c.GossipProfile == "local",
+		},
 	})
 	if err != nil {
+		privateSrv.Close()
 		return err
 	}
-	log.Info("node started", "node_id", n.ID(), "version", version, "state_dir", c.StateDir, "files_dir", c.FilesDir)
+	private.set(api.NewPrivate(n, log))
+	log.Info("node started", "node_id", n.ID(), "version", version, "state_dir", c.StateDir, "files_dir", c.FilesDir,
+		"private_addr", c.PrivateAddr, "gossip_addr", c.GossipAddr, "tag", c.Tag)
 	if len(c.Nodes) == 0 {
-		log.Warn("no cluster nodes given; this node runs solo")
+		log.Warn("no cluster nodes given; this node starts a cluster of its own")
 	}
 
 	public := &http.Server{
@@ -110,8 +146,8 @@ func run(c config) error {
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	servers := []*http.Server{public}
-	errc := make(chan error, 2)
 	if err := serve(public, c.PublicAddr, errc); err != nil {
+		privateSrv.Close()
 		n.Close()
 		return err
 	}
@@ -120,6 +156,7 @@ func run(c config) error {
 		dbg := &http.Server{Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
 		if err := serve(dbg, c.DebugAddr, errc); err != nil {
 			public.Close()
+			privateSrv.Close()
 			n.Close()
 			return err
 		}
@@ -133,17 +170,24 @@ func run(c config) error {
 	case err = <-errc:
 		log.Error("server failed", "err", err)
 	}
+	// Stop taking client requests and finish those in flight; then leave
+	// the cluster and close the node (the journal last); the private API
+	// stays up meanwhile so peers in the middle of a call can finish it.
 	sctx, cancel := context.WithTimeout(context.Background(), c.shutdownGrace)
 	defer cancel()
-	for _, s := range servers {
+	shutdown := func(s *http.Server) {
 		if serr := s.Shutdown(sctx); serr != nil {
 			log.Warn("requests still in flight at the end of the grace period", "err", serr)
 			s.Close()
 		}
 	}
+	for _, s := range servers {
+		shutdown(s)
+	}
 	if cerr := n.Close(); cerr != nil && err == nil {
 		err = cerr
 	}
+	shutdown(privateSrv)
 	log.Info("stopped")
 	return err
 }
@@ -186,6 +230,19 @@ func openRemote(ctx context.Context, c config, log *slog.Logger) (storage.Remote
 		}
 	}
 	return r, nil
+}
+
+// lateHandler serves 503 until its handler is set.
+type lateHandler struct{ h atomic.Pointer[http.Handler] }
+
+func (l *lateHandler) set(h http.Handler) { l.h.Store(&h) }
+
+func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if h := l.h.Load(); h != nil {
+		(*h).ServeHTTP(w, r)
+		return
+	}
+	http.Error(w, "node starting", http.StatusServiceUnavailable)
 }
 
 func debugMux() *http.ServeMux {

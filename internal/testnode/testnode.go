@@ -73,6 +73,10 @@ type Node struct {
 	t          testing.TB
 	opts       Options
 	PublicAddr string
+	// PrivateAddr and GossipAddr are the node's other listen addresses;
+	// like PublicAddr they stay the same across restarts.
+	PrivateAddr string
+	GossipAddr  string
 	// URL is the base URL of the public API, such as http://127.0.0.1:1234.
 	URL     string
 	cmd     *exec.Cmd
@@ -87,7 +91,8 @@ func Start(t testing.TB, opts Options) *Node {
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
-	n := &Node{t: t, opts: opts, PublicAddr: FreeAddr(t), logPath: filepath.Join(opts.Dir, "node.log")}
+	n := &Node{t: t, opts: opts, PublicAddr: FreeAddr(t), PrivateAddr: FreeAddr(t), GossipAddr: FreeAddr(t),
+		logPath: filepath.Join(opts.Dir, "node.log")}
 	n.URL = "http://" + n.PublicAddr
 	n.Start()
 	t.Cleanup(n.Kill)
@@ -108,8 +113,8 @@ func (n *Node) Start() {
 	n.t.Helper()
 	args := []string{
 		"--public-addr", n.PublicAddr,
-		"--private-addr", FreeAddr(n.t),
-		"--gossip-addr", FreeAddr(n.t),
+		"--private-addr", n.PrivateAddr,
+		"--gossip-addr", n.GossipAddr,
 		"--state-dir", n.StateDir(),
 		"--files-dir", n.FilesDir(),
 		"--remote-dir", filepath.Join(n.opts.Dir, "remote"),

@@ -1,0 +1,171 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/cluster"
+	"github.com/objstore/objstore/node"
+)
+
+// PrivateStore is what the private API serves to other nodes.
+// *node.Node implements it.
+type PrivateStore interface {
+	cluster.Replica
+	ID() ulid.ULID
+	Members() []cluster.Member
+	// OpenLocal opens the body of id only if this node holds it; it never
+	// fetches.
+	OpenLocal(ctx context.Context, id ulid.ULID) (*node.Object, error)
+}
+
+var _ PrivateStore = (*node.Node)(nil)
+
+// maxPrivateBody bounds a private request's body: the largest message is a
+// batch of MaxBatch entries.
+const maxPrivateBody = 64 << 20
+
+// NewPrivate returns the handler of the private API (/private/v1), which
+// nodes use to announce writes, reconcile their journals and read each
+// other's bodies. It must be served on the private address only.
+func NewPrivate(store PrivateStore, logger *slog.Logger) http.Handler {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &privateServer{store: store, server: server{log: logger.With("component", "private-api")}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+cluster.PathPing, s.ping)
+	mux.HandleFunc("GET "+cluster.PathNodes, s.nodes)
+	mux.HandleFunc("POST "+cluster.PathAnnounce, s.announce)
+	mux.HandleFunc("POST "+cluster.PathTree, s.tree)
+	mux.HandleFunc("POST "+cluster.PathSummaries, s.summaries)
+	mux.HandleFunc("POST "+cluster.PathEntries, s.entries)
+	mux.HandleFunc("GET "+cluster.PathGet+"{id}", s.get)
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.fail(w, r, fmt.Errorf("%w: no such private endpoint %s %s", errNoRoute, r.Method, r.URL.Path))
+	})
+	return s.middleware(s.checkProto(mux))
+}
+
+type privateServer struct {
+	server
+	store PrivateStore
+}
+
+var errBadProto = errors.New("unsupported protocol version")
+
+// checkProto refuses calls from a release that speaks another version of
+// the private protocol, so a rolling upgrade fails loudly instead of
+// misreading messages.
+func (s *privateServer) checkProto(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(cluster.HeaderProto, cluster.ProtoVersion)
+		if v := r.Header.Get(cluster.HeaderProto); v != cluster.ProtoVersion {
+			writeError(w, http.StatusBadRequest, fmt.Sprintf("%v %q: this node speaks %s %s", errBadProto, v, cluster.HeaderProto, cluster.ProtoVersion))
+			return
+		}
+		if r.Body != nil {
+			r.Body = http.MaxBytesReader(w, r.Body, maxPrivateBody)
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// failMessage answers a malformed message with 400.
+func (s *privateServer) failMessage(w http.ResponseWriter, r *http.Request, err error) {
+	s.fail(w, r, fmt.Errorf("%w: %w", node.ErrInvalid, err))
+}
+
+func writeBinary(w http.ResponseWriter, b []byte) {
+	w.Header().Set("Content-Type", cluster.ContentType)
+	w.Write(b)
+}
+
+func (s *privateServer) ping(w http.ResponseWriter, r *http.Request) {
+	writeText(w, s.store.ID().String())
+}
+
+func (s *privateServer) nodes(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, s.store.Members())
+}
+
+func (s *privateServer) announce(w http.ResponseWriter, r *http.Request) {
+	entries, err := cluster.DecodeEntries(r.Body)
+	if err != nil {
+		s.failMessage(w, r, err)
+		return
+	}
+	n, err := s.store.Merge(r.Context(), entries)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, map[string]int{"applied": n})
+}
+
+func (s *privateServer) tree(w http.ResponseWriter, r *http.Request) {
+	level, nodes, err := cluster.DecodeTreeRequest(r.Body)
+	if err != nil {
+		s.failMessage(w, r, err)
+		return
+	}
+	out, err := s.store.TreeChildren(r.Context(), level, nodes)
+	if err != nil {
+		s.failMessage(w, r, err)
+		return
+	}
+	writeBinary(w, cluster.EncodeTreeNodes(out))
+}
+
+func (s *privateServer) summaries(w http.ResponseWriter, r *http.Request) {
+	leaves, err := cluster.DecodeLeaves(r.Body)
+	if err != nil {
+		s.failMessage(w, r, err)
+		return
+	}
+	out, err := s.store.Summaries(r.Context(), leaves)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeBinary(w, cluster.EncodeSummaries(out))
+}
+
+func (s *privateServer) entries(w http.ResponseWriter, r *http.Request) {
+	ids, err := cluster.DecodeIDs(r.Body)
+	if err != nil {
+		s.failMessage(w, r, err)
+		return
+	}
+	out, err := s.store.Entries(r.Context(), ids)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeBinary(w, cluster.EncodeEntries(out))
+}
+
+// get serves a body this node holds, for a peer that does not.
+func (s *privateServer) get(w http.ResponseWriter, r *http.Request) {
+	id, err := parseID("object ID", r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	obj, err := s.store.OpenLocal(r.Context(), id)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer obj.Close()
+	h := w.Header()
+	setMetaHeaders(h, obj.Meta)
+	h.Set(cluster.HeaderSHA256, obj.SHA256)
+	h.Set(cluster.HeaderVersion, obj.Version)
+	http.ServeContent(w, r, "", obj.Modified, obj.Content)
+}

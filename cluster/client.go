@@ -1,0 +1,238 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/journal"
+)
+
+// Paths of the private API, served on --private-addr only.
+const (
+	PathPing      = "/private/v1/ping"
+	PathNodes     = "/private/v1/nodes"
+	PathAnnounce  = "/private/v1/announce"
+	PathTree      = "/private/v1/sync/tree"
+	PathSummaries = "/private/v1/sync/summaries"
+	PathEntries   = "/private/v1/sync/entries"
+	PathGet       = "/private/v1/get/"
+)
+
+// Headers of a private get's answer: the served body's checksum and
+// version, so the reader can refuse a body that is not the one it wants
+// before streaming it.
+const (
+	HeaderSHA256  = "X-Meta-SHA256"
+	HeaderVersion = "X-Meta-Version"
+)
+
+// ErrPeer is returned, wrapped, when a peer answers a private call with an
+// error or cannot be reached.
+var ErrPeer = errors.New("peer failed")
+
+// ClientConfig configures a Client.
+type ClientConfig struct {
+	// CallTimeout bounds a metadata call (announce, sync); zero means 30s.
+	CallTimeout time.Duration
+	// DialTimeout bounds connecting to a peer; zero means 2s, so a request
+	// to a peer that is down fails fast rather than hanging.
+	DialTimeout time.Duration
+	// HeaderTimeout bounds the wait for a body's response headers; zero
+	// means 10s. The body itself streams for as long as it takes.
+	HeaderTimeout time.Duration
+}
+
+// Client calls peers' private APIs. It is safe for concurrent use and
+// counts the bytes it moves, for measurements.
+type Client struct {
+	hc      *http.Client
+	timeout time.Duration
+	sent    atomic.Int64
+	recv    atomic.Int64
+}
+
+// NewClient returns a Client.
+func NewClient(cfg ClientConfig) *Client {
+	if cfg.CallTimeout == 0 {
+		cfg.CallTimeout = 30 * time.Second
+	}
+	if cfg.DialTimeout == 0 {
+		cfg.DialTimeout = 2 * time.Second
+	}
+	if cfg.HeaderTimeout == 0 {
+		cfg.HeaderTimeout = 10 * time.Second
+	}
+	tr := &http.Transport{
+		DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		MaxIdleConnsPerHost:   16,
+		IdleConnTimeout:       90 * time.Second,
+		ResponseHeaderTimeout: cfg.HeaderTimeout,
+	}
+	return &Client{hc: &http.Client{Transport: tr}, timeout: cfg.CallTimeout}
+}
+
+// Bytes returns the bytes of request and response bodies this client has
+// sent and received.
+func (c *Client) Bytes() (sent, received int64) { return c.sent.Load(), c.recv.Load() }
+
+// Close releases idle connections.
+func (c *Client) Close() { c.hc.CloseIdleConnections() }
+
+// Peer returns the private API of the node at addr (host:port).
+func (c *Client) Peer(addr string) *Peer { return &Peer{c: c, base: "http://" + addr} }
+
+// Peer is one node's private API. It implements Replica.
+type Peer struct {
+	c    *Client
+	base string
+}
+
+var _ Replica = (*Peer)(nil)
+
+// call POSTs a binary message (or GETs when body is nil) and hands the
+// answer's body to decode.
+func (p *Peer) call(ctx context.Context, path string, body []byte, decode func(io.Reader) error) error {
+	ctx, cancel := context.WithTimeout(ctx, p.c.timeout)
+	defer cancel()
+	method := http.MethodGet
+	var rd io.Reader
+	if body != nil {
+		method, rd = http.MethodPost, bytes.NewReader(body)
+		p.c.sent.Add(int64(len(body)))
+	}
+	req, err := http.NewRequestWithContext(ctx, method, p.base+path, rd)
+	if err != nil {
+		return err
+	}
+	req.Header.Set(HeaderProto, ProtoVersion)
+	if body != nil {
+		req.Header.Set("Content-Type", ContentType)
+	}
+	resp, err := p.c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrPeer, path, err)
+	}
+	defer resp.Body.Close()
+	cr := &countingReader{r: resp.Body, n: &p.c.recv}
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(cr, 4096))
+		return fmt.Errorf("%w: %s: %s: %s", ErrPeer, path, resp.Status, strings.TrimSpace(string(msg)))
+	}
+	if err := decode(cr); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrPeer, path, err)
+	}
+	return nil
+}
+
+// Ping returns the peer's node ID.
+func (p *Peer) Ping(ctx context.Context) (ulid.ULID, error) {
+	var id ulid.ULID
+	err := p.call(ctx, PathPing, nil, func(r io.Reader) error {
+		b, err := io.ReadAll(io.LimitReader(r, 64))
+		if err != nil {
+			return err
+		}
+		id, err = ulid.ParseStrict(strings.TrimSpace(string(b)))
+		return err
+	})
+	return id, err
+}
+
+// Nodes returns the peer's view of the cluster.
+func (p *Peer) Nodes(ctx context.Context) ([]Member, error) {
+	var ms []Member
+	err := p.call(ctx, PathNodes, nil, func(r io.Reader) error { return json.NewDecoder(r).Decode(&ms) })
+	return ms, err
+}
+
+// Merge sends entries to the peer (an announcement, or the push half of
+// anti-entropy) and returns how many it applied.
+func (p *Peer) Merge(ctx context.Context, entries []journal.Entry) (int, error) {
+	var res struct{ Applied int }
+	err := p.call(ctx, PathAnnounce, EncodeEntries(entries), func(r io.Reader) error { return json.NewDecoder(r).Decode(&res) })
+	return res.Applied, err
+}
+
+// TreeChildren implements Replica.
+func (p *Peer) TreeChildren(ctx context.Context, level int, nodes []uint32) ([]journal.TreeNode, error) {
+	var out []journal.TreeNode
+	err := p.call(ctx, PathTree, EncodeTreeRequest(level, nodes), func(r io.Reader) (err error) {
+		out, err = DecodeTreeNodes(r)
+		return err
+	})
+	return out, err
+}
+
+// Summaries implements Replica.
+func (p *Peer) Summaries(ctx context.Context, leaves []uint16) ([]journal.Summary, error) {
+	var out []journal.Summary
+	err := p.call(ctx, PathSummaries, EncodeLeaves(leaves), func(r io.Reader) (err error) {
+		out, err = DecodeSummaries(r)
+		return err
+	})
+	return out, err
+}
+
+// Entries implements Replica.
+func (p *Peer) Entries(ctx context.Context, ids []ulid.ULID) ([]journal.Entry, error) {
+	var out []journal.Entry
+	err := p.call(ctx, PathEntries, EncodeIDs(ids), func(r io.Reader) (err error) {
+		out, err = DecodeEntries(r)
+		return err
+	})
+	return out, err
+}
+
+// Get opens the body of id that the peer holds. The caller closes the
+// response body. A peer that does not hold the body answers 404, which Get
+// returns as an error matching ErrPeer.
+func (p *Peer) Get(ctx context.Context, id ulid.ULID) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.base+PathGet+id.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set(HeaderProto, ProtoVersion)
+	resp, err := p.c.hc.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%w: get %s: %w", ErrPeer, id, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: get %s: %s", ErrPeer, id, resp.Status)
+	}
+	resp.Body = &countingReadCloser{ReadCloser: resp.Body, n: &p.c.recv}
+	return resp, nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n *atomic.Int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+type countingReadCloser struct {
+	io.ReadCloser
+	n *atomic.Int64
+}
+
+func (c *countingReadCloser) Read(p []byte) (int, error) {
+	n, err := c.ReadCloser.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}

@@ -1,0 +1,374 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/cluster"
+	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/storage"
+)
+
+// This file joins the node to its cluster: announcements of every write to
+// every peer (the fast path), anti-entropy with one peer at a time (the
+// guaranteed slow path), and the merge of entries from peers.
+
+// Cluster-related defaults.
+const (
+	defaultSyncInterval   = 30 * time.Second
+	defaultTombstoneTTL   = 7 * 24 * time.Hour
+	announceDelay         = 50 * time.Millisecond
+	announceTimeout       = 5 * time.Second
+	deleteAnnounceTimeout = 3 * time.Second
+	compactInterval       = time.Hour
+)
+
+// clusterState is the node's part in a cluster; nil fields mean solo.
+type clusterState struct {
+	members *cluster.Membership
+	client  *cluster.Client
+
+	annMu sync.Mutex // guards annQ
+	annQ  []journal.Entry
+	annC  chan struct{} // signals announcements, capacity 1
+
+	syncMu     sync.Mutex // guards lastSyncs
+	lastSyncs  map[ulid.ULID]time.Time
+	firstSync  chan struct{} // closed after the first completed round (or when solo)
+	firstClose sync.Once
+}
+
+// startCluster joins the cluster and starts the loops that keep this node's
+// journal in step with its peers'.
+func (n *Node) startCluster() error {
+	n.cl = &clusterState{
+		client:    cluster.NewClient(cluster.ClientConfig{}),
+		annC:      make(chan struct{}, 1),
+		lastSyncs: make(map[ulid.ULID]time.Time),
+		firstSync: make(chan struct{}),
+	}
+	if n.cfg.Cluster == nil {
+		n.cl.firstClose.Do(func() { close(n.cl.firstSync) })
+		return nil
+	}
+	cc := *n.cfg.Cluster
+	cc.NodeID = n.id
+	if cc.Logger == nil {
+		cc.Logger = n.cfg.Logger.With("component", "cluster")
+	}
+	m, err := cluster.Start(cc)
+	if err != nil {
+		return fmt.Errorf("node: join cluster: %w", err)
+	}
+	n.cl.members = m
+	if len(m.Peers()) == 0 && len(cc.Join) == 0 {
+		n.cl.firstClose.Do(func() { close(n.cl.firstSync) })
+	}
+	n.wg.Add(3)
+	go n.announceLoop()
+	go n.eventLoop()
+	go n.syncLoop()
+	return nil
+}
+
+// stopCluster leaves the cluster gracefully, so peers see this node as
+// left rather than dead.
+func (n *Node) stopCluster() {
+	if n.cl == nil || n.cl.members == nil {
+		return
+	}
+	if err := n.cl.members.Leave(5 * time.Second); err != nil {
+		n.log.Warn("leave cluster", "err", err)
+	}
+}
+
+func (n *Node) closeCluster() {
+	if n.cl == nil {
+		return
+	}
+	if n.cl.members != nil {
+		n.cl.members.Close()
+	}
+	n.cl.client.Close()
+}
+
+// Members returns the cluster's members as this node sees them; a solo
+// node returns itself.
+func (n *Node) Members() []cluster.Member {
+	if n.cl.members == nil {
+		return []cluster.Member{{ID: n.id, State: "alive", Self: true}}
+	}
+	return n.cl.members.Members()
+}
+
+// Synced is closed once this node has completed its first anti-entropy
+// round with a peer (at once for a node with no peers to join).
+func (n *Node) Synced() <-chan struct{} { return n.cl.firstSync }
+
+// peers returns the live peers' private APIs, the origin of the object
+// first when it is among them.
+func (n *Node) peers(origin ulid.ULID) []cluster.Member {
+	if n.cl.members == nil {
+		return nil
+	}
+	ps := n.cl.members.Peers()
+	rand.Shuffle(len(ps), func(i, j int) { ps[i], ps[j] = ps[j], ps[i] })
+	for i, p := range ps {
+		if p.ID == origin {
+			ps[0], ps[i] = ps[i], ps[0]
+		}
+	}
+	return ps
+}
+
+// announce queues a local write for the peers. Announcements are batched
+// and sent to every live peer; one lost is repaired by anti-entropy.
+func (n *Node) announce(e journal.Entry) {
+	if n.cl.members == nil {
+		return
+	}
+	n.cl.annMu.Lock()
+	n.cl.annQ = append(n.cl.annQ, e)
+	n.cl.annMu.Unlock()
+	select {
+	case n.cl.annC <- struct{}{}:
+	default:
+	}
+}
+
+func (n *Node) announceLoop() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-n.cl.annC:
+		}
+		// Let a burst of writes gather into one message per peer.
+		select {
+		case <-n.ctx.Done():
+			return
+		case <-time.After(announceDelay):
+		}
+		n.cl.annMu.Lock()
+		batch := n.cl.annQ
+		n.cl.annQ = nil
+		n.cl.annMu.Unlock()
+		for chunk := range cluster.Chunks(batch, cluster.MaxBatch) {
+			ctx, cancel := context.WithTimeout(n.ctx, announceTimeout)
+			n.broadcast(ctx, chunk)
+			cancel()
+		}
+	}
+}
+
+// broadcast sends entries to every live peer at once and waits for all.
+func (n *Node) broadcast(ctx context.Context, entries []journal.Entry) {
+	var wg sync.WaitGroup
+	for _, p := range n.peers(ulid.ULID{}) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := n.cl.client.Peer(p.PrivateAddr).Merge(ctx, entries); err != nil {
+				n.log.Debug("announce failed; anti-entropy will carry it", "peer", p.ID, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// eventLoop reacts to membership: a peer that joins, or returns after a
+// failure, is synced with at once.
+func (n *Node) eventLoop() {
+	defer n.wg.Done()
+	for {
+		select {
+		case <-n.ctx.Done():
+			return
+		case ev, ok := <-n.cl.members.Events():
+			if !ok {
+				return
+			}
+			n.log.Info("cluster event", "event", ev.Type.String(), "peer", ev.Member.ID, "state", ev.Member.State)
+			if ev.Type == cluster.EventJoin && !ev.Member.Self {
+				n.wg.Add(1)
+				go func() {
+					defer n.wg.Done()
+					n.syncWith(ev.Member)
+				}()
+			}
+		}
+	}
+}
+
+// syncLoop runs anti-entropy with a random live peer every SyncInterval,
+// and compacts old tombstones.
+func (n *Node) syncLoop() {
+	defer n.wg.Done()
+	tick := time.NewTicker(n.cfg.SyncInterval)
+	defer tick.Stop()
+	compact := time.NewTicker(compactInterval)
+	defer compact.Stop()
+	// The first round runs at once, so a restarted node catches up before
+	// the first tick.
+	for first := true; ; first = false {
+		if !first {
+			select {
+			case <-n.ctx.Done():
+				return
+			case <-compact.C:
+				n.compactTombstones()
+				continue
+			case <-tick.C:
+			}
+		}
+		if ps := n.peers(ulid.ULID{}); len(ps) > 0 {
+			n.syncWith(ps[0])
+		}
+	}
+}
+
+// syncWith runs one anti-entropy round with peer p.
+func (n *Node) syncWith(p cluster.Member) {
+	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Minute)
+	defer cancel()
+	st, err := cluster.Sync(ctx, n, n.cl.client.Peer(p.PrivateAddr))
+	if err != nil {
+		if n.ctx.Err() == nil {
+			n.log.Warn("anti-entropy failed", "peer", p.ID, "err", err)
+		}
+		return
+	}
+	now := time.Now()
+	n.cl.syncMu.Lock()
+	n.cl.lastSyncs[p.ID] = now
+	n.cl.syncMu.Unlock()
+	if err := n.journal.SetLastSync(now); err != nil {
+		n.log.Warn("record sync time", "err", err)
+	}
+	n.cl.firstClose.Do(func() { close(n.cl.firstSync) })
+	level := n.log.Debug
+	if st.Pulled+st.Pushed > 0 {
+		level = n.log.Info
+	}
+	level("anti-entropy done", "peer", p.ID, "leaves", st.Leaves, "pulled", st.Pulled, "pushed", st.Pushed,
+		"applied", st.Applied, "elapsed", st.Elapsed.Round(time.Millisecond))
+}
+
+// compactTombstones forgets tombstones older than the retention.
+func (n *Node) compactTombstones() {
+	k, err := n.journal.CompactTombstones(time.Now().Add(-n.cfg.TombstoneTTL), 100000)
+	if err != nil {
+		n.log.Warn("compact tombstones", "err", err)
+	} else if k > 0 {
+		n.log.Info("compacted tombstones", "count", k, "older_than", n.cfg.TombstoneTTL)
+	}
+}
+
+// TreeChildren implements cluster.Replica.
+func (n *Node) TreeChildren(ctx context.Context, level int, nodes []uint32) ([]journal.TreeNode, error) {
+	return n.journal.TreeChildren(level, nodes)
+}
+
+// Summaries implements cluster.Replica.
+func (n *Node) Summaries(ctx context.Context, leaves []uint16) ([]journal.Summary, error) {
+	return n.journal.Summaries(leaves)
+}
+
+// Entries implements cluster.Replica.
+func (n *Node) Entries(ctx context.Context, ids []ulid.ULID) ([]journal.Entry, error) {
+	return n.journal.Entries(ids)
+}
+
+// Merge applies entries from a peer, last writer wins, and carries out what
+// they imply here: a tombstone or a newer body drops this node's copy of
+// the old body, and a level-2 entry whose body this node lacks is queued to
+// be pulled. It returns how many entries were newer than the journal's.
+// Entries from before the tombstone retention that the journal does not
+// know are refused: their deletion may have been compacted already.
+func (n *Node) Merge(ctx context.Context, entries []journal.Entry) (int, error) {
+	if n.closed.Load() {
+		return 0, ErrClosed
+	}
+	horizon := time.Now().Add(-n.cfg.TombstoneTTL).UnixNano()
+	type dropped struct {
+		id  ulid.ULID
+		sum storage.Sum
+	}
+	var applied int
+	var drop []dropped
+	var want []ulid.ULID
+	var newest journal.Timestamp
+	err := n.journal.Update(func(tx *journal.Tx) error {
+		applied, drop, want = 0, drop[:0], want[:0]
+		for _, e := range entries {
+			if e.Deleted && e.Version.Time.Wall < horizon {
+				if _, err := tx.Entry(e.ID); errors.Is(err, journal.ErrNotFound) {
+					continue // an expired tombstone: nothing to delete here
+				}
+			}
+			ok, err := tx.Apply(e)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				continue
+			}
+			applied++
+			if e.Version.Time.Compare(newest) > 0 {
+				newest = e.Version.Time
+			}
+			b, err := tx.Blob(e.ID)
+			held := err == nil
+			if held && (e.Deleted || b.Sum != e.Sum) {
+				if err := tx.DeleteBlob(e.ID); err != nil {
+					return err
+				}
+				drop = append(drop, dropped{e.ID, b.Sum})
+				held = false
+			}
+			if !e.Deleted && e.Level == journal.LevelFull && !held {
+				want = append(want, e.ID)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("node: merge: %w", diskErr(err))
+	}
+	n.clock.Observe(newest)
+	for _, d := range drop {
+		if err := n.disk.Remove(d.id, d.sum); err != nil {
+			n.log.Warn("remove superseded body", "id", d.id, "err", err)
+		}
+	}
+	for _, id := range want {
+		n.queueRepair(id)
+	}
+	return applied, nil
+}
+
+// OpenLocal opens the body of id if this node holds it, for a peer's read;
+// it never fetches from elsewhere.
+func (n *Node) OpenLocal(ctx context.Context, id ulid.ULID) (*Object, error) {
+	e, b, err := n.lookup(id)
+	switch {
+	case errors.Is(err, journal.ErrNotFound):
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
+	case err != nil:
+		return nil, fmt.Errorf("node: open %s: %w", id, err)
+	case e.Deleted:
+		return nil, fmt.Errorf("%w: %s", ErrDeleted, id)
+	}
+	obj, err := n.openLocal(e, b)
+	if errors.Is(err, storage.ErrNotFound) {
+		return nil, fmt.Errorf("%w: this node does not hold the body of %s", ErrNotFound, id)
+	}
+	return obj, err
+}

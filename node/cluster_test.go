@@ -1,0 +1,176 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/cluster"
+	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/storage"
+)
+
+// pairEnv is two solo nodes sharing one remote, synced by calling
+// cluster.Sync directly, node to node, as the sync loop does over HTTP.
+func pairEnv(t *testing.T, skewA, skewB time.Duration) (a, b *testEnv) {
+	t.Helper()
+	dir := t.TempDir()
+	dr, err := storage.NewDirRemote(filepath.Join(dir, "remote"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(name string, skew time.Duration) *testEnv {
+		env := &testEnv{t: t, dir: filepath.Join(dir, name), remote: &countingRemote{Remote: dr}}
+		env.now = func() time.Time { return time.Now().Add(skew) }
+		env.start()
+		t.Cleanup(func() { env.node.Close() })
+		return env
+	}
+	return mk("a", skewA), mk("b", skewB)
+}
+
+func syncPair(t *testing.T, a, b *Node) cluster.SyncStats {
+	t.Helper()
+	st, err := cluster.Sync(context.Background(), a, b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func sameTrees(t *testing.T, a, b *Node) bool {
+	t.Helper()
+	ra, _ := a.journal.TreeChildren(0, []uint32{0})
+	rb, _ := b.journal.TreeChildren(0, []uint32{0})
+	return reflect.DeepEqual(ra, rb)
+}
+
+// A node whose clock is ten minutes behind still wins with a write made
+// after it saw the other node's write: the hybrid logical clock moved past
+// what it observed.
+func TestLaterWriteWinsDespiteSkewedClock(t *testing.T) {
+	ahead, behind := pairEnv(t, 10*time.Minute, 0)
+	id := ulid.Make()
+	ahead.put(id, journal.LevelRemote, "written by the fast clock")
+	syncPair(t, ahead.node, behind.node)
+	if _, err := behind.node.Meta(context.Background(), id); err != nil {
+		t.Fatalf("not synced: %v", err)
+	}
+	// The slow node replaces the object, then deletes another one it saw.
+	behind.put(id, journal.LevelRemote, "written later by the slow clock")
+	other := ulid.Make()
+	ahead.put(other, journal.LevelRemote, "to be deleted by the slow clock")
+	syncPair(t, behind.node, ahead.node)
+	if _, err := behind.node.Delete(context.Background(), other, false); err != nil {
+		t.Fatal(err)
+	}
+	syncPair(t, behind.node, ahead.node)
+	for _, env := range []*testEnv{ahead, behind} {
+		got, _, err := env.read(id, false)
+		if err != nil || got != "written later by the slow clock" {
+			t.Errorf("%s: %q, %v; the later write lost", env.dir, got, err)
+		}
+		if _, err := env.node.Meta(context.Background(), other); !errors.Is(err, ErrDeleted) {
+			t.Errorf("%s: the later delete lost: %v", env.dir, err)
+		}
+	}
+	if !sameTrees(t, ahead.node, behind.node) {
+		t.Error("journals differ after sync")
+	}
+}
+
+func TestSyncConvergesBothWays(t *testing.T) {
+	a, b := pairEnv(t, 0, 0)
+	ctx := context.Background()
+	var shared []journal.Entry
+	for i := range 500 {
+		shared = append(shared, journal.Entry{ID: ulid.Make(), Version: journal.Version{Time: journal.Timestamp{Wall: int64(i + 1)}, Node: a.node.ID()},
+			Origin: a.node.ID(), Name: "shared", Size: 1, Level: journal.LevelRemote})
+	}
+	a.node.Merge(ctx, shared)
+	b.node.Merge(ctx, shared)
+	for range 30 {
+		a.put(ulid.Make(), journal.LevelLocal, "only on a")
+		b.put(ulid.Make(), journal.LevelLocal, "only on b")
+	}
+	a.node.Delete(ctx, shared[7].ID, false)
+	b.node.Delete(ctx, shared[8].ID, false)
+	st := syncPair(t, a.node, b.node)
+	if st.Pulled != 31 || st.Pushed != 31 {
+		t.Errorf("sync moved %d/%d entries, want 31 each way", st.Pulled, st.Pushed)
+	}
+	if !sameTrees(t, a.node, b.node) {
+		t.Fatal("journals differ after one round")
+	}
+	if st := syncPair(t, b.node, a.node); st.Leaves != 0 || st.Pulled+st.Pushed != 0 {
+		t.Errorf("second round found work: %+v", st)
+	}
+	for _, env := range []*testEnv{a, b} {
+		for _, id := range []ulid.ULID{shared[7].ID, shared[8].ID} {
+			if _, err := env.node.Meta(ctx, id); !errors.Is(err, ErrDeleted) {
+				t.Errorf("delete of %s lost on %s: %v", id, env.dir, err)
+			}
+		}
+	}
+}
+
+// A level-2 entry merged from a peer makes this node fetch a copy; a
+// tombstone merged from a peer removes it again.
+func TestMergeReplicatesLevel2AndDropsDeleted(t *testing.T) {
+	a, b := pairEnv(t, 0, 0)
+	id := ulid.Make()
+	a.put(id, journal.LevelFull, "copy me")
+	syncPair(t, a.node, b.node)
+	waitFor(t, func() bool {
+		_, err := b.node.journal.Blob(id)
+		return err == nil
+	})
+	got, obj, err := b.read(id, false)
+	if err != nil || got != "copy me" || obj.Source != SourceLocal {
+		t.Fatalf("replica: %q from %v, %v", got, obj, err)
+	}
+	a.node.Delete(context.Background(), id, false)
+	syncPair(t, a.node, b.node)
+	if _, err := b.node.journal.Blob(id); !errors.Is(err, journal.ErrNotFound) {
+		t.Errorf("deleted object's copy kept: %v", err)
+	}
+	var files int
+	b.node.disk.Walk(context.Background(), func(string, ulid.ULID, string, bool) error { files++; return nil })
+	if files != 0 {
+		t.Errorf("%d body files left after the delete", files)
+	}
+}
+
+func TestMergeIgnoresExpiredTombstones(t *testing.T) {
+	a, _ := pairEnv(t, 0, 0)
+	old := journal.Entry{ID: ulid.Make(), Deleted: true,
+		Version: journal.Version{Time: journal.Timestamp{Wall: time.Now().Add(-30 * 24 * time.Hour).UnixNano()}, Node: ulid.Make()}}
+	n, err := a.node.Merge(context.Background(), []journal.Entry{old})
+	if err != nil || n != 0 {
+		t.Fatalf("merge = %d, %v", n, err)
+	}
+	if _, err := a.node.Meta(context.Background(), old.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("an expired tombstone came back: %v", err)
+	}
+}
+
+func TestOpenLocalNeverFetches(t *testing.T) {
+	a, b := pairEnv(t, 0, 0)
+	id := ulid.Make()
+	a.put(id, journal.LevelRemote, "only a holds it")
+	syncPair(t, a.node, b.node)
+	if _, err := b.node.OpenLocal(context.Background(), id); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "does not hold") {
+		t.Errorf("OpenLocal on a node without the body: %v", err)
+	}
+	obj, err := a.node.OpenLocal(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj.Close()
+}
