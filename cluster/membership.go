@@ -1,6 +1,7 @@
 package cluster
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,12 +16,16 @@ import (
 	"github.com/oklog/ulid/v2"
 )
 
-// Defaults applied by Start to zero Config fields.
+// Defaults applied to zero values.
 const (
-	DefaultGossipPort     = 7946
+	// DefaultGossipPort is the gossip port when BindAddr or a seed has none.
+	DefaultGossipPort = 7946
+	// DefaultRejoinInterval is Config.RejoinInterval's default.
 	DefaultRejoinInterval = 5 * time.Second
-	DefaultReapAfter      = 72 * time.Hour
-	DefaultLeaveTimeout   = 5 * time.Second
+	// DefaultReapAfter is Config.ReapAfter's default.
+	DefaultReapAfter = 72 * time.Hour
+	// DefaultLeaveTimeout is used by Leave when given no timeout.
+	DefaultLeaveTimeout = 5 * time.Second
 )
 
 // ErrClosed is returned by Leave once Close has been called.
@@ -45,8 +50,9 @@ type Config struct {
 	// port means 7946; port 0 picks a free port (see Self().GossipAddr).
 	BindAddr string
 
-	// AdvertiseAddr is the ip:port other nodes use to reach our gossip
-	// port, for NAT or containers. The host must be an IP literal; a missing
+	// AdvertiseAddr is the host:port other nodes use to reach our gossip
+	// port, for NAT or containers. A host name is resolved once, by Start
+	// (an IPv4 address preferred), because gossip carries IPs; a missing
 	// port means the bound port. Empty: memberlist's default, the bind
 	// address, or a private IP of this host when bound to 0.0.0.0.
 	AdvertiseAddr string
@@ -123,12 +129,17 @@ const (
 // Member is one node of the cluster as seen by this node. It is a value; the
 // table it was copied from may change at any time.
 type Member struct {
-	ID          ulid.ULID `json:"id"`
-	PublicAddr  string    `json:"public_addr"`
-	PrivateAddr string    `json:"private_addr"`
-	GossipAddr  string    `json:"gossip_addr"`
-	State       State     `json:"state"`
-	Self        bool      `json:"self"`
+	// ID is the node's Config.NodeID.
+	ID ulid.ULID `json:"id"`
+	// PublicAddr and PrivateAddr are the node's Config values, as gossiped.
+	PublicAddr  string `json:"public_addr"`
+	PrivateAddr string `json:"private_addr"`
+	// GossipAddr is the ip:port the node advertises for gossip.
+	GossipAddr string `json:"gossip_addr"`
+	// State is this node's current view of the member.
+	State State `json:"state"`
+	// Self marks the local node.
+	Self bool `json:"self"`
 }
 
 // EventType says what happened to a member.
@@ -168,12 +179,16 @@ func (t EventType) String() string {
 // Event is a change of one member, with the member as it was right after the
 // change. Events are never emitted about the local node.
 type Event struct {
-	Type   EventType
+	// Type says what happened.
+	Type EventType
+	// Member is the member after the change (State dead for EventFail,
+	// left for EventLeave, alive otherwise).
 	Member Member
 }
 
-// Membership is this node's view of the cluster. Its methods are safe for
-// concurrent use.
+// Membership is this node's view of the cluster, kept current by gossip and
+// by a rejoin goroutine. Its methods are safe for concurrent use. The owner
+// must Close it, and must drain Events if it calls Events at all.
 type Membership struct {
 	cfg    Config
 	log    *slog.Logger
@@ -214,9 +229,10 @@ type entry struct {
 
 // Start creates the gossip listener, contacts the seeds once and starts the
 // rejoin loop. Failing to reach any seed is not an error: it is logged, and
-// the rejoin loop keeps trying. Start blocks while it contacts the seeds (up
-// to memberlist's TCP timeout, 10s on LAN timings, per unreachable seed).
-// The caller must Close the returned Membership.
+// the rejoin loop keeps trying. Start blocks while it resolves a host name
+// AdvertiseAddr and contacts the seeds (up to memberlist's TCP timeout, 10s
+// on LAN timings, per unreachable seed). The caller must Close the returned
+// Membership.
 func Start(cfg Config) (*Membership, error) {
 	if cfg.NodeID == (ulid.ULID{}) {
 		return nil, errors.New("cluster: start: NodeID is required")
@@ -249,6 +265,17 @@ func Start(cfg Config) (*Membership, error) {
 	}
 	if net.ParseIP(bindHost) == nil {
 		return nil, fmt.Errorf("cluster: start: bind address %q: host must be an IP", cfg.BindAddr)
+	}
+	var advHost string
+	advPort := -1 // the bound port, known later
+	if cfg.AdvertiseAddr != "" {
+		advHost, advPort, err = splitHostPortDefault(cfg.AdvertiseAddr, "", -1)
+		if err != nil {
+			return nil, fmt.Errorf("cluster: start: advertise address: %w", err)
+		}
+		if advHost, err = resolveAdvertiseHost(advHost); err != nil {
+			return nil, fmt.Errorf("cluster: start: advertise address %q: %w", cfg.AdvertiseAddr, err)
+		}
 	}
 
 	m := &Membership{
@@ -318,19 +345,19 @@ func Start(cfg Config) (*Membership, error) {
 	mc.BindAddr = bindHost
 	mc.BindPort = boundPort
 	mc.AdvertisePort = boundPort
-	if cfg.AdvertiseAddr != "" {
-		host, port, err := splitHostPortDefault(cfg.AdvertiseAddr, "", boundPort)
-		if err != nil {
-			_ = transport.Shutdown()
-			return nil, fmt.Errorf("cluster: start: advertise address: %w", err)
+	if advHost != "" {
+		mc.AdvertiseAddr = advHost
+		if advPort != -1 {
+			mc.AdvertisePort = advPort
 		}
-		if net.ParseIP(host) == nil {
-			_ = transport.Shutdown()
-			return nil, fmt.Errorf("cluster: start: advertise address %q: host must be an IP", cfg.AdvertiseAddr)
-		}
-		mc.AdvertiseAddr, mc.AdvertisePort = host, port
 	}
 	mc.Transport = transport
+	// NodeIDs are persistent, so a dead member reappearing at another
+	// address is that node restarted elsewhere (a new pod IP), not an
+	// impostor: let it reclaim its name soon instead of being ignored until
+	// memberlist forgets the dead entry (GossipToTheDeadTime, then a
+	// push/pull interval: about a minute on LAN timings).
+	mc.DeadNodeReclaimTime = mc.ProbeInterval
 	if len(cfg.Key) > 0 {
 		mc.SecretKey = slices.Clone(cfg.Key)
 	}
@@ -356,10 +383,14 @@ func Start(cfg Config) (*Membership, error) {
 
 	if seeds := m.seedsExceptSelf(); len(seeds) > 0 {
 		n, err := ml.Join(seeds)
-		if err != nil {
+		switch peers := len(m.Peers()); {
+		case err != nil:
 			m.log.Warn("could not reach any seed; the rejoin loop keeps trying", "seeds", seeds, "err", err)
-		} else {
-			m.log.Info("joined cluster", "seeds_reached", n, "alive_peers", len(m.Peers()))
+		case peers == 0:
+			// E.g. the only seed that answered was ourselves by another name.
+			m.log.Info("seeds reached but no other member yet; the rejoin loop keeps trying", "seeds", seeds)
+		default:
+			m.log.Info("joined cluster", "seeds_reached", n, "alive_peers", peers)
 		}
 	}
 
@@ -392,7 +423,8 @@ func (m *Membership) Self() Member {
 }
 
 // Members returns every member known, self included, alive or not: dead and
-// left members stay until ReapAfter. Sorted by ID. It does not block.
+// left members stay until ReapAfter. Sorted by ID. States follow memberlist's
+// notifications (alive, dead, left; see StateSuspect). It does not block.
 func (m *Membership) Members() []Member {
 	m.mu.Lock()
 	out := make([]Member, 0, len(m.members))
@@ -662,6 +694,35 @@ func (m *Membership) deliverEvents() {
 		}
 	}
 }
+
+// resolveAdvertiseHost returns host if it is an IP, else its first IPv4
+// address, else its first address.
+func resolveAdvertiseHost(host string) (string, error) {
+	if net.ParseIP(host) != nil {
+		return host, nil
+	}
+	if host == "" {
+		return "", errors.New("no host")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), advertiseLookupTimeout)
+	defer cancel()
+	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return "", fmt.Errorf("resolve: %w", err)
+	}
+	for _, a := range addrs {
+		if a.IP.To4() != nil {
+			return a.IP.String(), nil
+		}
+	}
+	if len(addrs) == 0 {
+		return "", fmt.Errorf("resolve %q: no addresses", host)
+	}
+	return addrs[0].IP.String(), nil
+}
+
+// advertiseLookupTimeout bounds Start's lookup of a host name AdvertiseAddr.
+const advertiseLookupTimeout = 10 * time.Second
 
 // splitHostPortDefault splits "host[:port]", filling in defaults for a
 // missing host or port.

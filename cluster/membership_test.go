@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"slices"
@@ -23,6 +24,10 @@ const (
 	waitPoll     = 20 * time.Millisecond
 )
 
+// testRun tells this test process's clusters from those of others running
+// at the same time on the same loopback.
+var testRun = ulid.Make().String()
+
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
@@ -38,13 +43,17 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // testLogger logs through t.Log until the test's cleanups finish;
 // memberlist's goroutines may outlive Close and t.Log would then panic.
 func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testLogWriterFor(t), &slog.HandlerOptions{Level: slog.LevelInfo}))
+}
+
+func testLogWriterFor(t *testing.T) *testLogWriter {
 	w := &testLogWriter{t: t}
 	t.Cleanup(func() {
 		w.mu.Lock()
 		w.done = true
 		w.mu.Unlock()
 	})
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	return w
 }
 
 type testLogWriter struct {
@@ -121,6 +130,7 @@ type nodeOpts struct {
 	rejoin    time.Duration // default 100ms
 	reapAfter time.Duration
 	now       func() time.Time
+	id        ulid.ULID // zero: a new one
 }
 
 func publicAddr(id ulid.ULID) string { return "public-" + strings.ToLower(id.String()[20:]) + ":8080" }
@@ -143,9 +153,12 @@ func startNode(t *testing.T, log *slog.Logger, o nodeOpts) *testNode {
 	if o.rejoin == 0 {
 		o.rejoin = 100 * time.Millisecond
 	}
-	tag := o.tag
-	if tag == "" {
-		tag = "test"
+	// Tags unique to the test run: the rejoin loop retries dead members'
+	// addresses, which other tests (or test processes) may have reused.
+	tag := t.Name() + "/" + o.tag + "/" + testRun
+
+	if o.id != (ulid.ULID{}) {
+		id = o.id
 	}
 	m, err := Start(Config{
 		NodeID:         id,
@@ -353,6 +366,35 @@ func TestCloseWithoutLeave(t *testing.T) {
 	}
 }
 
+// A node restarted with the same NodeID at another address is taken back,
+// whether or not its old self was already seen dead.
+func TestRestartSameID(t *testing.T) {
+	t.Parallel()
+	log := testLogger(t)
+	a := startNode(t, log, nodeOpts{tune: fastTimings})
+	b := startNode(t, log, nodeOpts{tune: fastTimings, join: []string{a.addr()}})
+	id := b.selfID
+	waitFor(t, "cluster", func() bool { return allAlive(a.Membership, a.selfID, id) })
+
+	for round, waitDead := range []bool{true, false} {
+		if err := b.Close(); err != nil {
+			t.Fatal(err)
+		}
+		if waitDead {
+			waitFor(t, "old run dead", func() bool { return stateOf(a.Membership, id) == StateDead })
+		}
+		joins := len(slices.DeleteFunc(a.ev.about(id), func(e EventType) bool { return e != EventJoin }))
+		b = startNode(t, log, nodeOpts{tune: fastTimings, join: []string{a.addr()}, id: id})
+		waitFor(t, fmt.Sprintf("round %d: restarted node alive at its new address", round), func() bool {
+			mb, ok := a.Member(id)
+			return ok && mb.State == StateAlive && mb.GossipAddr == b.addr() && allAlive(b.Membership, a.selfID, id)
+		})
+		waitFor(t, "a join event for the new run", func() bool {
+			return len(slices.DeleteFunc(a.ev.about(id), func(e EventType) bool { return e != EventJoin })) > joins
+		})
+	}
+}
+
 // refused checks that intruder never joins good, on either side, while the
 // intruder keeps retrying its seed.
 func refused(t *testing.T, good, intruder *testNode) {
@@ -378,25 +420,62 @@ func refused(t *testing.T, good, intruder *testNode) {
 
 func TestForeignTagRefused(t *testing.T) {
 	t.Parallel()
-	log := testLogger(t)
+	tap := &logTap{}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(tap, testLogWriterFor(t)), nil))
 	a := startNode(t, log, nodeOpts{tag: "blue"})
 	b := startNode(t, log, nodeOpts{tag: "green", join: []string{a.addr()}})
 	refused(t, a, b)
+	if !tap.contains("unacceptable label") {
+		t.Error("not refused by the packet label")
+	}
 }
 
 // A peer whose label matches but whose metadata tag does not is refused by
 // the alive and merge delegates.
 func TestMislabelledPeerRefused(t *testing.T) {
 	t.Parallel()
-	log := testLogger(t)
+	tap := &logTap{}
+	log := slog.New(slog.NewTextHandler(io.MultiWriter(tap, testLogWriterFor(t)), nil))
 	a := startNode(t, log, nodeOpts{tag: "blue"})
 	b := startNode(t, log, nodeOpts{tag: "green", join: []string{a.addr()},
-		tune: func(c *memberlist.Config) { c.Label = "objstore/blue" }})
+		tune: func(c *memberlist.Config) { c.Label = "objstore/" + a.cfg.Tag }})
 	refused(t, a, b)
 
 	// And the other way round: the mislabelled node is the one joined.
 	c := startNode(t, log, nodeOpts{tag: "blue", join: []string{b.addr()}})
 	refused(t, b, c)
+
+	// The labels matched, so it was the metadata check that refused them.
+	for _, want := range []string{
+		fmt.Sprintf("refusing merge: node %s: belongs to cluster tag", b.selfID),
+		fmt.Sprintf("refusing merge: node %s: belongs to cluster tag", a.selfID),
+		fmt.Sprintf("refusing merge: node %s: belongs to cluster tag", c.selfID),
+	} {
+		if !tap.contains(want) {
+			t.Errorf("no log line %q", want)
+		}
+	}
+	if tap.contains("unacceptable label") {
+		t.Error("refused by label, not by tag")
+	}
+}
+
+// logTap keeps log output for inspection.
+type logTap struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *logTap) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *logTap) contains(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Contains(l.buf.String(), s)
 }
 
 func TestEncryption(t *testing.T) {
@@ -420,7 +499,7 @@ func TestStartValidation(t *testing.T) {
 		"bad key":      {NodeID: ulid.Make(), BindAddr: "127.0.0.1:0", Key: []byte("short")},
 		"meta too big": {NodeID: ulid.Make(), BindAddr: "127.0.0.1:0", PublicAddr: strings.Repeat("x", 600)},
 		"bind host":    {NodeID: ulid.Make(), BindAddr: "localhost:0"},
-		"advertise":    {NodeID: ulid.Make(), BindAddr: "127.0.0.1:0", AdvertiseAddr: "example.com:1"},
+		"advertise":    {NodeID: ulid.Make(), BindAddr: "127.0.0.1:0", AdvertiseAddr: "127.0.0.1:port"},
 		"negative":     {NodeID: ulid.Make(), BindAddr: "127.0.0.1:0", ReapAfter: -1},
 	} {
 		if m, err := Start(cfg); err == nil {
@@ -447,7 +526,7 @@ func TestUnreachableSeedIsNotFatal(t *testing.T) {
 	if !onlySelf(b.Membership) {
 		t.Fatalf("members %+v", b.Members())
 	}
-	m, err := Start(Config{NodeID: ulid.Make(), Tag: "test", BindAddr: seedAddr, Local: true, Logger: log})
+	m, err := Start(Config{NodeID: ulid.Make(), Tag: t.Name() + "//" + testRun, BindAddr: seedAddr, Local: true, Logger: log})
 	if err != nil {
 		t.Skipf("seed port taken meanwhile: %v", err)
 	}
@@ -463,6 +542,7 @@ type faultTransport struct {
 	packets chan *memberlist.Packet
 	streams chan net.Conn
 	done    chan struct{}
+	stop    sync.Once
 	wg      sync.WaitGroup
 }
 
@@ -554,9 +634,10 @@ func (f *faultTransport) DialAddressTimeout(a memberlist.Address, timeout time.D
 
 // Shutdown stops the inner transport first: its listeners hand over what
 // they already read through our forwarders, which memberlist still drains.
+// It may be called twice (memberlist.Create failing after its own Shutdown).
 func (f *faultTransport) Shutdown() error {
 	err := f.NodeAwareTransport.Shutdown()
-	close(f.done)
+	f.stop.Do(func() { close(f.done) })
 	f.wg.Wait()
 	return err
 }
@@ -704,7 +785,7 @@ func TestEventsNeverBlockGossip(t *testing.T) {
 	t.Parallel()
 	log := testLogger(t)
 	// Nobody reads a's events.
-	a, err := Start(Config{NodeID: ulid.Make(), Tag: "test", BindAddr: "127.0.0.1:0", Local: true, Logger: log,
+	a, err := Start(Config{NodeID: ulid.Make(), Tag: t.Name() + "//" + testRun, BindAddr: "127.0.0.1:0", Local: true, Logger: log,
 		RejoinInterval: 100 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -815,5 +896,32 @@ func TestNormalizeSeeds(t *testing.T) {
 	}
 	if p := seedDefaultPort(8000); p != 8000 {
 		t.Errorf("seedDefaultPort(8000) = %d", p)
+	}
+}
+
+func TestAdvertiseAddr(t *testing.T) {
+	t.Parallel()
+	log := testLogger(t)
+	for _, adv := range []string{"127.0.0.1:1234", "localhost:1234", "127.0.0.1"} {
+		m, err := Start(Config{NodeID: ulid.Make(), Tag: t.Name() + testRun, BindAddr: "127.0.0.1:0", AdvertiseAddr: adv, Local: true, Logger: log})
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := m.Self().GossipAddr
+		if strings.HasSuffix(adv, ":1234") && got != "127.0.0.1:1234" {
+			t.Errorf("AdvertiseAddr %q: GossipAddr %q", adv, got)
+		}
+		if adv == "127.0.0.1" {
+			// Without a port, the bound one: it must accept connections.
+			c, err := net.Dial("tcp", got)
+			if err != nil {
+				t.Errorf("AdvertiseAddr %q: GossipAddr %q is not our listener: %v", adv, got, err)
+			} else {
+				_ = c.Close()
+			}
+		}
+		if err := m.Close(); err != nil {
+			t.Fatal(err)
+		}
 	}
 }

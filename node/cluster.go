@@ -60,7 +60,7 @@ func (n *Node) startCluster() error {
 	cc := *n.cfg.Cluster
 	cc.NodeID = n.id
 	if cc.Logger == nil {
-		cc.Logger = n.cfg.Logger.With("component", "cluster")
+		cc.Logger = n.cfg.Logger
 	}
 	m, err := cluster.Start(cc)
 	if err != nil {

@@ -72,10 +72,12 @@ type Host struct {
 	veth string // root-side end of the host's veth, a port of the bridge
 	ip   string
 
-	mu     sync.Mutex
-	cut    bool
-	closed bool
-	cmds   []*exec.Cmd
+	mu  sync.Mutex
+	cut bool
+	// isolated: the host's port is in the isolated set (see Isolate).
+	isolated bool
+	closed   bool
+	cmds     []*exec.Cmd
 }
 
 // unavailable ends the test because network namespaces cannot be used here:
@@ -212,10 +214,15 @@ func (n *Net) createTable(ctx context.Context) error {
 	set cut {
 		type ifname
 	}
+	set isolated {
+		type ifname
+	}
 	chain forward {
 		type filter hook forward priority -200; policy accept;
 		iifname @cut drop
 		oifname @cut drop
+		iifname @isolated drop
+		oifname @isolated drop
 	}
 	chain input {
 		type filter hook input priority -200; policy accept;
@@ -413,15 +420,45 @@ func (h *Host) Heal() error {
 
 // setCut adds the host's port to the Net's "cut" set, or removes it.
 // h.mu must be held.
-func (h *Host) setCut(cut bool) error {
+func (h *Host) setCut(cut bool) error { return h.setMember("cut", cut) }
+
+// setMember adds the host's port to, or removes it from, one of the
+// table's sets.
+func (h *Host) setMember(set string, in bool) error {
 	op := "delete"
-	if cut {
+	if in {
 		op = "add"
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
-	_, err := run(ctx, nftPath, op, "element", "bridge", h.net.table, "cut", fmt.Sprintf("{ %q }", h.veth))
+	_, err := run(ctx, nftPath, op, "element", "bridge", h.net.table, set, fmt.Sprintf("{ %q }", h.veth))
 	return err
+}
+
+// Isolate partitions the host from the other hosts only: frames between its
+// port and any other host's port are dropped (the bridge's forward hook),
+// while the host and the gateway still reach each other, so the test
+// process can keep talking to a node on both sides of the partition.
+// Isolate on an isolated host does nothing.
+func (h *Host) Isolate() error { return h.setIsolated(true) }
+
+// Rejoin undoes Isolate. Rejoin on a host that is not isolated does nothing.
+func (h *Host) Rejoin() error { return h.setIsolated(false) }
+
+func (h *Host) setIsolated(on bool) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return fmt.Errorf("testnet: isolate %s: host was already removed", h.name)
+	}
+	if h.isolated == on {
+		return nil
+	}
+	if err := h.setMember("isolated", on); err != nil {
+		return fmt.Errorf("testnet: isolate %s: %w", h.name, err)
+	}
+	h.isolated = on
+	return nil
 }
 
 // close kills every process in the host's namespace and removes the veth

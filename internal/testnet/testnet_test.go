@@ -363,6 +363,36 @@ func TestCutHeal(t *testing.T) {
 	eventually(t, "b to gateway after Heal", func() error { return dialFrom(t.Context(), b, gw) })
 }
 
+func TestIsolateRejoin(t *testing.T) {
+	n := New(t)
+	a, b := n.AddHost(t, "a"), n.AddHost(t, "b")
+	gw := serveEcho(t, n)
+	startEcho(t, t.Context(), a)
+	startEcho(t, t.Context(), b)
+	aAddr, bAddr := net.JoinHostPort(a.IP(), echoPort), net.JoinHostPort(b.IP(), echoPort)
+	if err := b.Isolate(); err != nil {
+		t.Fatal(err)
+	}
+	if err := dialFrom(t.Context(), a, bAddr); err == nil {
+		t.Error("a reached b after Isolate of b")
+	}
+	if err := dialFrom(t.Context(), b, aAddr); err == nil {
+		t.Error("b reached a after Isolate of b")
+	}
+	// The gateway still reaches both sides, and they reach it.
+	if err := dialHere(bAddr); err != nil {
+		t.Errorf("gateway to isolated b: %v", err)
+	}
+	if err := dialFrom(t.Context(), b, gw); err != nil {
+		t.Errorf("isolated b to gateway: %v", err)
+	}
+	if err := b.Rejoin(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "a to b after Rejoin", func() error { return dialFrom(t.Context(), a, bAddr) })
+	eventually(t, "b to a after Rejoin", func() error { return dialFrom(t.Context(), b, aAddr) })
+}
+
 func TestCutEstablished(t *testing.T) {
 	n := New(t)
 	a, b := n.AddHost(t, "a"), n.AddHost(t, "b")

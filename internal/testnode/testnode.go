@@ -66,6 +66,15 @@ type Options struct {
 	Args []string
 	// Env are extra environment variables, such as S3 credentials.
 	Env []string
+	// Host, when set, runs the node on a test host of its own (a network
+	// namespace): the node listens on the host's IP with fixed ports.
+	Host Host
+}
+
+// Host is a test host a node can run on; *testnet.Host is one.
+type Host interface {
+	IP() string
+	Command(ctx context.Context, name string, args ...string) *exec.Cmd
 }
 
 // Node is a running (or stopped) objstore process.
@@ -91,11 +100,21 @@ func Start(t testing.TB, opts Options) *Node {
 	if opts.Dir == "" {
 		opts.Dir = t.TempDir()
 	}
-	n := &Node{t: t, opts: opts, PublicAddr: FreeAddr(t), PrivateAddr: FreeAddr(t), GossipAddr: FreeAddr(t),
-		logPath: filepath.Join(opts.Dir, "node.log")}
+	n := &Node{t: t, opts: opts, logPath: filepath.Join(opts.Dir, "node.log")}
+	if opts.Host != nil {
+		ip := opts.Host.IP()
+		n.PublicAddr, n.PrivateAddr, n.GossipAddr = ip+":10999", ip+":11999", ip+":7946"
+	} else {
+		n.PublicAddr, n.PrivateAddr, n.GossipAddr = FreeAddr(t), FreeAddr(t), FreeAddr(t)
+	}
 	n.URL = "http://" + n.PublicAddr
 	n.Start()
-	t.Cleanup(n.Kill)
+	t.Cleanup(func() {
+		n.Kill()
+		if t.Failed() {
+			t.Logf("log of node %s:\n%s", n.PublicAddr, n.LogTail())
+		}
+	})
 	return n
 }
 
@@ -125,10 +144,15 @@ func (n *Node) Start() {
 	if err != nil {
 		n.t.Fatal(err)
 	}
-	cmd := exec.Command(Binary(n.t), args...)
+	var cmd *exec.Cmd
+	if n.opts.Host != nil {
+		cmd = n.opts.Host.Command(context.Background(), Binary(n.t), args...)
+	} else {
+		cmd = exec.Command(Binary(n.t), args...)
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	}
 	cmd.Env = append(os.Environ(), n.opts.Env...)
 	cmd.Stdout, cmd.Stderr = logf, logf
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		logf.Close()
 		n.t.Fatalf("start objstore: %v", err)
@@ -141,7 +165,7 @@ func (n *Node) Start() {
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := http.Get(n.URL + "/api/v1/ping")
+		resp, err := pingClient.Get(n.URL + "/api/v1/ping")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -169,6 +193,8 @@ func (n *Node) LoseDisk() {
 	os.RemoveAll(n.FilesDir())
 	n.Start()
 }
+
+var pingClient = &http.Client{Timeout: 2 * time.Second}
 
 // Pid returns the process ID of the running node.
 func (n *Node) Pid() int { return n.cmd.Process.Pid }
@@ -290,7 +316,7 @@ func (n *Node) Do(r Request) (*http.Response, []byte, error) {
 	for k, v := range r.Header {
 		req.Header.Set(k, v)
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := httpClient.Do(req)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -298,3 +324,7 @@ func (n *Node) Do(r Request) (*http.Response, []byte, error) {
 	body, err := io.ReadAll(resp.Body)
 	return resp, body, err
 }
+
+// client bounds every test request, so a node that hangs fails the test
+// instead of stalling it.
+var httpClient = &http.Client{Timeout: 2 * time.Minute}
