@@ -2,14 +2,17 @@
 #
 #   make build   the objstore binary in bin/ (static, CGO_ENABLED=0)
 #   make test    the whole suite: vet, unit tests, the remote conformance
-#                suite against a directory and a real MinIO server, and API
-#                tests against real node processes. MinIO (pinned) is built
-#                with `go install` on first use and cached.
+#                suite against a directory and a real MinIO server, API tests
+#                against real node processes, and cluster tests on real
+#                processes (a partition among them, on network namespaces).
+#                MinIO (pinned) is built with `go install` on first use and
+#                cached; scripts/test-deps.sh installs iproute2, nftables and
+#                iptables from Debian's packages when they are missing.
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GO      ?= go
 
-.PHONY: build test vet bench clean
+.PHONY: build test test-deps vet bench clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/objstore ./cmd/objstore
@@ -18,7 +21,10 @@ vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
 
-test: vet
+test-deps:
+	@scripts/test-deps.sh
+
+test: test-deps vet
 	$(GO) test -count=1 -timeout 40m ./...
 
 bench:

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Installs the system tools the test suite uses beyond Go: iproute2 and
+# nftables (the partition tests build test hosts from network namespaces)
+# and iptables (to let bridged test traffic through a DROP forward policy).
+# MinIO is not installed here: the test harness builds the pinned version
+# with `go install` on first use. Without root, nothing is installed and the
+# tests that need these tools skip (or fail when CI is set).
+set -euo pipefail
+missing=()
+command -v ip >/dev/null 2>&1 || missing+=(iproute2)
+command -v nft >/dev/null 2>&1 || missing+=(nftables)
+command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+if [ ${#missing[@]} -eq 0 ]; then
+	exit 0
+fi
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+	echo "test-deps: missing ${missing[*]}; install them (as root) to run the network partition tests" >&2
+	exit 0
+fi
+echo "test-deps: installing ${missing[*]}"
+apt-get update -qq
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
