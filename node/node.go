@@ -163,6 +163,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	opened := time.Now()
 	j, err := journal.Open(journal.Config{
 		Path:   filepath.Join(cfg.StateDir, journalFile),
 		Logger: cfg.Logger.With("component", "journal"),
@@ -170,6 +171,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	st := j.Stats()
+	cfg.Logger.Info("journal opened", "objects", st.Objects, "tombstones", st.Tombstones, "local_objects", st.Blobs,
+		"elapsed", time.Since(opened).Round(time.Millisecond))
 	n := &Node{
 		cfg:     cfg,
 		log:     cfg.Logger.With("component", "node"),

@@ -121,6 +121,10 @@ func (n *Node) SetLevel(ctx context.Context, id ulid.ULID, level journal.Level) 
 		return Meta{}, fmt.Errorf("%w: a newer version of %s was written meanwhile", ErrConflict, id)
 	}
 	n.announce(next)
+	if next.Level == journal.LevelFull && berr != nil {
+		// Level 2 wants a copy here too.
+		n.queueRepair(id)
+	}
 	return metaOf(next, blobPtr(b, berr == nil && b.Sum == e.Sum)), nil
 }
 
