@@ -33,6 +33,10 @@ type Store interface {
 	SetLevel(ctx context.Context, id ulid.ULID, level journal.Level) (node.Meta, error)
 	Stats(ctx context.Context) (node.Stats, error)
 	Members() []cluster.Member
+	Invalidate(ctx context.Context, id ulid.ULID, everywhere bool) (node.InvalidateResult, error)
+	Served(src node.Source, bytes int64)
+	Prewarm(ctx context.Context, spec node.PrewarmSpec) (node.PrewarmJob, error)
+	PrewarmStatus(ctx context.Context, job string, withPeers bool) (node.PrewarmJob, error)
 }
 
 var _ Store = (*node.Node)(nil)
@@ -49,6 +53,7 @@ const (
 	HeaderSymlink    = "X-Meta-Symlink"
 	HeaderSource     = "X-Meta-Source"
 	HeaderPurge      = "X-Meta-Purge"
+	HeaderLocal      = "X-Meta-Local"
 	contentTypeJSON  = "application/json"
 	contentTypePlain = "text/plain; charset=utf-8"
 	idHint           = "a ULID, for example one from GET /api/v1/id"
@@ -75,6 +80,9 @@ func NewPublic(cfg Config) http.Handler {
 	mux.HandleFunc("POST /api/v1/put", s.put)
 	mux.HandleFunc("POST /api/v1/delete/{id}", s.delete)
 	mux.HandleFunc("POST /api/v1/upgrade/{id}", s.upgrade)
+	mux.HandleFunc("POST /api/v1/invalidate/{id}", s.invalidate)
+	mux.HandleFunc("POST /api/v1/prewarm", s.prewarm)
+	mux.HandleFunc("GET /api/v1/prewarm/{job}", s.prewarmStatus)
 	mux.HandleFunc("GET /api/v1/id", s.newID)
 	mux.HandleFunc("GET /api/v1/version", s.versionH)
 	mux.HandleFunc("GET /api/v1/ping", s.ping)
@@ -309,8 +317,85 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 		h.Set("ETag", `"`+obj.SHA256+`"`)
 	}
 	// ServeContent answers Range and conditional requests, and copies an
-	// *os.File with sendfile.
-	http.ServeContent(w, r, obj.Name, obj.Modified, obj.Content)
+	// *os.File with sendfile (the counting writer keeps that path).
+	cw := &countingWriter{ResponseWriter: w}
+	http.ServeContent(cw, r, obj.Name, obj.Modified, obj.Content)
+	s.store.Served(obj.Source, cw.n)
+}
+
+// countingWriter counts the body bytes written, for the stats.
+type countingWriter struct {
+	http.ResponseWriter
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.ResponseWriter.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+func (c *countingWriter) ReadFrom(src io.Reader) (int64, error) {
+	var n int64
+	var err error
+	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok {
+		n, err = rf.ReadFrom(src)
+	} else {
+		n, err = io.Copy(writerOnly{c.ResponseWriter}, src)
+	}
+	c.n += n
+	return n, err
+}
+
+// maxJSONBody bounds a JSON request body, such as a pre-warm list.
+const maxJSONBody = 64 << 20
+
+// prewarm starts a pre-warm job: 202 with the job, whose progress
+// GET /api/v1/prewarm/{job} reports.
+func (s *server) prewarm(w http.ResponseWriter, r *http.Request) {
+	var spec node.PrewarmSpec
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxJSONBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&spec); err != nil {
+		s.fail(w, r, fmt.Errorf(`%w: the body must be JSON such as {"ids":["01J..."],"all_nodes":true} or {"from":"01J...","to":"01J..."}: %v`, node.ErrInvalid, err))
+		return
+	}
+	spec.Job = ""
+	job, err := s.store.Prewarm(r.Context(), spec)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	w.Header().Set("Location", "/api/v1/prewarm/"+job.ID)
+	w.Header().Set("Content-Type", contentTypeJSON)
+	w.WriteHeader(http.StatusAccepted)
+	json.NewEncoder(w).Encode(job)
+}
+
+func (s *server) prewarmStatus(w http.ResponseWriter, r *http.Request) {
+	job, err := s.store.PrewarmStatus(r.Context(), r.PathValue("job"), true)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, job)
+}
+
+// invalidate drops the cached copies of an object on every live node (or
+// on this node only with X-Meta-Local: true), keeping its metadata and the
+// remote copy.
+func (s *server) invalidate(w http.ResponseWriter, r *http.Request) {
+	id, err := parseID("object ID", r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	res, err := s.store.Invalidate(r.Context(), id, !parseFlag(r.Header.Get(HeaderLocal)))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, res)
 }
 
 func (s *server) meta(w http.ResponseWriter, r *http.Request) {

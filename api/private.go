@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +23,10 @@ type PrivateStore interface {
 	// OpenLocal opens the body of id only if this node holds it; it never
 	// fetches.
 	OpenLocal(ctx context.Context, id ulid.ULID) (*node.Object, error)
+	// DropCopy drops this node's copy of id if it is safe elsewhere.
+	DropCopy(ctx context.Context, id ulid.ULID) (dropped, kept bool)
+	Prewarm(ctx context.Context, spec node.PrewarmSpec) (node.PrewarmJob, error)
+	PrewarmStatus(ctx context.Context, job string, withPeers bool) (node.PrewarmJob, error)
 }
 
 var _ PrivateStore = (*node.Node)(nil)
@@ -46,6 +51,9 @@ func NewPrivate(store PrivateStore, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("POST "+cluster.PathSummaries, s.summaries)
 	mux.HandleFunc("POST "+cluster.PathEntries, s.entries)
 	mux.HandleFunc("GET "+cluster.PathGet+"{id}", s.get)
+	mux.HandleFunc("POST "+cluster.PathInvalidate+"{id}", s.invalidate)
+	mux.HandleFunc("POST "+cluster.PathPrewarm, s.prewarm)
+	mux.HandleFunc("GET "+cluster.PathPrewarm+"/{job}", s.prewarmStatus)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: no such private endpoint %s %s", errNoRoute, r.Method, r.URL.Path))
 	})
@@ -148,6 +156,43 @@ func (s *privateServer) entries(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeBinary(w, cluster.EncodeEntries(out))
+}
+
+// invalidate drops this node's copy of a body, for a peer carrying out an
+// invalidation.
+func (s *privateServer) invalidate(w http.ResponseWriter, r *http.Request) {
+	id, err := parseID("object ID", r.PathValue("id"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	dropped, kept := s.store.DropCopy(r.Context(), id)
+	writeJSON(w, map[string]bool{"dropped": dropped, "kept": kept})
+}
+
+// prewarm starts a peer's share of a pre-warm job on every node.
+func (s *privateServer) prewarm(w http.ResponseWriter, r *http.Request) {
+	var spec node.PrewarmSpec
+	if err := json.NewDecoder(r.Body).Decode(&spec); err != nil {
+		s.failMessage(w, r, err)
+		return
+	}
+	spec.AllNodes = false
+	job, err := s.store.Prewarm(r.Context(), spec)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, job)
+}
+
+func (s *privateServer) prewarmStatus(w http.ResponseWriter, r *http.Request) {
+	job, err := s.store.PrewarmStatus(r.Context(), r.PathValue("job"), false)
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, job)
 }
 
 // get serves a body this node holds, for a peer that does not.

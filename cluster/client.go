@@ -20,13 +20,15 @@ import (
 
 // Paths of the private API, served on --private-addr only.
 const (
-	PathPing      = "/private/v1/ping"
-	PathNodes     = "/private/v1/nodes"
-	PathAnnounce  = "/private/v1/announce"
-	PathTree      = "/private/v1/sync/tree"
-	PathSummaries = "/private/v1/sync/summaries"
-	PathEntries   = "/private/v1/sync/entries"
-	PathGet       = "/private/v1/get/"
+	PathPing       = "/private/v1/ping"
+	PathNodes      = "/private/v1/nodes"
+	PathAnnounce   = "/private/v1/announce"
+	PathTree       = "/private/v1/sync/tree"
+	PathSummaries  = "/private/v1/sync/summaries"
+	PathEntries    = "/private/v1/sync/entries"
+	PathGet        = "/private/v1/get/"
+	PathInvalidate = "/private/v1/invalidate/"
+	PathPrewarm    = "/private/v1/prewarm"
 )
 
 // Headers of a private get's answer: the served body's checksum and
@@ -192,6 +194,31 @@ func (p *Peer) Entries(ctx context.Context, ids []ulid.ULID) ([]journal.Entry, e
 		return err
 	})
 	return out, err
+}
+
+// CallJSON sends in as JSON (nothing when nil) with method to path and
+// decodes the JSON answer into out, for the peer's control calls.
+func (p *Peer) CallJSON(ctx context.Context, method, path string, in, out any) error {
+	var body []byte
+	if in != nil {
+		var err error
+		if body, err = json.Marshal(in); err != nil {
+			return err
+		}
+	}
+	if method == http.MethodGet {
+		body = nil
+	}
+	return p.call(ctx, path, body, func(r io.Reader) error { return json.NewDecoder(r).Decode(out) })
+}
+
+// Invalidate asks the peer to drop its copy of id if the copy is safe
+// elsewhere. It reports whether the peer dropped a copy, and whether it
+// kept one because it is the only one.
+func (p *Peer) Invalidate(ctx context.Context, id ulid.ULID) (dropped, kept bool, err error) {
+	var res struct{ Dropped, Kept bool }
+	err = p.call(ctx, PathInvalidate+id.String(), []byte{}, func(r io.Reader) error { return json.NewDecoder(r).Decode(&res) })
+	return res.Dropped, res.Kept, err
 }
 
 // Get opens the body of id that the peer holds. The caller closes the

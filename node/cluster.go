@@ -347,6 +347,7 @@ func (n *Node) Merge(ctx context.Context, entries []journal.Entry) (int, error) 
 		if err := n.disk.Remove(d.id, d.sum); err != nil {
 			n.log.Warn("remove superseded body", "id", d.id, "err", err)
 		}
+		n.policy.Remove(d.id)
 	}
 	for _, id := range want {
 		n.queueRepair(id)

@@ -79,8 +79,14 @@ func (n *Node) Get(ctx context.Context, id ulid.ULID, opts GetOptions) (*Object,
 	case e.Deleted:
 		return &Object{Meta: metaOf(e, nil), close: nopClose}, fmt.Errorf("%w: %s", ErrDeleted, id)
 	}
+	if b != nil && n.expired(e, *b) {
+		n.log.Debug("cached copy expired; fetching a fresh one", "id", id, "stored", b.Stored)
+		n.dropBlob(id, b.Sum, false)
+		b = nil
+	}
 	if obj, err := n.openLocal(e, b); err == nil {
 		n.counters.hitsLocal.Add(1)
+		n.policy.Touch(id)
 		return obj, nil
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
@@ -138,6 +144,7 @@ func (n *Node) dropBlob(id ulid.ULID, sum storage.Sum, refetch bool) {
 		return
 	}
 	n.disk.Remove(id, sum)
+	n.policy.Remove(id)
 	if refetch {
 		n.queueRepair(id)
 	}
@@ -228,8 +235,12 @@ func (f *fill) run(ctx context.Context) (err error) {
 		defer rc.Close()
 	}
 	if err == nil {
-		f.w, err = n.disk.Create()
-		err = diskErr(err)
+		var release func()
+		if release, err = n.reserve(f.entry.Size); err == nil {
+			defer release()
+			f.w, err = n.disk.Create()
+			err = diskErr(err)
+		}
 	}
 	if err != nil {
 		f.headErr = err
@@ -402,6 +413,7 @@ func (f *fill) commit(sum storage.Sum) error {
 	if learned {
 		n.announce(f.entry)
 	}
+	n.policy.Add(f.id, size)
 	f.done = true
 	return nil
 }

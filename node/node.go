@@ -20,6 +20,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/objstore/objstore/cache"
 	"github.com/objstore/objstore/cluster"
 	"github.com/objstore/objstore/journal"
 	"github.com/objstore/objstore/storage"
@@ -51,6 +52,18 @@ type Config struct {
 	// defaults), so this bounds the node's memory under a burst of level 1
 	// and 2 PUTs. Further uploads wait for a slot. Zero means 8.
 	MaxUploads int
+	// MaxDisk is the quota in bytes for the bodies this node holds; above
+	// it, copies that are safe elsewhere are evicted in the cache policy's
+	// order, and a write that cannot fit fails with ErrNoSpace. Zero means
+	// no quota (the disk's own size still bounds it).
+	MaxDisk int64
+	// CachePolicy names the eviction order: see cache.New; empty means the
+	// default.
+	CachePolicy string
+	// CacheTTL expires cached copies: a copy older than this that is safe
+	// elsewhere is dropped and fetched again before it is served. Zero
+	// means copies never expire.
+	CacheTTL time.Duration
 	// Cluster configures membership; nil runs the node solo. NodeID is
 	// filled in from the node's identity.
 	Cluster *cluster.Config
@@ -104,6 +117,9 @@ type Node struct {
 
 	counters counters
 	cl       *clusterState
+	quota    quota
+	jobs     prewarms
+	policy   cache.Policy
 
 	// ctx is canceled by Close; every background goroutine and every
 	// fetch runs under it and is counted in wg.
@@ -123,6 +139,9 @@ type counters struct {
 	repairs, repairErrors     atomic.Int64
 	puts, deletes, putErrors  atomic.Int64
 	remoteUploads, remoteGets atomic.Int64
+	evictions                 atomic.Int64
+	bytesLocal, bytesPeer     atomic.Int64
+	bytesRemote               atomic.Int64
 }
 
 // Open starts a node: it loads or creates the node's identity, opens the
@@ -187,7 +206,24 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		uploads: make(chan struct{}, cfg.MaxUploads),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	policy := cfg.CachePolicy
+	switch {
+	case cfg.MaxDisk <= 0:
+		// Without a quota nothing is evicted; LRU keeps an order at the
+		// least cost.
+		policy = cache.NameLRU
+	case policy == "":
+		policy = cache.DefaultPolicy
+	}
+	if n.policy, err = cache.New(policy, cfg.MaxDisk); err != nil {
+		j.Close()
+		return nil, fmt.Errorf("node: %w", err)
+	}
 	if err := n.reconcile(ctx); err != nil {
+		j.Close()
+		return nil, err
+	}
+	if err := n.loadPolicy(); err != nil {
 		j.Close()
 		return nil, err
 	}

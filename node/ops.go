@@ -42,6 +42,7 @@ func (n *Node) Delete(ctx context.Context, id ulid.ULID, purge bool) (Meta, erro
 			if err := n.disk.Remove(id, old.Sum); err != nil {
 				n.log.Warn("remove deleted body", "id", id, "err", err)
 			}
+			n.policy.Remove(id)
 		}
 		n.counters.deletes.Add(1)
 		// Deletes reach every live peer before the client hears back, so
@@ -169,6 +170,10 @@ type Stats struct {
 // Traffic counts the node's work since it started.
 type Traffic struct {
 	HitsLocal     int64 `json:"hits_local"`
+	BytesLocal    int64 `json:"bytes_local"`
+	BytesPeer     int64 `json:"bytes_peer"`
+	BytesRemote   int64 `json:"bytes_remote"`
+	Evictions     int64 `json:"evictions"`
 	HitsPeer      int64 `json:"hits_peer"`
 	HitsRemote    int64 `json:"hits_remote"`
 	Misses        int64 `json:"misses"`
@@ -204,6 +209,8 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 			RemoteUploads: c.remoteUploads.Load(), RemoteGets: c.remoteGets.Load(),
 			Scrubbed: c.scrubbed.Load(), ScrubDamaged: c.scrubDamaged.Load(),
 			Repairs: c.repairs.Load(), RepairErrors: c.repairErrors.Load(),
+			BytesLocal: c.bytesLocal.Load(), BytesPeer: c.bytesPeer.Load(), BytesRemote: c.bytesRemote.Load(),
+			Evictions: c.evictions.Load(),
 		},
 	}, nil
 }

@@ -111,6 +111,13 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 		Level:    req.Level,
 		UserMeta: req.UserMeta,
 	}
+	// Room for a body of known size is made before it streams; one of
+	// unknown size is measured first.
+	release, err := n.reserve(req.Size)
+	if err != nil {
+		return Meta{}, err
+	}
+	defer func() { release() }()
 	w, err := n.disk.Create()
 	if err != nil {
 		return Meta{}, diskErr(err)
@@ -129,6 +136,12 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 	if err != nil {
 		n.counters.putErrors.Add(1)
 		return Meta{}, err
+	}
+	if req.Size < 0 {
+		if release, err = n.reserve(w.Size()); err != nil {
+			n.counters.putErrors.Add(1)
+			return Meta{}, err
+		}
 	}
 	size, sum, err := w.Commit(req.ID)
 	if err != nil {
@@ -154,6 +167,7 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 		}
 	}
 	n.counters.puts.Add(1)
+	n.policy.Add(req.ID, size)
 	n.announce(e)
 	n.log.Debug("put", "id", req.ID, "size", size, "level", req.Level)
 	return metaOf(e, &blob), nil

@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+
+	"github.com/objstore/objstore/cache"
 )
 
 // config is every setting of an objstore process, read from flags and
@@ -41,6 +45,9 @@ type config struct {
 	ScrubRate     string
 	ShutdownGrace string
 	GossipKey     string
+	MaxDisk       string
+	CacheTTL      string
+	CachePolicy   string
 	GossipProfile string
 	AdvertiseHost string
 	SyncInterval  string
@@ -53,8 +60,13 @@ type config struct {
 	s3PartSize    int64
 	shutdownGrace time.Duration
 	gossipKey     []byte
-	syncInterval  time.Duration
-	tombstoneTTL  time.Duration
+	cacheTTL      time.Duration
+	// maxDiskBytes or maxDiskPercent is set by validate; the percentage
+	// becomes bytes once the files directory's filesystem is known.
+	maxDiskBytes   int64
+	maxDiskPercent float64
+	syncInterval   time.Duration
+	tombstoneTTL   time.Duration
 }
 
 // validate checks every setting and fills in the parsed forms, returning
@@ -128,6 +140,27 @@ func (c *config) validate() error {
 		}
 		c.gossipKey = key
 	}
+	if c.MaxDisk != "" {
+		if p, ok := strings.CutSuffix(strings.TrimSpace(c.MaxDisk), "%"); ok {
+			v, err := strconv.ParseFloat(p, 64)
+			if err != nil || v <= 0 || v > 100 {
+				bad("--max-disk %q: a percentage must be above 0 and at most 100", c.MaxDisk)
+			}
+			c.maxDiskPercent = v
+		} else if c.maxDiskBytes, err = parseBytes(c.MaxDisk); err != nil || c.maxDiskBytes <= 0 {
+			bad("--max-disk %q: want a size such as 8388608 or 8MiB, or a percentage such as 80%%", c.MaxDisk)
+		}
+	}
+	if c.CachePolicy != "" {
+		if _, err := cache.New(c.CachePolicy, 1); err != nil {
+			bad("--cache-policy: %v", err)
+		}
+	}
+	if c.CacheTTL != "" {
+		if c.cacheTTL, err = time.ParseDuration(c.CacheTTL); err != nil || c.cacheTTL <= 0 {
+			bad("--cache-ttl %q: want a positive duration such as 90s or 24h", c.CacheTTL)
+		}
+	}
 	if c.GossipProfile != "lan" && c.GossipProfile != "local" {
 		bad("--gossip-profile %q: want lan or local", c.GossipProfile)
 	}
@@ -141,6 +174,22 @@ func (c *config) validate() error {
 		bad("--advertise-host %q: want an IP address or host name, without a port", c.AdvertiseHost)
 	}
 	return errors.Join(errs...)
+}
+
+// diskQuota returns --max-disk in bytes, turning a percentage into bytes of
+// the files directory's filesystem; zero means no quota.
+func (c *config) diskQuota() (int64, error) {
+	if c.maxDiskPercent == 0 {
+		return c.maxDiskBytes, nil
+	}
+	if err := os.MkdirAll(c.FilesDir, 0o750); err != nil {
+		return 0, fmt.Errorf("files directory: %w", err)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(c.FilesDir, &st); err != nil {
+		return 0, fmt.Errorf("--max-disk %s: size of %s: %w", c.MaxDisk, c.FilesDir, err)
+	}
+	return int64(float64(st.Blocks*uint64(st.Bsize)) * c.maxDiskPercent / 100), nil
 }
 
 // advertise turns a listen address into the address peers use to reach

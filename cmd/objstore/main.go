@@ -51,6 +51,9 @@ func main() {
 	app.IntPtr(&c.MaxUploads, cli.IntOpt{Name: "max-uploads", Value: 8, EnvVar: "APP_MAX_UPLOADS", Desc: "Uploads to the remote in flight at once; more wait for a slot. Bounds memory: each holds about part size x (concurrency + 2)."})
 	app.StringPtr(&c.RemoteDir, cli.StringOpt{Name: "remote-dir", Value: "remote/", EnvVar: "APP_REMOTE_DIR", Desc: "Directory used as the remote tier when no bucket is given."})
 	app.StringPtr(&c.MaxObjectSize, cli.StringOpt{Name: "max-object-size", Value: "", EnvVar: "APP_MAX_OBJECT_SIZE", Desc: "Largest accepted upload (bytes, or with a unit: 64MiB, 5GiB); larger ones get 413. No limit when empty."})
+	app.StringPtr(&c.MaxDisk, cli.StringOpt{Name: "max-disk", Value: "", EnvVar: "APP_MAX_DISK", Desc: "Quota for the bodies this node holds: bytes (8388608, 8MiB) or a percentage of the files directory's filesystem (80%). Above it, copies safe elsewhere are evicted. No quota when empty."})
+	app.StringPtr(&c.CacheTTL, cli.StringOpt{Name: "cache-ttl", Value: "", EnvVar: "APP_CACHE_TTL", Desc: "Age (90s, 24h) after which a cached copy is fetched again before it is served; never when empty."})
+	app.StringPtr(&c.CachePolicy, cli.StringOpt{Name: "cache-policy", Value: "", EnvVar: "APP_CACHE_POLICY", Desc: "Eviction order: see docs/cache-policy.md; empty means the default."})
 	app.StringPtr(&c.ScrubInterval, cli.StringOpt{Name: "scrub-interval", Value: "24h", EnvVar: "APP_SCRUB_INTERVAL", Desc: "Pause between scrubs that verify local bodies against their checksums; negative disables the periodic scrub."})
 	app.StringPtr(&c.ScrubRate, cli.StringOpt{Name: "scrub-rate", Value: "32MiB", EnvVar: "APP_SCRUB_RATE", Desc: "Bytes per second a scrub may read."})
 	app.StringPtr(&c.GossipKey, cli.StringOpt{Name: "gossip-key", Value: "", EnvVar: "APP_GOSSIP_KEY", Desc: "Base64 key (16, 24 or 32 bytes) that encrypts gossip; every node of a cluster needs the same one."})
@@ -92,6 +95,14 @@ func run(c config) error {
 	}
 	log.Info("remote tier", "remote", remote.String())
 
+	maxDisk, err := c.diskQuota()
+	if err != nil {
+		return err
+	}
+	if maxDisk > 0 {
+		log.Info("disk quota", "bytes", maxDisk, "files_dir", c.FilesDir)
+	}
+
 	// The private API listens before the node joins, so peers that hear
 	// of it can reach it at once; it answers 503 until the node is open.
 	private := &lateHandler{}
@@ -107,6 +118,9 @@ func run(c config) error {
 		Remote:        remote,
 		MaxObjectSize: c.maxObjectSize,
 		MaxUploads:    c.MaxUploads,
+		MaxDisk:       maxDisk,
+		CacheTTL:      c.cacheTTL,
+		CachePolicy:   c.CachePolicy,
 		ScrubInterval: c.scrubInterval,
 		ScrubRate:     c.scrubRate,
 		SyncInterval:  c.syncInterval,

@@ -1,0 +1,214 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/cluster"
+	"github.com/objstore/objstore/journal"
+)
+
+// This file makes the node a cache: a byte quota on the bodies it holds,
+// eviction of copies that are safe elsewhere in the policy's order, expiry
+// of cached copies, and invalidation.
+
+// quota tracks the bytes reserved for bodies being written, so concurrent
+// writers cannot together overshoot the quota.
+type quota struct {
+	mu       sync.Mutex // guards reserved; held while evicting
+	reserved int64
+}
+
+// reserve makes room for size more bytes of bodies under MaxDisk, evicting
+// copies that are safe elsewhere, in the policy's order, until they fit. It
+// returns the release to call once the body is committed (when the journal
+// counts it) or abandoned. With no quota it reserves nothing. When nothing
+// more can be evicted the error matches ErrNoSpace and nothing was written.
+func (n *Node) reserve(size int64) (func(), error) {
+	if n.cfg.MaxDisk <= 0 || size <= 0 {
+		return func() {}, nil
+	}
+	q := &n.quota
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if size > n.cfg.MaxDisk {
+		return nil, fmt.Errorf("%w: %d bytes do not fit in the disk quota of %d bytes", ErrNoSpace, size, n.cfg.MaxDisk)
+	}
+	over := func() int64 { return n.journal.Stats().BlobBytes + q.reserved + size - n.cfg.MaxDisk }
+	if over() > 0 {
+		n.policy.Victims(func(id ulid.ULID) bool {
+			if n.evict(id) {
+				n.counters.evictions.Add(1)
+			}
+			return over() > 0
+		})
+	}
+	if over() > 0 {
+		return nil, fmt.Errorf("%w: the disk quota of %d bytes is full and no copy held here is safe elsewhere to evict", ErrNoSpace, n.cfg.MaxDisk)
+	}
+	q.reserved += size
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			q.mu.Lock()
+			q.reserved -= size
+			q.mu.Unlock()
+		})
+	}, nil
+}
+
+// loadPolicy seeds the cache policy with the bodies held at start-up,
+// oldest first, so that the least recently stored are the first victims
+// until reads teach the policy better.
+func (n *Node) loadPolicy() error {
+	var refs []journal.BlobRef
+	var after ulid.ULID
+	for {
+		page, err := n.journal.Blobs(after, 4096)
+		if err != nil {
+			return fmt.Errorf("node: load cache policy: %w", err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		refs = append(refs, page...)
+		after = page[len(page)-1].ID
+	}
+	slices.SortFunc(refs, func(a, b journal.BlobRef) int { return a.Stored.Compare(b.Stored) })
+	for _, r := range refs {
+		n.policy.Add(r.ID, r.Size)
+	}
+	return nil
+}
+
+// safeElsewhere reports whether dropping this node's copy of e's body
+// loses nothing: the remote keeps levels 1 and 2, and a level-0 copy here
+// is a cached copy when another live node, its origin, holds the body.
+func (n *Node) safeElsewhere(e journal.Entry) bool {
+	switch {
+	case e.Deleted || e.Level.InRemote():
+		return true
+	case e.Origin == n.id || n.cl.members == nil:
+		return false
+	}
+	m, ok := n.cl.members.Member(e.Origin)
+	return ok && m.State == cluster.StateAlive
+}
+
+// evict drops this node's copy of id if it is safe elsewhere, and reports
+// whether it did.
+func (n *Node) evict(id ulid.ULID) bool {
+	e, b, err := n.lookup(id)
+	if errors.Is(err, journal.ErrNotFound) || (err == nil && b == nil) {
+		// Not held any more (or its entry is gone): nothing to free.
+		n.policy.Remove(id)
+		return false
+	}
+	if err != nil || !n.safeElsewhere(e) {
+		return false
+	}
+	n.dropBlob(id, b.Sum, false)
+	n.log.Debug("evicted", "id", id, "size", b.Size)
+	return true
+}
+
+// expired reports whether this node's copy b of e is past the cache TTL.
+// Only cached copies expire: a copy that is the only one never does.
+func (n *Node) expired(e journal.Entry, b journal.Blob) bool {
+	return n.cfg.CacheTTL > 0 && time.Since(b.Stored) > n.cfg.CacheTTL && n.safeElsewhere(e)
+}
+
+// InvalidateResult says what an invalidation did on each node.
+type InvalidateResult struct {
+	ID string `json:"id"`
+	// Dropped lists the nodes that dropped a copy; Kept those whose copy
+	// is the only one (a level-0 body on its origin) and stays.
+	Dropped []string `json:"dropped"`
+	Kept    []string `json:"kept,omitempty"`
+	// Errors maps nodes that could not be reached to the reason.
+	Errors map[string]string `json:"errors,omitempty"`
+}
+
+// Invalidate drops the cached copies of object id on this node and, when
+// everywhere is set, on every live peer, keeping its metadata and the
+// remote copy; the next read fetches a fresh copy. A copy that is the only
+// one (a level-0 body on the node that took the PUT) is kept.
+func (n *Node) Invalidate(ctx context.Context, id ulid.ULID, everywhere bool) (InvalidateResult, error) {
+	res := InvalidateResult{ID: id.String(), Dropped: []string{}}
+	e, _, err := n.lookup(id)
+	switch {
+	case errors.Is(err, journal.ErrNotFound):
+		return res, fmt.Errorf("%w: %s", ErrNotFound, id)
+	case err != nil:
+		return res, fmt.Errorf("node: invalidate %s: %w", id, err)
+	case e.Deleted:
+		return res, fmt.Errorf("%w: %s", ErrDeleted, id)
+	}
+	dropped, kept := n.DropCopy(ctx, id)
+	if dropped {
+		res.Dropped = append(res.Dropped, n.id.String())
+	}
+	if kept {
+		res.Kept = append(res.Kept, n.id.String())
+	}
+	if !everywhere {
+		return res, nil
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	for _, p := range n.peers(ulid.ULID{}) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d, k, err := n.cl.client.Peer(p.PrivateAddr).Invalidate(ctx, id)
+			mu.Lock()
+			defer mu.Unlock()
+			switch {
+			case err != nil:
+				if res.Errors == nil {
+					res.Errors = map[string]string{}
+				}
+				res.Errors[p.ID.String()] = err.Error()
+			case d:
+				res.Dropped = append(res.Dropped, p.ID.String())
+			case k:
+				res.Kept = append(res.Kept, p.ID.String())
+			}
+		}()
+	}
+	wg.Wait()
+	return res, nil
+}
+
+// DropCopy drops this node's copy of id if it is safe elsewhere. It
+// reports whether a copy was dropped, and whether one was kept because it
+// is the only one.
+func (n *Node) DropCopy(ctx context.Context, id ulid.ULID) (dropped, kept bool) {
+	e, b, err := n.lookup(id)
+	if err != nil || b == nil {
+		return false, false
+	}
+	if !n.safeElsewhere(e) {
+		return false, true
+	}
+	n.dropBlob(id, b.Sum, false)
+	return true, false
+}
+
+// Served records bytes sent to clients from a source, for the stats.
+func (n *Node) Served(src Source, bytes int64) {
+	switch src {
+	case SourceLocal:
+		n.counters.bytesLocal.Add(bytes)
+	case SourcePeer:
+		n.counters.bytesPeer.Add(bytes)
+	case SourceRemote:
+		n.counters.bytesRemote.Add(bytes)
+	}
+}
