@@ -195,9 +195,19 @@ type fill struct {
 	mu      sync.Mutex // guards the fields below; cond waits on it
 	cond    *sync.Cond
 	w       *storage.Writer
-	written int64
+	written int64 // the body's bytes [0, written) are on disk
 	done    bool  // the body is committed under its final path
 	err     error // the fetch failed; readers fail too
+
+	// A large body from the remote arrives in parts, in parallel; parts
+	// records which are on disk (nil for a single stream), and wanted
+	// carries readers' requests for a part they wait on, so a ranged read
+	// of a cold object is served without waiting for the parts before it.
+	parts    []bool
+	partSize int64
+	wanted   chan int
+	// first is the open stream of part 0 of a parted fetch.
+	first io.ReadCloser
 }
 
 // startFill returns the fill in flight for id, starting one if there is
@@ -231,7 +241,7 @@ func (f *fill) run(ctx context.Context) (err error) {
 	n := f.n
 	n.counters.fetches.Add(1)
 	rc, err := f.open(ctx)
-	if err == nil {
+	if err == nil && rc != nil {
 		defer rc.Close()
 	}
 	if err == nil {
@@ -260,6 +270,12 @@ func (f *fill) run(ctx context.Context) (err error) {
 
 	stop := context.AfterFunc(ctx, f.wake)
 	defer stop()
+	if f.parts != nil {
+		if err := f.runParts(ctx); err != nil {
+			return err
+		}
+		return f.finish()
+	}
 	buf := make([]byte, copyBufferSize)
 	for {
 		nr, rerr := rc.Read(buf)
@@ -282,6 +298,11 @@ func (f *fill) run(ctx context.Context) (err error) {
 			return remoteErr("fetch "+f.id.String(), rerr)
 		}
 	}
+	return f.finish()
+}
+
+// finish verifies a body that has fully arrived and commits it.
+func (f *fill) finish() error {
 	if f.written != f.entry.Size {
 		return fmt.Errorf("%w: fetch %s from %s: got %d bytes of %d", ErrRemote, f.id, f.source, f.written, f.entry.Size)
 	}
@@ -335,11 +356,14 @@ func (f *fill) open(ctx context.Context) (io.ReadCloser, error) {
 		ErrUnavailable, f.id, f.known.Origin, origin)
 }
 
-// openRemote opens the body in the remote tier.
+// openRemote opens the body in the remote tier. It asks for the first
+// part only; when the body is larger, the rest is fetched in parallel
+// ranged parts (runParts) and openRemote returns no stream.
 func (f *fill) openRemote(ctx context.Context) (io.ReadCloser, error) {
 	n := f.n
 	n.counters.remoteGets.Add(1)
-	rc, info, err := n.remote.Get(ctx, n.remoteKey(f.id), 0, -1)
+	partSize := n.cfg.FetchPartSize
+	rc, info, err := n.remote.Get(ctx, n.remoteKey(f.id), 0, partSize)
 	if errors.Is(err, storage.ErrNotFound) {
 		return nil, fmt.Errorf("%w: %s is not in the remote store", ErrNotFound, f.id)
 	}
@@ -351,7 +375,208 @@ func (f *fill) openRemote(ctx context.Context) (io.ReadCloser, error) {
 		rc.Close()
 		return nil, err
 	}
-	return rc, nil
+	if info.Size <= partSize || n.cfg.FetchConcurrency < 2 {
+		if info.Size > partSize {
+			// One stream for the whole body: ask again without a range.
+			rc.Close()
+			n.counters.remoteGets.Add(1)
+			if rc, _, err = n.remote.Get(ctx, n.remoteKey(f.id), 0, -1); err != nil {
+				return nil, remoteErr("fetch "+f.id.String(), err)
+			}
+		}
+		return rc, nil
+	}
+	f.partSize = partSize
+	f.parts = make([]bool, (info.Size+partSize-1)/partSize)
+	f.wanted = make(chan int, 64)
+	f.first = rc
+	return nil, nil
+}
+
+// runParts fetches a large body in ranged parts, FetchConcurrency at a
+// time, each written at its offset as it streams. Parts are taken in
+// order, except that a part a reader waits on goes first. The body's
+// checksum is computed in order as the on-disk prefix grows, from the page
+// cache, so readers and the hash follow the parts without holding them in
+// memory.
+func (f *fill) runParts(ctx context.Context) error {
+	n := f.n
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	// A failed part cancels the rest and wakes the hasher waiting on it.
+	stop := context.AfterFunc(ctx, f.wake)
+	defer stop()
+	var mu sync.Mutex // guards started, next
+	started := make([]bool, len(f.parts))
+	next := 1
+	started[0] = true
+	claim := func(k int) bool {
+		mu.Lock()
+		defer mu.Unlock()
+		if k < 0 || k >= len(started) || started[k] {
+			return false
+		}
+		started[k] = true
+		return true
+	}
+	take := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		for next < len(started) && started[next] {
+			next++
+		}
+		if next == len(started) {
+			return -1
+		}
+		started[next] = true
+		return next
+	}
+	errc := make(chan error, n.cfg.FetchConcurrency+2)
+	var wg sync.WaitGroup
+	get := func(k int) error {
+		off := int64(k) * f.partSize
+		n.counters.remoteGets.Add(1)
+		rc, _, err := n.remote.Get(ctx, n.remoteKey(f.id), off, min(f.partSize, f.entry.Size-off))
+		if err == nil {
+			err = f.fetchPart(ctx, k, rc)
+			rc.Close()
+		}
+		if err != nil {
+			cancel()
+			return remoteErr(fmt.Sprintf("fetch %s part %d", f.id, k), err)
+		}
+		return nil
+	}
+	// One worker serves the parts readers wait on, so a ranged read of a
+	// cold object is not queued behind the parts before it.
+	hashed := make(chan struct{})
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case k := <-f.wanted:
+				if claim(k) {
+					if err := get(k); err != nil {
+						errc <- err
+						return
+					}
+				}
+			case <-hashed:
+				errc <- nil
+				return
+			case <-ctx.Done():
+				errc <- nil
+				return
+			}
+		}
+	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := f.fetchPart(ctx, 0, f.first)
+		f.first.Close()
+		if err != nil {
+			cancel()
+			err = remoteErr(fmt.Sprintf("fetch %s part 0", f.id), err)
+		}
+		errc <- err
+	}()
+	for range n.cfg.FetchConcurrency - 1 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := take(); k >= 0; k = take() {
+				if err := get(k); err != nil {
+					errc <- err
+					return
+				}
+			}
+			errc <- nil
+		}()
+	}
+	// Hash the body in order as its prefix lands on disk.
+	hashErr := f.hashPrefix(ctx)
+	close(hashed)
+	if hashErr != nil {
+		cancel()
+	}
+	wg.Wait()
+	close(errc)
+	for err := range errc {
+		if err != nil {
+			return err
+		}
+	}
+	return hashErr
+}
+
+// fetchPart copies part k from rc to its place in the body.
+func (f *fill) fetchPart(ctx context.Context, k int, rc io.Reader) error {
+	off := int64(k) * f.partSize
+	end := min(off+f.partSize, f.entry.Size)
+	buf := make([]byte, copyBufferSize)
+	for off < end {
+		nr, err := rc.Read(buf[:min(int64(len(buf)), end-off)])
+		if nr > 0 {
+			if _, werr := f.w.WriteAt(buf[:nr], off); werr != nil {
+				return diskErr(werr)
+			}
+			off += int64(nr)
+		}
+		if err == io.EOF && off < end {
+			return fmt.Errorf("%w: part %d of %s ended early", ErrRemote, k, f.id)
+		}
+		if err != nil && err != io.EOF {
+			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+	}
+	f.mu.Lock()
+	f.parts[k] = true
+	f.cond.Broadcast()
+	f.mu.Unlock()
+	return nil
+}
+
+// hashPrefix feeds the body to the writer's hash in order as parts
+// complete, advancing written, until the whole body is hashed.
+func (f *fill) hashPrefix(ctx context.Context) error {
+	file, err := os.Open(f.w.TempPath())
+	if err != nil {
+		return fmt.Errorf("node: follow parts of %s: %w", f.id, err)
+	}
+	defer file.Close()
+	buf := make([]byte, copyBufferSize)
+	for k := 0; k < len(f.parts); k++ {
+		f.mu.Lock()
+		for !f.parts[k] && ctx.Err() == nil {
+			f.cond.Wait()
+		}
+		f.mu.Unlock()
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		off := int64(k) * f.partSize
+		end := min(off+f.partSize, f.entry.Size)
+		for off < end {
+			nr, err := file.ReadAt(buf[:min(int64(len(buf)), end-off)], off)
+			if nr > 0 {
+				f.w.Hash(buf[:nr])
+				off += int64(nr)
+			}
+			if err != nil && !(err == io.EOF && off == end) {
+				return fmt.Errorf("node: read back part %d of %s: %w", k, f.id, err)
+			}
+		}
+		f.mu.Lock()
+		f.written = end
+		f.cond.Broadcast()
+		f.mu.Unlock()
+	}
+	return nil
 }
 
 // describe settles the entry a body fetched from the remote belongs to.
@@ -470,6 +695,21 @@ func (r *fillReader) available() (int64, error) {
 			return 0, err
 		}
 		limit := f.written
+		if f.parts != nil && r.off >= limit && r.off < r.size {
+			// A parted body: the reader may go ahead of the in-order
+			// prefix into any part already on disk.
+			k := int(r.off / f.partSize)
+			for k < len(f.parts) && f.parts[k] {
+				k++
+			}
+			limit = max(limit, min(int64(k)*f.partSize, r.size))
+			if limit <= r.off {
+				select {
+				case f.wanted <- int(r.off / f.partSize):
+				default:
+				}
+			}
+		}
 		if !f.done {
 			limit = min(limit, r.size-1)
 		}

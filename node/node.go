@@ -64,6 +64,11 @@ type Config struct {
 	// elsewhere is dropped and fetched again before it is served. Zero
 	// means copies never expire.
 	CacheTTL time.Duration
+	// FetchPartSize and FetchConcurrency split a fetch from the remote of
+	// a body larger than one part into ranged requests of FetchPartSize
+	// bytes, FetchConcurrency at a time; zero means 8 MiB and 4.
+	FetchPartSize    int64
+	FetchConcurrency int
 	// Cluster configures membership; nil runs the node solo. NodeID is
 	// filled in from the node's identity.
 	Cluster *cluster.Config
@@ -164,6 +169,12 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.MaxUploads <= 0 {
 		cfg.MaxUploads = defaultMaxUploads
+	}
+	if cfg.FetchPartSize <= 0 {
+		cfg.FetchPartSize = 8 << 20
+	}
+	if cfg.FetchConcurrency <= 0 {
+		cfg.FetchConcurrency = 4
 	}
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = defaultSyncInterval

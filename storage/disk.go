@@ -191,6 +191,24 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+// WriteAt writes p at offset off without hashing it, for a body that
+// arrives in parts out of order. A caller using it must then pass every
+// byte of the body, in order, to Hash, so that Size and Sum describe it.
+func (w *Writer) WriteAt(p []byte, off int64) (int, error) {
+	n, err := w.f.WriteAt(p, off)
+	if err != nil {
+		return n, fmt.Errorf("storage: write body: %w", noSpace(err))
+	}
+	return n, nil
+}
+
+// Hash accounts p, the next bytes of a body written with WriteAt, in the
+// body's size and checksum.
+func (w *Writer) Hash(p []byte) {
+	w.h.Write(p)
+	w.n += int64(len(p))
+}
+
 // Size returns the number of bytes written so far.
 func (w *Writer) Size() int64 { return w.n }
 

@@ -46,6 +46,8 @@ type config struct {
 	ShutdownGrace string
 	GossipKey     string
 	MaxDisk       string
+	FetchPartSize string
+	FetchParallel int
 	CacheTTL      string
 	CachePolicy   string
 	GossipProfile string
@@ -61,6 +63,7 @@ type config struct {
 	shutdownGrace time.Duration
 	gossipKey     []byte
 	cacheTTL      time.Duration
+	fetchPartSize int64
 	// maxDiskBytes or maxDiskPercent is set by validate; the percentage
 	// becomes bytes once the files directory's filesystem is known.
 	maxDiskBytes   int64
@@ -150,6 +153,12 @@ func (c *config) validate() error {
 		} else if c.maxDiskBytes, err = parseBytes(c.MaxDisk); err != nil || c.maxDiskBytes <= 0 {
 			bad("--max-disk %q: want a size such as 8388608 or 8MiB, or a percentage such as 80%%", c.MaxDisk)
 		}
+	}
+	if c.fetchPartSize, err = parseBytes(c.FetchPartSize); err != nil || c.fetchPartSize < 64<<10 {
+		bad("--fetch-part-size %q: want at least 64KiB", c.FetchPartSize)
+	}
+	if c.FetchParallel < 1 {
+		bad("--fetch-concurrency must be at least 1")
 	}
 	if c.CachePolicy != "" {
 		if _, err := cache.New(c.CachePolicy, 1); err != nil {

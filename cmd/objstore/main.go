@@ -53,6 +53,8 @@ func main() {
 	app.StringPtr(&c.MaxObjectSize, cli.StringOpt{Name: "max-object-size", Value: "", EnvVar: "APP_MAX_OBJECT_SIZE", Desc: "Largest accepted upload (bytes, or with a unit: 64MiB, 5GiB); larger ones get 413. No limit when empty."})
 	app.StringPtr(&c.MaxDisk, cli.StringOpt{Name: "max-disk", Value: "", EnvVar: "APP_MAX_DISK", Desc: "Quota for the bodies this node holds: bytes (8388608, 8MiB) or a percentage of the files directory's filesystem (80%). Above it, copies safe elsewhere are evicted. No quota when empty."})
 	app.StringPtr(&c.CacheTTL, cli.StringOpt{Name: "cache-ttl", Value: "", EnvVar: "APP_CACHE_TTL", Desc: "Age (90s, 24h) after which a cached copy is fetched again before it is served; never when empty."})
+	app.StringPtr(&c.FetchPartSize, cli.StringOpt{Name: "fetch-part-size", Value: "8MiB", EnvVar: "APP_FETCH_PART_SIZE", Desc: "A cold object larger than this is fetched from the remote in ranged parts of this size."})
+	app.IntPtr(&c.FetchParallel, cli.IntOpt{Name: "fetch-concurrency", Value: 4, EnvVar: "APP_FETCH_CONCURRENCY", Desc: "Ranged parts of one cold object fetched at once."})
 	app.StringPtr(&c.CachePolicy, cli.StringOpt{Name: "cache-policy", Value: "", EnvVar: "APP_CACHE_POLICY", Desc: "Eviction order: see docs/cache-policy.md; empty means the default."})
 	app.StringPtr(&c.ScrubInterval, cli.StringOpt{Name: "scrub-interval", Value: "24h", EnvVar: "APP_SCRUB_INTERVAL", Desc: "Pause between scrubs that verify local bodies against their checksums; negative disables the periodic scrub."})
 	app.StringPtr(&c.ScrubRate, cli.StringOpt{Name: "scrub-rate", Value: "32MiB", EnvVar: "APP_SCRUB_RATE", Desc: "Bytes per second a scrub may read."})
@@ -113,19 +115,21 @@ func run(c config) error {
 		return err
 	}
 	n, err := node.Open(ctx, node.Config{
-		StateDir:      c.StateDir,
-		FilesDir:      c.FilesDir,
-		Remote:        remote,
-		MaxObjectSize: c.maxObjectSize,
-		MaxUploads:    c.MaxUploads,
-		MaxDisk:       maxDisk,
-		CacheTTL:      c.cacheTTL,
-		CachePolicy:   c.CachePolicy,
-		ScrubInterval: c.scrubInterval,
-		ScrubRate:     c.scrubRate,
-		SyncInterval:  c.syncInterval,
-		TombstoneTTL:  c.tombstoneTTL,
-		Logger:        log,
+		StateDir:         c.StateDir,
+		FilesDir:         c.FilesDir,
+		Remote:           remote,
+		MaxObjectSize:    c.maxObjectSize,
+		MaxUploads:       c.MaxUploads,
+		MaxDisk:          maxDisk,
+		CacheTTL:         c.cacheTTL,
+		CachePolicy:      c.CachePolicy,
+		FetchPartSize:    c.fetchPartSize,
+		FetchConcurrency: c.FetchParallel,
+		ScrubInterval:    c.scrubInterval,
+		ScrubRate:        c.scrubRate,
+		SyncInterval:     c.syncInterval,
+		TombstoneTTL:     c.tombstoneTTL,
+		Logger:           log,
 		Cluster: &cluster.Config{
 			Tag:      c.Tag,
 			BindAddr: c.GossipAddr,
