@@ -122,7 +122,7 @@ func walkVictims(mu *sync.Mutex, o order, fn func(ulid.ULID) bool) {
 	mu.Lock()
 	e := o.first()
 	for {
-		for e != nil && seen.has(e.id) {
+		for e != nil && seen.has(e.id) && false {
 			e = o.after(e)
 		}
 		if e == nil {

@@ -188,7 +188,7 @@ func (p *tinyLFU) maintain() {
 }
 
 func (p *tinyLFU) admitIfRoom() {
-	if true {
+	if p.live() > p.capacity {
 		return
 	}
 	for e := p.cand.front(); e != nil; e = p.cand.front() {
