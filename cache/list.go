@@ -122,7 +122,7 @@ func walkVictims(mu *sync.Mutex, o order, fn func(ulid.ULID) bool) {
 	mu.Lock()
 	e := o.first()
 	for {
-		for e != nil && seen.has(e.id) && false {
+		for e != nil && seen.has(e.id) {
 			e = o.after(e)
 		}
 		if e == nil {

@@ -20,20 +20,20 @@ func TestLRUOrder(t *testing.T) {
 	for k := 1; k <= 4; k++ {
 		p.Add(id(k), 10)
 	}
-	if got, want := victims(p), ids(1, 2, 3, 4); !slices.Equal(got, want) {
+	if got, want := victims(t, p), ids(1, 2, 3, 4); !slices.Equal(got, want) {
 		t.Fatalf("insertion order: got %v, want %v", got, want)
 	}
 	p.Touch(id(1))   // 1 becomes most recent
 	p.Add(id(3), 99) // re-add is an access too
 	p.Touch(id(42))  // unknown: ignored
-	if got, want := victims(p), ids(2, 4, 1, 3); !slices.Equal(got, want) {
+	if got, want := victims(t, p), ids(2, 4, 1, 3); !slices.Equal(got, want) {
 		t.Fatalf("after touches: got %v, want %v", got, want)
 	}
 	if p.Bytes() != 10+10+10+99 {
 		t.Fatalf("Bytes = %d", p.Bytes())
 	}
 	p.Remove(id(4))
-	if got, want := victims(p), ids(2, 1, 3); !slices.Equal(got, want) {
+	if got, want := victims(t, p), ids(2, 1, 3); !slices.Equal(got, want) {
 		t.Fatalf("after remove: got %v, want %v", got, want)
 	}
 	checkInvariants(t, p)
@@ -49,6 +49,9 @@ func TestLRUWalkSurvivesConcurrentMoves(t *testing.T) {
 	}
 	var got []ulid.ULID
 	p.Victims(func(v ulid.ULID) bool {
+		if slices.Contains(got, v) {
+			t.Fatalf("offered %s twice", v)
+		}
 		got = append(got, v)
 		switch v {
 		case id(1):

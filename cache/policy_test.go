@@ -87,10 +87,18 @@ func checkInvariants(t *testing.T, p Policy) {
 	}
 }
 
-// victims collects everything one Victims call offers, removing nothing.
-func victims(p Policy) []ulid.ULID {
+// victims collects everything one Victims call offers, removing nothing,
+// and fails at once if an id is offered twice (rather than hanging, should
+// the walk go round in circles).
+func victims(t *testing.T, p Policy) []ulid.ULID {
+	t.Helper()
 	var out []ulid.ULID
+	seen := map[ulid.ULID]bool{}
 	p.Victims(func(id ulid.ULID) bool {
+		if seen[id] {
+			t.Fatalf("Victims offered %s twice in one call", id)
+		}
+		seen[id] = true
 		out = append(out, id)
 		return true
 	})
@@ -148,7 +156,7 @@ func TestRemoveAndTouchUnknownAreNoops(t *testing.T) {
 			if p.Len() != 0 || p.Bytes() != 0 {
 				t.Fatalf("Len/Bytes = %d/%d, want 0/0", p.Len(), p.Bytes())
 			}
-			if got := victims(p); len(got) != 0 {
+			if got := victims(t, p); len(got) != 0 {
 				t.Fatalf("Victims on empty policy offered %v", got)
 			}
 			checkInvariants(t, p)
@@ -249,7 +257,7 @@ func TestVictimsDeclineAndStop(t *testing.T) {
 			}
 			checkInvariants(t, p)
 			// Declined ids stay first in line, in the same order.
-			if got := victims(p); !slices.Equal(got, declined) {
+			if got := victims(t, p); !slices.Equal(got, declined) {
 				t.Fatalf("next call offered %v, want declined %v", got, declined)
 			}
 			// Returning false stops the walk at once.
@@ -259,6 +267,95 @@ func TestVictimsDeclineAndStop(t *testing.T) {
 				t.Fatalf("fn called %d times after returning false on the 3rd", calls)
 			}
 			p.Victims(nil) // must not panic
+		})
+	}
+}
+
+// TestVictimsWhenFnTouches has fn read every id it is offered and keep it,
+// so each offered entry moves while the walk is unlocked (for W-TinyLFU,
+// out of the doomed list). The walk must notice, carry on from a valid
+// position and still offer every held id exactly once.
+func TestVictimsWhenFnTouches(t *testing.T) {
+	const n = 60
+	for name, p := range policies(20 * 10) {
+		t.Run(name, func(t *testing.T) {
+			fill(p, 0, n-1)
+			seen := map[ulid.ULID]bool{}
+			p.Victims(func(v ulid.ULID) bool {
+				if k := keyOf(v); k < 0 || k >= n || seen[v] {
+					t.Fatalf("offered %s (key %d): unknown or repeated", v, k)
+				}
+				seen[v] = true
+				p.Touch(v)
+				return true
+			})
+			if len(seen) != n {
+				t.Fatalf("offered %d of %d", len(seen), n)
+			}
+			checkInvariants(t, p)
+		})
+	}
+}
+
+func TestIDSet(t *testing.T) {
+	var s idSet
+	const n = 3 * idSetSmallMax
+	for k := range n {
+		if s.has(id(k)) {
+			t.Fatalf("has %d before adding it", k)
+		}
+		s.add(id(k))
+		for j := 0; j <= k; j++ {
+			if !s.has(id(j)) {
+				t.Fatalf("lost %d after adding %d", j, k)
+			}
+		}
+	}
+	if s.has(id(n)) {
+		t.Fatal("has an id never added")
+	}
+	if s.big == nil {
+		t.Fatal("still a linear slice after many adds")
+	}
+}
+
+// countingOrder counts the steps a walk takes through an order.
+type countingOrder struct {
+	order
+	steps int
+}
+
+func (c *countingOrder) first() *entry         { c.steps++; return c.order.first() }
+func (c *countingOrder) after(e *entry) *entry { c.steps++; return c.order.after(e) }
+
+// TestVictimsWalkIsLinear checks that declined ids do not make the walk
+// quadratic: after a removal it resumes after the last declined entry
+// instead of re-skipping every declined one from the front.
+func TestVictimsWalkIsLinear(t *testing.T) {
+	const n = 2000
+	for name, p := range policies(10) {
+		t.Run(name, func(t *testing.T) {
+			fill(p, 0, n-1)
+			var mu *sync.Mutex
+			var o order
+			switch p := p.(type) {
+			case *lru:
+				mu, o = &p.mu, p
+			case *tinyLFU:
+				mu, o = &p.mu, p
+			}
+			c := &countingOrder{order: o}
+			offered := 0
+			walkVictims(mu, c, func(v ulid.ULID) bool {
+				if offered%2 == 0 {
+					p.Remove(v)
+				}
+				offered++
+				return true
+			})
+			if offered != n || c.steps > 2*n {
+				t.Fatalf("offered %d of %d in %d steps; want at most %d", offered, n, c.steps, 2*n)
+			}
 		})
 	}
 }

@@ -61,26 +61,105 @@ func TestTinyLFUAdmission(t *testing.T) {
 }
 
 // TestTinyLFUVictimOrder checks the whole order Victims gives when the node
-// keeps asking: the admission loser, then probation least recently used
-// first, then protected; and that a doomed body that is read again loses
-// its place at the front.
+// keeps asking: admission losers, then probation least recently used first,
+// then protected (bodies read since admission), even when probation holds
+// bodies newer than them; and that a doomed body read again loses its place
+// at the front.
 func TestTinyLFUVictimOrder(t *testing.T) {
 	p := NewTinyLFU(100)
 	fill(p, 0, 9)
-	p.Touch(id(0)) // promoted to protected
-	p.Add(id(50), 10)
-	want := ids(50, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0)
-	if got := victims(p); !slices.Equal(got, want) {
+	p.Touch(id(0)) // read again: promoted to protected
+	for range 3 {
+		p.Touch(id(60))
+	}
+	p.Add(id(60), 10) // frequent: will beat 1 and join probation after 0's read
+	p.Add(id(50), 10) // once-read: will lose to 2
+	want := ids(1, 50, 2, 3, 4, 5, 6, 7, 8, 9, 60, 0)
+	if got := victims(t, p); !slices.Equal(got, want) {
 		t.Fatalf("order: got %v, want %v", got, want)
 	}
 	checkInvariants(t, p)
 	// Everything declined is doomed; reading 5 rescues it to the back.
 	p.Touch(id(5))
-	want = ids(50, 1, 2, 3, 4, 6, 7, 8, 9, 0, 5)
-	if got := victims(p); !slices.Equal(got, want) {
+	want = ids(1, 50, 2, 3, 4, 6, 7, 8, 9, 60, 0, 5)
+	if got := victims(t, p); !slices.Equal(got, want) {
 		t.Fatalf("after rescue: got %v, want %v", got, want)
 	}
 	checkInvariants(t, p)
+}
+
+// TestTinyLFUProtectedOverflowDemotes reads every body once, which would
+// promote all of main to protected; protected is capped at 80% of main, so
+// the least recently promoted overflow back to probation and are the first
+// main victims. (Body 99 is the window's only body; read as often as main's
+// head, it loses the tie and goes first.)
+func TestTinyLFUProtectedOverflowDemotes(t *testing.T) {
+	p := NewTinyLFU(1000) // window 10, main 990, protected 792: 79 bodies of 10
+	fill(p, 0, 99)
+	for k := range 100 {
+		p.Touch(id(k))
+	}
+	checkInvariants(t, p)
+	demoted := ids(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19)
+	want := append(ids(99), demoted...)
+	want = append(want, ids(20, 21)...) // then protected, least recent first
+	if got := victims(t, p); !slices.Equal(got[:len(want)], want) {
+		t.Fatalf("first victims %v, want %v", got[:len(want)], want)
+	}
+}
+
+// TestTinyLFUDeclinesAndDeletes covers what happens around evictions the
+// node does not carry out, or deletions it makes for other reasons.
+func TestTinyLFUDeclinesAndDeletes(t *testing.T) {
+	t.Run("declined loser does not block newcomers", func(t *testing.T) {
+		p := NewTinyLFU(100)
+		fill(p, 0, 9)
+		p.Add(id(50), 10)
+		// The node keeps 50 (say, the only copy) and stops; later it
+		// deletes 3.
+		var first ulid.ULID
+		p.Victims(func(v ulid.ULID) bool { first = v; return false })
+		if first != id(50) {
+			t.Fatalf("first victim %v, want 50", first)
+		}
+		p.Remove(id(3))
+		// 50 is still on disk, but it is doomed, so there is room for 51
+		// without a duel; the next victims are 50 again, then main's head.
+		p.Add(id(51), 10)
+		checkInvariants(t, p)
+		if got := victims(t, p); !slices.Equal(got[:2], ids(50, 0)) {
+			t.Fatalf("victims %v, want 50 then 0", got[:2])
+		}
+	})
+	t.Run("delete makes room for a waiting candidate", func(t *testing.T) {
+		p := NewTinyLFU(100)
+		fill(p, 0, 9)
+		p.Add(id(50), 10) // waits: cache is over capacity
+		p.Remove(id(3))   // deleted by a client; now 50 fits
+		checkInvariants(t, p)
+		if got := victims(t, p); got[0] != id(0) {
+			t.Fatalf("first victim %v, want main's head 0 (50 was admitted)", got[0])
+		}
+	})
+	t.Run("candidates admitted once a duel made room", func(t *testing.T) {
+		p := NewTinyLFU(100)
+		p.Add(id(0), 30)
+		fill(p, 1, 7) // full: 0 (30 bytes) heads probation
+		for range 3 {
+			p.Touch(id(50))
+		}
+		p.Add(id(50), 10) // frequent: beats 0, which frees 30 bytes
+		p.Add(id(51), 10) // then fits without a duel
+		var got []ulid.ULID
+		p.Victims(func(v ulid.ULID) bool {
+			got = append(got, v)
+			checkInvariants(t, p) // mid-walk, nothing removed
+			return len(got) < 2
+		})
+		if !slices.Equal(got, ids(0, 1)) {
+			t.Fatalf("victims %v, want 0 then 1", got)
+		}
+	})
 }
 
 // TestScanResistance runs the same hot-set-then-scan sequence through both
@@ -140,7 +219,7 @@ func TestTinyLFUDegenerateCapacity(t *testing.T) {
 		p.Touch(id(2))
 		p.Add(id(3), 0)
 		checkInvariants(t, p)
-		if got := victims(p); len(got) != 5 {
+		if got := victims(t, p); len(got) != 5 {
 			t.Fatalf("capacity %d: offered %d of 5", c, len(got))
 		}
 		evictOver(t, p, max(c, 0))
