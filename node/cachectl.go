@@ -82,9 +82,19 @@ func (n *Node) loadPolicy() error {
 	}
 	slices.SortFunc(refs, func(a, b journal.BlobRef) int { return a.Stored.Compare(b.Stored) })
 	for _, r := range refs {
-		n.policy.Add(r.ID, r.Size)
+		if e, err := n.journal.Entry(r.ID); err == nil && n.evictable(e) {
+			n.policy.Add(r.ID, r.Size)
+		}
 	}
 	return nil
+}
+
+// evictable reports whether this node's copy of e's body can ever be
+// evicted. The origin's copy of a level-0 body never can, so the policy
+// does not track it (a walk for victims would pass over it every time)
+// until a level change makes it evictable.
+func (n *Node) evictable(e journal.Entry) bool {
+	return e.Level.InRemote() || e.Origin != n.id
 }
 
 // safeElsewhere reports whether dropping this node's copy of e's body

@@ -122,6 +122,10 @@ func (n *Node) SetLevel(ctx context.Context, id ulid.ULID, level journal.Level) 
 		return Meta{}, fmt.Errorf("%w: a newer version of %s was written meanwhile", ErrConflict, id)
 	}
 	n.announce(next)
+	if berr == nil && b.Sum == e.Sum && !n.evictable(e) {
+		// The body was pinned here as a sole copy; the remote has it now.
+		n.policy.Add(id, b.Size)
+	}
 	if next.Level == journal.LevelFull && berr != nil {
 		// Level 2 wants a copy here too.
 		n.queueRepair(id)

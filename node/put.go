@@ -167,7 +167,9 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 		}
 	}
 	n.counters.puts.Add(1)
-	n.policy.Add(req.ID, size)
+	if n.evictable(e) {
+		n.policy.Add(req.ID, size)
+	}
 	n.announce(e)
 	n.log.Debug("put", "id", req.ID, "size", size, "level", req.Level)
 	return metaOf(e, &blob), nil
