@@ -281,3 +281,62 @@ func TestPrewarmEveryNode(t *testing.T) {
 		t.Errorf("no local bytes counted: %+v", st.Traffic)
 	}
 }
+
+// A ranged GET of a cold object fetched from S3 in parts answers with the
+// right bytes, and the whole object is kept afterwards.
+func TestRangedReadOfColdObject(t *testing.T) {
+	n, _, _ := s3Node(t, "--fetch-part-size", "64KiB", "--fetch-concurrency", "4")
+	id := ulid.Make().String()
+	var sb strings.Builder
+	for i := 0; sb.Len() < 4<<20; i++ {
+		fmt.Fprintf(&sb, "%08d|", i)
+	}
+	body := sb.String()
+	mustPut(t, n, id, 1, "parts.bin", body)
+	n.LoseDisk()
+	from, to := len(body)-200_000, len(body)-100_001
+	resp, got := get(t, n, id, map[string]string{"X-Meta-Fetch": "1", "Range": fmt.Sprintf("bytes=%d-%d", from, to)})
+	if resp.StatusCode != http.StatusPartialContent || got != body[from:to+1] {
+		t.Fatalf("ranged cold read: %d, %d bytes, match %v", resp.StatusCode, len(got), got == body[from:to+1])
+	}
+	eventually(t, "whole object kept", func() bool { _, m := metaOn(t, n, id); return m["is_local"] == true })
+	resp, got = get(t, n, id, nil)
+	if resp.StatusCode != 200 || got != body || resp.Header.Get("X-Meta-Source") != "local" {
+		t.Errorf("after the parted fetch: %d, %d bytes from %s", resp.StatusCode, len(got), resp.Header.Get("X-Meta-Source"))
+	}
+}
+
+// Pre-warming an ID range loads the objects created in that window.
+func TestPrewarmRange(t *testing.T) {
+	remote := t.TempDir()
+	a := clusterNode(t, remote)
+	b := clusterNode(t, remote, a)
+	var ids []string
+	for i := range 5 {
+		id := ulid.Make().String()
+		ids = append(ids, id)
+		mustPut(t, a, id, 1, "r.txt", fmt.Sprintf("range %d", i))
+	}
+	eventually(t, "b knows them", func() bool { s, _ := metaOn(t, b, ids[4]); return s == 200 })
+	spec := fmt.Sprintf(`{"from":%q,"to":%q}`, ids[1], ids[3])
+	resp, body, _ := b.Do(testnode.Request{Method: "POST", Path: "/api/v1/prewarm", Body: strings.NewReader(spec)})
+	var job struct {
+		ID            string
+		State         string
+		Total, Loaded int
+	}
+	if json.Unmarshal(body, &job); resp.StatusCode != http.StatusAccepted || job.Total != 3 {
+		t.Fatalf("prewarm range: %d %s", resp.StatusCode, body)
+	}
+	eventually(t, "job done", func() bool {
+		_, body, _ := b.Do(testnode.Request{Path: "/api/v1/prewarm/" + job.ID})
+		json.Unmarshal(body, &job)
+		return job.State == "done"
+	})
+	for i, id := range ids {
+		_, m := metaOn(t, b, id)
+		if want := i >= 1 && i <= 3; (m["is_local"] == true) != want {
+			t.Errorf("object %d local on b = %v, want %v", i, m["is_local"], want)
+		}
+	}
+}
