@@ -35,6 +35,7 @@ type Store interface {
 	Members() []cluster.Member
 	Invalidate(ctx context.Context, id ulid.ULID, everywhere bool) (node.InvalidateResult, error)
 	Served(src node.Source, bytes int64)
+	Ready() error
 	Prewarm(ctx context.Context, spec node.PrewarmSpec) (node.PrewarmJob, error)
 	PrewarmStatus(ctx context.Context, job string, withPeers bool) (node.PrewarmJob, error)
 }
@@ -88,6 +89,8 @@ func NewPublic(cfg Config) http.Handler {
 	mux.HandleFunc("GET /api/v1/ping", s.ping)
 	mux.HandleFunc("GET /api/v1/stats", s.stats)
 	mux.HandleFunc("GET /api/v1/nodes", s.nodes)
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
 	// Answer unknown paths and wrong methods in the API's JSON error form.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if allow := allowed(mux, r); allow != "" {
@@ -531,6 +534,21 @@ type diskStats struct {
 	GBytesAll  float64 `json:"gb_all"`
 	GBytesUsed float64 `json:"gb_used"`
 	GBytesFree float64 `json:"gb_free"`
+}
+
+// healthz answers 200 while the process serves HTTP at all.
+func (s *server) healthz(w http.ResponseWriter, r *http.Request) {
+	writeText(w, "ok")
+}
+
+// readyz answers 200 when the node should take traffic (journal open,
+// first sync done, not shutting down), else 503 with the reason.
+func (s *server) readyz(w http.ResponseWriter, r *http.Request) {
+	if err := s.store.Ready(); err != nil {
+		writeError(w, http.StatusServiceUnavailable, err.Error())
+		return
+	}
+	writeText(w, "ready")
 }
 
 // nodes lists the cluster's members as this node sees them.

@@ -107,9 +107,29 @@ func (n *Node) Members() []cluster.Member {
 	return n.cl.members.Members()
 }
 
-// Synced is closed once this node has completed its first anti-entropy
-// round with a peer (at once for a node with no peers to join).
-func (n *Node) Synced() <-chan struct{} { return n.cl.firstSync }
+// Ready reports whether the node should take traffic: its journal is open,
+// it has completed its first anti-entropy round with a peer (at once for a
+// node with no peers to join), and it is not shutting down. The error says
+// why not.
+func (n *Node) Ready() error {
+	switch {
+	case n.closed.Load():
+		return ErrClosed
+	case n.draining.Load():
+		return fmt.Errorf("%w: draining before shutdown", ErrClosed)
+	}
+	select {
+	case <-n.cl.firstSync:
+		return nil
+	default:
+		return fmt.Errorf("%w: waiting for the first sync with a peer", ErrUnavailable)
+	}
+}
+
+// Drain marks the node as shutting down: Ready fails from now on, so load
+// balancers stop sending it requests, while it still serves those that
+// arrive.
+func (n *Node) Drain() { n.draining.Store(true) }
 
 // peers returns the live peers' private APIs, the origin of the object
 // first when it is among them.

@@ -128,10 +128,11 @@ type Node struct {
 
 	// ctx is canceled by Close; every background goroutine and every
 	// fetch runs under it and is counted in wg.
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	closed atomic.Bool
+	ctx      context.Context
+	cancel   context.CancelFunc
+	wg       sync.WaitGroup
+	closed   atomic.Bool
+	draining atomic.Bool
 }
 
 // counters are the node's traffic statistics since start.

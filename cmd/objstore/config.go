@@ -47,6 +47,7 @@ type config struct {
 	GossipKey     string
 	MaxDisk       string
 	FetchPartSize string
+	DrainDelay    string
 	FetchParallel int
 	CacheTTL      string
 	CachePolicy   string
@@ -64,6 +65,7 @@ type config struct {
 	gossipKey     []byte
 	cacheTTL      time.Duration
 	fetchPartSize int64
+	drainDelay    time.Duration
 	// maxDiskBytes or maxDiskPercent is set by validate; the percentage
 	// becomes bytes once the files directory's filesystem is known.
 	maxDiskBytes   int64
@@ -159,6 +161,9 @@ func (c *config) validate() error {
 	}
 	if c.FetchParallel < 1 {
 		bad("--fetch-concurrency must be at least 1")
+	}
+	if c.drainDelay, err = time.ParseDuration(c.DrainDelay); err != nil || c.drainDelay < 0 {
+		bad("--drain-delay %q: want a duration such as 3s", c.DrainDelay)
 	}
 	if c.CachePolicy != "" {
 		if _, err := cache.New(c.CachePolicy, 1); err != nil {

@@ -149,3 +149,39 @@ func TestSecondNodeOnSameStateFails(t *testing.T) {
 		t.Errorf("second node: exit %d, %s", cmd.ProcessState.ExitCode(), out)
 	}
 }
+
+// /healthz answers while the process lives; /readyz once the node has
+// synced with a peer (at once when it has none to join), and no longer
+// while it drains before a shutdown.
+func TestHealthAndReadiness(t *testing.T) {
+	solo := testnode.Start(t, testnode.Options{Args: []string{"--drain-delay", "3s"}})
+	for _, path := range []string{"/healthz", "/readyz"} {
+		if resp, b, _ := solo.Do(testnode.Request{Path: path}); resp.StatusCode != 200 {
+			t.Errorf("solo %s: %d %s", path, resp.StatusCode, b)
+		}
+	}
+	if out, err := exec.Command(testnode.Binary(t), "healthcheck", "--url", solo.URL+"/readyz").CombinedOutput(); err != nil {
+		t.Errorf("healthcheck of a ready node: %v %s", err, out)
+	}
+	// A node whose only seed never answers is alive but not ready.
+	lonely := testnode.Start(t, testnode.Options{Args: []string{"--gossip-profile", "local", "-N", testnode.FreeAddr(t)}})
+	if resp, _, _ := lonely.Do(testnode.Request{Path: "/healthz"}); resp.StatusCode != 200 {
+		t.Errorf("lonely /healthz: %d", resp.StatusCode)
+	}
+	resp, b, _ := lonely.Do(testnode.Request{Path: "/readyz"})
+	if resp.StatusCode != 503 || !strings.Contains(string(b), "first sync") {
+		t.Errorf("lonely /readyz: %d %s", resp.StatusCode, b)
+	}
+	if out, err := exec.Command(testnode.Binary(t), "healthcheck", "--url", lonely.URL+"/readyz").CombinedOutput(); err == nil {
+		t.Errorf("healthcheck of an unready node passed: %s", out)
+	}
+	// Draining: /readyz fails while requests are still answered.
+	syscall.Kill(solo.Pid(), syscall.SIGTERM)
+	eventually(t, "readyz fails while draining", func() bool {
+		resp, _, err := solo.Do(testnode.Request{Path: "/readyz"})
+		return err == nil && resp.StatusCode == 503
+	})
+	if resp, _, err := solo.Do(testnode.Request{Path: "/api/v1/ping"}); err != nil || resp.StatusCode != 200 {
+		t.Errorf("ping while draining: %v %v", resp, err)
+	}
+}

@@ -6,12 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -63,8 +65,19 @@ func main() {
 	app.StringPtr(&c.AdvertiseHost, cli.StringOpt{Name: "advertise-host", Value: "", EnvVar: "NET_ADVERTISE_HOST", Desc: "Host or IP peers use to reach this node; default: the listen host, or the first private IP when listening on 0.0.0.0."})
 	app.StringPtr(&c.SyncInterval, cli.StringOpt{Name: "sync-interval", Value: "30s", EnvVar: "APP_SYNC_INTERVAL", Desc: "Pause between anti-entropy rounds with a random peer."})
 	app.StringPtr(&c.TombstoneTTL, cli.StringOpt{Name: "tombstone-ttl", Value: "168h", EnvVar: "APP_TOMBSTONE_TTL", Desc: "How long deletions are remembered; a node away for longer must be wiped before it rejoins."})
+	app.StringPtr(&c.DrainDelay, cli.StringOpt{Name: "drain-delay", Value: "0s", EnvVar: "APP_DRAIN_DELAY", Desc: "On SIGTERM, how long /readyz fails while requests are still served, so a load balancer stops routing here first."})
 	app.StringPtr(&c.ShutdownGrace, cli.StringOpt{Name: "shutdown-grace", Value: "30s", EnvVar: "APP_SHUTDOWN_GRACE", Desc: "How long requests in flight may run after SIGTERM."})
 
+	app.Command("healthcheck", "Exit 0 if a node answers 200 at the given URL (for container health checks).", func(cmd *cli.Cmd) {
+		url := cmd.StringOpt("url", "http://127.0.0.1:10999/readyz", "URL to probe")
+		timeout := cmd.StringOpt("timeout", "3s", "how long to wait for the answer")
+		cmd.Action = func() {
+			if err := healthcheck(*url, *timeout); err != nil {
+				fmt.Fprintf(os.Stderr, "objstore healthcheck: %v\n", err)
+				cli.Exit(1)
+			}
+		}
+	})
 	app.Action = func() {
 		if err := c.validate(); err != nil {
 			fmt.Fprintf(os.Stderr, "objstore: invalid configuration:\n%v\n", err)
@@ -185,6 +198,13 @@ func run(c config) error {
 	select {
 	case <-ctx.Done():
 		log.Info("shutting down")
+		if c.drainDelay > 0 {
+			// Fail /readyz first, so load balancers route elsewhere before
+			// the listeners close.
+			n.Drain()
+			log.Info("draining", "for", c.drainDelay)
+			time.Sleep(c.drainDelay)
+		}
 	case err = <-errc:
 		log.Error("server failed", "err", err)
 	}
@@ -243,11 +263,45 @@ func openRemote(ctx context.Context, c config, log *slog.Logger) (storage.Remote
 		return nil, err
 	}
 	if c.S3CreateBucket {
-		if err := r.EnsureBucket(ctx); err != nil {
-			return nil, err
+		// The S3 server may be starting alongside this node (as in a
+		// compose file): keep trying for a minute.
+		deadline := time.Now().Add(time.Minute)
+		for {
+			err := r.EnsureBucket(ctx)
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) || ctx.Err() != nil {
+				return nil, err
+			}
+			log.Warn("bucket not ready yet; retrying", "err", err)
+			select {
+			case <-ctx.Done():
+				return nil, ctx.Err()
+			case <-time.After(2 * time.Second):
+			}
 		}
 	}
 	return r, nil
+}
+
+// healthcheck probes url and fails unless it answers 200 in time.
+func healthcheck(url, timeout string) error {
+	d, err := time.ParseDuration(timeout)
+	if err != nil {
+		return fmt.Errorf("--timeout: %w", err)
+	}
+	client := &http.Client{Timeout: d}
+	resp, err := client.Get(url)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return fmt.Errorf("%s: %s %s", url, resp.Status, strings.TrimSpace(string(body)))
+	}
+	return nil
 }
 
 // lateHandler serves 503 until its handler is set.
