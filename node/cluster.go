@@ -25,7 +25,7 @@ const (
 	defaultTombstoneTTL   = 7 * 24 * time.Hour
 	announceDelay         = 50 * time.Millisecond
 	announceTimeout       = 5 * time.Second
-	deleteAnnounceTimeout = 3 * time.Second
+	writeAnnounceTimeout  = 3 * time.Second
 	compactInterval       = time.Hour
 )
 
@@ -145,6 +145,19 @@ func (n *Node) peers(origin ulid.ULID) []cluster.Member {
 		}
 	}
 	return ps
+}
+
+// tell sends a client's write to every live peer before the client hears
+// back (bounded by a timeout), so that a read through any node right after
+// the write, as behind a load balancer, finds it. A peer that misses it is
+// caught up by anti-entropy.
+func (n *Node) tell(ctx context.Context, e journal.Entry) {
+	if n.cl.members == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeAnnounceTimeout)
+	defer cancel()
+	n.broadcast(ctx, []journal.Entry{e})
 }
 
 // announce queues a local write for the peers. Announcements are batched

@@ -45,13 +45,8 @@ func (n *Node) Delete(ctx context.Context, id ulid.ULID, purge bool) (Meta, erro
 			n.policy.Remove(id)
 		}
 		n.counters.deletes.Add(1)
-		// Deletes reach every live peer before the client hears back, so
-		// no node serves the object after a successful DELETE.
-		if n.cl.members != nil {
-			bctx, cancel := context.WithTimeout(ctx, deleteAnnounceTimeout)
-			n.broadcast(bctx, []journal.Entry{tomb})
-			cancel()
-		}
+		// No node serves the object after a successful DELETE.
+		n.tell(ctx, tomb)
 	}
 	m := metaOf(tomb, nil)
 	if purge {
@@ -121,7 +116,7 @@ func (n *Node) SetLevel(ctx context.Context, id ulid.ULID, level journal.Level) 
 	} else if !applied {
 		return Meta{}, fmt.Errorf("%w: a newer version of %s was written meanwhile", ErrConflict, id)
 	}
-	n.announce(next)
+	n.tell(ctx, next)
 	if berr == nil && b.Sum == e.Sum && !n.evictable(e) {
 		// The body was pinned here as a sole copy; the remote has it now.
 		n.policy.Add(id, b.Size)

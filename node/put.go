@@ -170,7 +170,7 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 	if n.evictable(e) {
 		n.policy.Add(req.ID, size)
 	}
-	n.announce(e)
+	n.tell(ctx, e)
 	n.log.Debug("put", "id", req.ID, "size", size, "level", req.Level)
 	return metaOf(e, &blob), nil
 }
