@@ -21,12 +21,12 @@ import (
 
 // Cluster-related defaults.
 const (
-	defaultSyncInterval   = 30 * time.Second
-	defaultTombstoneTTL   = 7 * 24 * time.Hour
-	announceDelay         = 50 * time.Millisecond
-	announceTimeout       = 5 * time.Second
-	writeAnnounceTimeout  = 3 * time.Second
-	compactInterval       = time.Hour
+	defaultSyncInterval  = 30 * time.Second
+	defaultTombstoneTTL  = 7 * 24 * time.Hour
+	announceDelay        = 50 * time.Millisecond
+	announceTimeout      = 5 * time.Second
+	writeAnnounceTimeout = 3 * time.Second
+	compactInterval      = time.Hour
 )
 
 // clusterState is the node's part in a cluster; nil fields mean solo.
