@@ -151,14 +151,8 @@ type InvalidateResult struct {
 // one (a level-0 body on the node that took the PUT) is kept.
 func (n *Node) Invalidate(ctx context.Context, id ulid.ULID, everywhere bool) (InvalidateResult, error) {
 	res := InvalidateResult{ID: id.String(), Dropped: []string{}}
-	e, _, err := n.lookup(id)
-	switch {
-	case errors.Is(err, journal.ErrNotFound):
-		return res, fmt.Errorf("%w: %s", ErrNotFound, id)
-	case err != nil:
-		return res, fmt.Errorf("node: invalidate %s: %w", id, err)
-	case e.Deleted:
-		return res, fmt.Errorf("%w: %s", ErrDeleted, id)
+	if _, _, err := n.live("invalidate", id); err != nil {
+		return res, err
 	}
 	dropped, kept := n.DropCopy(ctx, id)
 	if dropped {

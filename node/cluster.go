@@ -391,14 +391,9 @@ func (n *Node) Merge(ctx context.Context, entries []journal.Entry) (int, error) 
 // OpenLocal opens the body of id if this node holds it, for a peer's read;
 // it never fetches from elsewhere.
 func (n *Node) OpenLocal(ctx context.Context, id ulid.ULID) (*Object, error) {
-	e, b, err := n.lookup(id)
-	switch {
-	case errors.Is(err, journal.ErrNotFound):
-		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
-	case err != nil:
-		return nil, fmt.Errorf("node: open %s: %w", id, err)
-	case e.Deleted:
-		return nil, fmt.Errorf("%w: %s", ErrDeleted, id)
+	e, b, err := n.live("open", id)
+	if err != nil {
+		return nil, err
 	}
 	obj, err := n.openLocal(e, b)
 	if errors.Is(err, storage.ErrNotFound) {

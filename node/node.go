@@ -372,16 +372,29 @@ func (n *Node) NewID() ulid.ULID { return ulid.Make() }
 // tombstone's description and an error matching ErrDeleted; an unknown one
 // an error matching ErrNotFound.
 func (n *Node) Meta(ctx context.Context, id ulid.ULID) (Meta, error) {
+	e, b, err := n.live("meta", id)
+	if errors.Is(err, ErrDeleted) {
+		return metaOf(e, nil), err
+	}
+	if err != nil {
+		return Meta{}, err
+	}
+	return metaOf(e, b), nil
+}
+
+// live is lookup for an operation on a live object: an unknown ID is
+// ErrNotFound and a tombstone ErrDeleted (with the tombstone returned).
+func (n *Node) live(op string, id ulid.ULID) (journal.Entry, *journal.Blob, error) {
 	e, b, err := n.lookup(id)
 	switch {
 	case errors.Is(err, journal.ErrNotFound):
-		return Meta{}, fmt.Errorf("%w: %s", ErrNotFound, id)
+		return e, nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	case err != nil:
-		return Meta{}, fmt.Errorf("node: meta %s: %w", id, err)
+		return e, nil, fmt.Errorf("node: %s %s: %w", op, id, err)
 	case e.Deleted:
-		return metaOf(e, nil), fmt.Errorf("%w: %s", ErrDeleted, id)
+		return e, nil, fmt.Errorf("%w: %s", ErrDeleted, id)
 	}
-	return metaOf(e, b), nil
+	return e, b, nil
 }
 
 // lookup reads the entry of id and, if this node holds a copy of that
