@@ -36,6 +36,10 @@ const (
 	// MaxBatch bounds the items of one message, so a message stays a few
 	// MiB at most whatever a peer sends.
 	MaxBatch = 16384
+	// maxSummaries bounds one summaries answer: the entries of the leaves
+	// asked for (1,024 leaves of a journal of a few hundred million
+	// entries).
+	maxSummaries = 1 << 22
 )
 
 // ErrBadMessage is returned, wrapped, for a message that cannot be decoded.
@@ -230,20 +234,23 @@ func DecodeSummaries(r io.Reader) ([]journal.Summary, error) {
 		return nil, fmt.Errorf("%w: not a summaries message", ErrBadMessage)
 	}
 	n, err := binary.ReadUvarint(br)
-	if err != nil || n > 1<<24 {
+	if err != nil || n > maxSummaries {
 		return nil, fmt.Errorf("%w: summaries count", ErrBadMessage)
 	}
-	out := make([]journal.Summary, n)
+	// Grow as the bytes arrive rather than trusting the count, so a broken
+	// peer cannot make this node allocate for summaries it never sends.
+	out := make([]journal.Summary, 0, min(n, MaxBatch))
 	var b [44]byte
-	for i := range out {
+	for range n {
 		if _, err := io.ReadFull(br, b[:]); err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadMessage, err)
 		}
-		s := &out[i]
+		var s journal.Summary
 		copy(s.ID[:], b[:16])
 		s.Version.Time.Wall = int64(binary.BigEndian.Uint64(b[16:]))
 		s.Version.Time.Logical = binary.BigEndian.Uint32(b[24:])
 		copy(s.Version.Node[:], b[28:])
+		out = append(out, s)
 	}
 	return out, nil
 }

@@ -102,7 +102,7 @@ func (n *Node) closeCluster() {
 // node returns itself.
 func (n *Node) Members() []cluster.Member {
 	if n.cl.members == nil {
-		return []cluster.Member{{ID: n.id, State: "alive", Self: true}}
+		return []cluster.Member{{ID: n.id, State: cluster.StateAlive, Self: true}}
 	}
 	return n.cl.members.Members()
 }

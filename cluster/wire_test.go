@@ -1,0 +1,91 @@
+package cluster
+
+import (
+	"bytes"
+	"errors"
+	"reflect"
+	"testing"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/journal"
+)
+
+func TestWireRoundTrips(t *testing.T) {
+	node := ulid.Make()
+	entries := []journal.Entry{
+		{ID: ulid.Make(), Version: journal.Version{Time: journal.Timestamp{Wall: 5, Logical: 2}, Node: node}, Origin: node,
+			Name: "a.txt", Size: 3, Level: journal.LevelFull, UserMeta: map[string]string{"k": "v"}},
+		{ID: ulid.Make(), Version: journal.Version{Time: journal.Timestamp{Wall: 9}, Node: node}, Deleted: true},
+	}
+	got, err := DecodeEntries(bytes.NewReader(EncodeEntries(entries)))
+	if err != nil || !reflect.DeepEqual(got, entries) {
+		t.Errorf("entries: %v %+v", err, got)
+	}
+	level, nodes, err := DecodeTreeRequest(bytes.NewReader(EncodeTreeRequest(3, []uint32{0, 7, 4095})))
+	if err != nil || level != 3 || !reflect.DeepEqual(nodes, []uint32{0, 7, 4095}) {
+		t.Errorf("tree request: %v %d %v", err, level, nodes)
+	}
+	tn := []journal.TreeNode{{Digest: journal.Digest{1, 2}, Count: 7}, {Count: 1 << 20}}
+	if got, err := DecodeTreeNodes(bytes.NewReader(EncodeTreeNodes(tn))); err != nil || !reflect.DeepEqual(got, tn) {
+		t.Errorf("tree nodes: %v %v", err, got)
+	}
+	leaves := []uint16{0, 1, 65535}
+	if got, err := DecodeLeaves(bytes.NewReader(EncodeLeaves(leaves))); err != nil || !reflect.DeepEqual(got, leaves) {
+		t.Errorf("leaves: %v %v", err, got)
+	}
+	sums := []journal.Summary{{ID: ulid.Make(), Version: entries[0].Version}}
+	if got, err := DecodeSummaries(bytes.NewReader(EncodeSummaries(sums))); err != nil || !reflect.DeepEqual(got, sums) {
+		t.Errorf("summaries: %v %v", err, got)
+	}
+	ids := []ulid.ULID{ulid.Make(), ulid.Make()}
+	if got, err := DecodeIDs(bytes.NewReader(EncodeIDs(ids))); err != nil || !reflect.DeepEqual(got, ids) {
+		t.Errorf("ids: %v %v", err, got)
+	}
+}
+
+// Every truncation of every message is refused with ErrBadMessage, never
+// a panic or a short result taken as whole.
+func TestWireRefusesDamage(t *testing.T) {
+	e := journal.Entry{ID: ulid.Make(), Version: journal.Version{Time: journal.Timestamp{Wall: 1}, Node: ulid.Make()}, Name: "x"}
+	msgs := map[string]struct {
+		b      []byte
+		decode func([]byte) error
+	}{
+		"entries":   {EncodeEntries([]journal.Entry{e}), func(b []byte) error { _, err := DecodeEntries(bytes.NewReader(b)); return err }},
+		"tree":      {EncodeTreeNodes([]journal.TreeNode{{Count: 1}}), func(b []byte) error { _, err := DecodeTreeNodes(bytes.NewReader(b)); return err }},
+		"leaves":    {EncodeLeaves([]uint16{1, 2}), func(b []byte) error { _, err := DecodeLeaves(bytes.NewReader(b)); return err }},
+		"summaries": {EncodeSummaries([]journal.Summary{{ID: e.ID}}), func(b []byte) error { _, err := DecodeSummaries(bytes.NewReader(b)); return err }},
+		"ids":       {EncodeIDs([]ulid.ULID{e.ID}), func(b []byte) error { _, err := DecodeIDs(bytes.NewReader(b)); return err }},
+	}
+	for name, m := range msgs {
+		for i := range m.b {
+			if err := m.decode(m.b[:i]); !errors.Is(err, ErrBadMessage) {
+				t.Errorf("%s truncated to %d bytes: %v, want ErrBadMessage", name, i, err)
+			}
+		}
+		wrongKind := append([]byte{99}, m.b[1:]...)
+		if err := m.decode(wrongKind); !errors.Is(err, ErrBadMessage) {
+			t.Errorf("%s with another kind: %v", name, err)
+		}
+	}
+	// A count beyond the limit is refused before anything is allocated.
+	huge := []byte{msgIDs, 0xff, 0xff, 0xff, 0xff, 0x0f}
+	if _, err := DecodeIDs(bytes.NewReader(huge)); !errors.Is(err, ErrBadMessage) {
+		t.Errorf("huge count: %v", err)
+	}
+}
+
+func FuzzDecodeEntries(f *testing.F) {
+	f.Add(EncodeEntries([]journal.Entry{{ID: ulid.Make(), Version: journal.Version{Time: journal.Timestamp{Wall: 1}}, Name: "n"}}))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		entries, err := DecodeEntries(bytes.NewReader(b))
+		if err != nil {
+			return
+		}
+		again, err := DecodeEntries(bytes.NewReader(EncodeEntries(entries)))
+		if err != nil || !reflect.DeepEqual(again, entries) {
+			t.Fatalf("re-encoding changed entries: %v", err)
+		}
+	})
+}
