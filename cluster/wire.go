@@ -78,7 +78,10 @@ func (m *msgReader) uvarint() uint64 {
 	}
 	v, err := binary.ReadUvarint(m.r)
 	if err != nil {
+		// ReadUvarint returns what it read so far with an overflow error;
+		// none of it may be used.
 		m.err = fmt.Errorf("%w: %w", ErrBadMessage, err)
+		return 0
 	}
 	return v
 }
@@ -117,7 +120,10 @@ func DecodeEntries(r io.Reader) ([]journal.Entry, error) {
 		var id ulid.ULID
 		m.full(id[:])
 		size := m.uvarint()
-		if m.err == nil && size > 1<<20 {
+		if m.err != nil {
+			return nil, m.err
+		}
+		if size > 1<<20 {
 			return nil, fmt.Errorf("%w: entry of %d bytes", ErrBadMessage, size)
 		}
 		rec := make([]byte, size)
