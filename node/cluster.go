@@ -337,9 +337,10 @@ func (n *Node) Merge(ctx context.Context, entries []journal.Entry) (int, error) 
 	var applied int
 	var drop []dropped
 	var want []ulid.ULID
+	var track []journal.BlobRef // copies kept that became evictable
 	var newest journal.Timestamp
 	err := n.journal.Update(func(tx *journal.Tx) error {
-		applied, drop, want = 0, drop[:0], want[:0]
+		applied, drop, want, track = 0, drop[:0], want[:0], track[:0]
 		for _, e := range entries {
 			if e.Deleted && e.Version.Time.Wall < horizon {
 				if _, err := tx.Entry(e.ID); errors.Is(err, journal.ErrNotFound) {
@@ -369,6 +370,11 @@ func (n *Node) Merge(ctx context.Context, entries []journal.Entry) (int, error) 
 			if !e.Deleted && e.Level == journal.LevelFull && !held {
 				want = append(want, e.ID)
 			}
+			if held && n.evictable(e) {
+				// A level raised elsewhere can make the copy this node
+				// pinned as a sole copy evictable; Add is idempotent.
+				track = append(track, journal.BlobRef{ID: e.ID, Blob: b})
+			}
 		}
 		return nil
 	})
@@ -384,6 +390,9 @@ func (n *Node) Merge(ctx context.Context, entries []journal.Entry) (int, error) 
 	}
 	for _, id := range want {
 		n.queueRepair(id)
+	}
+	for _, r := range track {
+		n.policy.Add(r.ID, r.Size)
 	}
 	return applied, nil
 }

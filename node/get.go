@@ -163,7 +163,7 @@ func (n *Node) fetch(ctx context.Context, id ulid.ULID, known *journal.Entry) (*
 		n.counters.misses.Add(1)
 		return nil, f.headErr
 	}
-	r, err := f.newReader(ctx)
+	r, entry, err := f.newReader(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +172,7 @@ func (n *Node) fetch(ctx context.Context, id ulid.ULID, known *journal.Entry) (*
 	} else {
 		n.counters.hitsRemote.Add(1)
 	}
-	m := metaOf(f.entry, nil)
+	m := metaOf(entry, nil)
 	m.IsFetched = f.source == SourceRemote
 	m.IsSymlink = f.source == SourcePeer
 	return &Object{Meta: m, Source: f.source, Fetched: true, Content: r, close: r.Close}, nil
@@ -221,6 +221,12 @@ func (n *Node) startFill(id ulid.ULID, known *journal.Entry) *fill {
 	}
 	f := &fill{n: n, id: id, known: known, ready: make(chan struct{})}
 	f.cond = sync.NewCond(&f.mu)
+	if n.closed.Load() {
+		// Close is waiting for the fills it knows; start no more.
+		f.headErr, f.err = ErrClosed, ErrClosed
+		close(f.ready)
+		return f
+	}
 	n.fills[id] = f
 	n.wg.Add(1)
 	go func() {
@@ -253,6 +259,9 @@ func (f *fill) run(ctx context.Context) (err error) {
 		}
 	}
 	if err != nil {
+		if f.first != nil {
+			f.first.Close()
+		}
 		f.headErr = err
 		close(f.ready)
 		return err
@@ -403,9 +412,20 @@ func (f *fill) runParts(ctx context.Context) error {
 	n := f.n
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	// A failed part cancels the rest and wakes the hasher waiting on it.
+	// A failed part cancels the rest and wakes the hasher waiting on it;
+	// part 0 streams on the request opened before, which only closing
+	// interrupts.
 	stop := context.AfterFunc(ctx, f.wake)
 	defer stop()
+	stopFirst := context.AfterFunc(ctx, func() { f.first.Close() })
+	defer stopFirst()
+	// The first failure is the cause; the others are its cancellation.
+	var firstErr error
+	var failOnce sync.Once
+	fail := func(err error) {
+		failOnce.Do(func() { firstErr = err })
+		cancel()
+	}
 	var mu sync.Mutex // guards started, next
 	started := make([]bool, len(f.parts))
 	next := 1
@@ -431,7 +451,6 @@ func (f *fill) runParts(ctx context.Context) error {
 		started[next] = true
 		return next
 	}
-	errc := make(chan error, n.cfg.FetchConcurrency+2)
 	var wg sync.WaitGroup
 	get := func(k int) error {
 		off := int64(k) * f.partSize
@@ -442,10 +461,9 @@ func (f *fill) runParts(ctx context.Context) error {
 			rc.Close()
 		}
 		if err != nil {
-			cancel()
-			return remoteErr(fmt.Sprintf("fetch %s part %d", f.id, k), err)
+			fail(remoteErr(fmt.Sprintf("fetch %s part %d", f.id, k), err))
 		}
-		return nil
+		return err
 	}
 	// One worker serves the parts readers wait on, so a ranged read of a
 	// cold object is not queued behind the parts before it.
@@ -456,17 +474,12 @@ func (f *fill) runParts(ctx context.Context) error {
 		for {
 			select {
 			case k := <-f.wanted:
-				if claim(k) {
-					if err := get(k); err != nil {
-						errc <- err
-						return
-					}
+				if claim(k) && get(k) != nil {
+					return
 				}
 			case <-hashed:
-				errc <- nil
 				return
 			case <-ctx.Done():
-				errc <- nil
 				return
 			}
 		}
@@ -474,41 +487,28 @@ func (f *fill) runParts(ctx context.Context) error {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
-		err := f.fetchPart(ctx, 0, f.first)
-		f.first.Close()
-		if err != nil {
-			cancel()
-			err = remoteErr(fmt.Sprintf("fetch %s part 0", f.id), err)
+		if err := f.fetchPart(ctx, 0, f.first); err != nil {
+			fail(remoteErr(fmt.Sprintf("fetch %s part 0", f.id), err))
 		}
-		errc <- err
 	}()
 	for range n.cfg.FetchConcurrency - 1 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for k := take(); k >= 0; k = take() {
-				if err := get(k); err != nil {
-					errc <- err
+				if get(k) != nil {
 					return
 				}
 			}
-			errc <- nil
 		}()
 	}
 	// Hash the body in order as its prefix lands on disk.
-	hashErr := f.hashPrefix(ctx)
+	if err := f.hashPrefix(ctx); err != nil {
+		fail(err)
+	}
 	close(hashed)
-	if hashErr != nil {
-		cancel()
-	}
 	wg.Wait()
-	close(errc)
-	for err := range errc {
-		if err != nil {
-			return err
-		}
-	}
-	return hashErr
+	return firstErr
 }
 
 // fetchPart copies part k from rc to its place in the body.
@@ -597,8 +597,14 @@ func (f *fill) describe(info storage.ObjectInfo) error {
 
 // commit makes the fetched body durable and records it. Called with f.mu
 // held, so readers switch from the temporary file to the final one
-// atomically.
-func (f *fill) commit(sum storage.Sum) error {
+// atomically; a failure is recorded in f.err under the same lock, so no
+// reader can join in between and look for a file that is gone.
+func (f *fill) commit(sum storage.Sum) (err error) {
+	defer func() {
+		if err != nil {
+			f.err = err
+		}
+	}()
 	n := f.n
 	size, sum, err := f.w.Commit(f.id)
 	if err != nil {
@@ -612,10 +618,6 @@ func (f *fill) commit(sum storage.Sum) error {
 		cur, err := tx.Entry(f.id)
 		switch {
 		case errors.Is(err, journal.ErrNotFound):
-			// A total miss: the remote's description becomes the entry.
-			if learned, err = tx.Apply(f.entry); err != nil {
-				return err
-			}
 		case err != nil:
 			return err
 		case cur.Deleted:
@@ -625,6 +627,11 @@ func (f *fill) commit(sum storage.Sum) error {
 			// A newer write landed while the body streamed in.
 			return fmt.Errorf("%w: %s changed during the fetch", ErrConflict, f.id)
 		}
+		// On a total miss, or when the journal's entry is older than the
+		// remote's, the remote's description becomes the entry.
+		if learned, err = tx.Apply(f.entry); err != nil {
+			return err
+		}
 		n.clock.Observe(f.entry.Version.Time)
 		return tx.PutBlob(f.id, blob)
 	})
@@ -633,12 +640,14 @@ func (f *fill) commit(sum storage.Sum) error {
 	}
 	if err != nil {
 		n.disk.Remove(f.id, sum)
-		return err
+		return diskErr(err)
 	}
 	if learned {
 		n.announce(f.entry)
 	}
-	n.policy.Add(f.id, size)
+	if n.evictable(f.entry) {
+		n.policy.Add(f.id, size)
+	}
 	f.done = true
 	return nil
 }
@@ -650,12 +659,13 @@ func (f *fill) wake() {
 	f.mu.Unlock()
 }
 
-// newReader opens a reader that follows the fill.
-func (f *fill) newReader(ctx context.Context) (*fillReader, error) {
+// newReader opens a reader that follows the fill, and returns the entry
+// the body belongs to as it stands (commit fills in its checksum).
+func (f *fill) newReader(ctx context.Context) (*fillReader, journal.Entry, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.err != nil {
-		return nil, f.err
+		return nil, journal.Entry{}, f.err
 	}
 	path := f.n.disk.Path(f.id, f.entry.Sum)
 	if !f.done {
@@ -663,11 +673,11 @@ func (f *fill) newReader(ctx context.Context) (*fillReader, error) {
 	}
 	file, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("node: follow fetch of %s: %w", f.id, err)
+		return nil, journal.Entry{}, fmt.Errorf("node: follow fetch of %s: %w", f.id, err)
 	}
 	r := &fillReader{f: f, file: file, size: f.entry.Size, ctx: ctx}
 	r.stop = context.AfterFunc(ctx, f.wake)
-	return r, nil
+	return r, f.entry, nil
 }
 
 // fillReader reads a body while it streams in. It holds back the last byte

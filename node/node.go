@@ -253,7 +253,11 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 // for fetches in flight, and closes the journal last. Operations after
 // Close fail with ErrClosed.
 func (n *Node) Close() error {
-	if !n.closed.CompareAndSwap(false, true) {
+	// Under fillsMu, so no fill starts after Close waits for them.
+	n.fillsMu.Lock()
+	first := n.closed.CompareAndSwap(false, true)
+	n.fillsMu.Unlock()
+	if !first {
 		return nil
 	}
 	n.stopCluster()

@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"errors"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -616,5 +617,100 @@ func TestPartedFetchServesRangesEarly(t *testing.T) {
 	m, _ := n.Meta(context.Background(), id)
 	if !m.IsLocal || m.SHA256 == "" {
 		t.Errorf("parted fetch not kept: %+v", m)
+	}
+}
+
+// A body of unknown length under a quota it does not fit is refused with
+// ErrNoSpace before anything reaches the remote.
+func TestChunkedPutOverQuota(t *testing.T) {
+	dir := t.TempDir()
+	dr, _ := storage.NewDirRemote(filepath.Join(dir, "remote"))
+	n, err := Open(context.Background(), Config{StateDir: filepath.Join(dir, "state"), FilesDir: filepath.Join(dir, "files"),
+		Remote: dr, RemotePrefix: "objects/", ScrubInterval: -1, MaxDisk: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	id := ulid.Make()
+	_, err = n.Put(context.Background(), PutRequest{ID: id, Level: journal.LevelRemote, Body: strings.NewReader(strings.Repeat("x", 5000)), Size: -1})
+	if !errors.Is(err, ErrNoSpace) {
+		t.Fatalf("err = %v, want ErrNoSpace", err)
+	}
+	if _, err := dr.Stat(context.Background(), "objects/"+id.String()); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("the refused body reached the remote: %v", err)
+	}
+	// One that fits goes through, measured first and then uploaded.
+	if _, err := n.Put(context.Background(), PutRequest{ID: id, Level: journal.LevelRemote, Body: strings.NewReader("fits"), Size: -1}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dr.Stat(context.Background(), "objects/"+id.String()); err != nil {
+		t.Errorf("the accepted body is not in the remote: %v", err)
+	}
+}
+
+// stallRemote serves part 0 of every object as a stream that stalls until
+// closed, and fails the part at failAt as an unreachable remote would.
+type stallRemote struct {
+	storage.Remote
+	failAt int64
+}
+
+type stalled struct {
+	once sync.Once
+	done chan struct{}
+}
+
+func (s *stalled) Read(p []byte) (int, error) { <-s.done; return 0, io.ErrUnexpectedEOF }
+func (s *stalled) Close() error               { s.once.Do(func() { close(s.done) }); return nil }
+
+func (r *stallRemote) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, storage.ObjectInfo, error) {
+	if off == r.failAt {
+		return nil, storage.ObjectInfo{}, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+	}
+	rc, info, err := r.Remote.Get(ctx, key, off, n)
+	if err == nil && off == 0 {
+		rc.Close()
+		rc = &stalled{done: make(chan struct{})}
+	}
+	return rc, info, err
+}
+
+// When one part of a parted fetch fails, readers fail at once with the
+// part's own error kind, even while part 0's stream stalls.
+func TestPartedFetchFailsWithTheCause(t *testing.T) {
+	dir := t.TempDir()
+	dr, _ := storage.NewDirRemote(filepath.Join(dir, "remote"))
+	const part = 64 << 10
+	id := ulid.Make()
+	body := strings.Repeat("p", 8*part)
+	writer := &testEnv{t: t, dir: filepath.Join(dir, "w"), remote: &countingRemote{Remote: dr}}
+	writer.start()
+	writer.put(id, journal.LevelRemote, body)
+	writer.node.Close()
+
+	n, err := Open(context.Background(), Config{StateDir: filepath.Join(dir, "r", "state"), FilesDir: filepath.Join(dir, "r", "files"),
+		Remote: &stallRemote{Remote: dr, failAt: 2 * part}, RemotePrefix: "objects/", ScrubInterval: -1,
+		FetchPartSize: part, FetchConcurrency: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	obj, err := n.Get(context.Background(), id, GetOptions{Fetch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer obj.Close()
+	done := make(chan error, 1)
+	go func() {
+		_, err := io.ReadAll(obj.Content)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if !errors.Is(err, ErrRemoteUnavailable) {
+			t.Errorf("read failed with %v, want ErrRemoteUnavailable", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the reader hung although a part had failed")
 	}
 }

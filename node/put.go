@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -125,7 +126,11 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 	defer w.Abort()
 
 	body := &limitedBody{r: req.Body, max: n.cfg.MaxObjectSize}
-	if req.Level.InRemote() {
+	// A body of unknown length under a quota is measured on disk before
+	// it may go to the remote: an upload must not happen for a body the
+	// quota then refuses.
+	measureFirst := req.Size < 0 && n.cfg.MaxDisk > 0
+	if req.Level.InRemote() && !measureFirst {
 		err = n.streamBoth(ctx, e, req.Size, body, w)
 	} else {
 		err = copyBody(w, body)
@@ -133,15 +138,18 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 	if err == nil && req.Size >= 0 && w.Size() != req.Size {
 		err = fmt.Errorf("%w: body is %d bytes, expected %d", ErrInvalid, w.Size(), req.Size)
 	}
+	if err == nil && measureFirst {
+		var measured func()
+		if measured, err = n.reserve(w.Size()); err == nil {
+			release = measured
+			if req.Level.InRemote() {
+				err = n.uploadTemp(ctx, e, w)
+			}
+		}
+	}
 	if err != nil {
 		n.counters.putErrors.Add(1)
 		return Meta{}, err
-	}
-	if req.Size < 0 {
-		if release, err = n.reserve(w.Size()); err != nil {
-			n.counters.putErrors.Add(1)
-			return Meta{}, err
-		}
 	}
 	size, sum, err := w.Commit(req.ID)
 	if err != nil {
@@ -240,6 +248,26 @@ func (n *Node) streamBoth(ctx context.Context, e journal.Entry, size int64, body
 }
 
 var errRemoteStopped = errors.New("remote upload stopped")
+
+// uploadTemp uploads a body already measured on disk, from its temporary
+// file.
+func (n *Node) uploadTemp(ctx context.Context, e journal.Entry, w *storage.Writer) error {
+	release, err := n.uploadSlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	f, err := os.Open(w.TempPath())
+	if err != nil {
+		return fmt.Errorf("node: upload %s: %w", e.ID, err)
+	}
+	defer f.Close()
+	n.counters.remoteUploads.Add(1)
+	if err := n.remote.Put(ctx, n.remoteKey(e.ID), f, w.Size(), remoteMeta(e, false)); err != nil {
+		return remoteErr("upload "+e.ID.String(), err)
+	}
+	return nil
+}
 
 // uploadSlot waits for one of the MaxUploads slots and returns its release.
 func (n *Node) uploadSlot(ctx context.Context) (func(), error) {

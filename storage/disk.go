@@ -248,12 +248,18 @@ func (w *Writer) Commit(id ulid.ULID) (int64, Sum, error) {
 		os.Remove(w.f.Name())
 		return 0, Sum{}, err
 	}
+	// The same bytes may already be in place (the body PUT again): then
+	// the file must survive a failure below, since a record points at it.
+	_, statErr := os.Stat(final)
+	existed := statErr == nil
 	if err := os.Rename(w.f.Name(), final); err != nil {
 		os.Remove(w.f.Name())
 		return 0, Sum{}, fmt.Errorf("storage: rename body %s: %w", id, err)
 	}
 	if err := syncDir(filepath.Dir(final)); err != nil {
-		os.Remove(final)
+		if !existed {
+			os.Remove(final)
+		}
 		return 0, Sum{}, fmt.Errorf("storage: sync folder of %s: %w", id, noSpace(err))
 	}
 	return w.n, sum, nil
