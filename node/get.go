@@ -652,6 +652,22 @@ func (f *fill) commit(sum storage.Sum) (err error) {
 	return nil
 }
 
+// wait blocks until the fill has committed the body or failed, for callers
+// that want the copy rather than the bytes (repair, replication, pre-warm).
+// A fill always ends: by success, failure or the node's Close.
+func (f *fill) wait() error {
+	<-f.ready
+	if f.headErr != nil {
+		return f.headErr
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for !f.done && f.err == nil {
+		f.cond.Wait()
+	}
+	return f.err
+}
+
 // wake rouses readers so they notice a canceled context.
 func (f *fill) wake() {
 	f.mu.Lock()

@@ -131,20 +131,12 @@ func (n *Node) repair(id ulid.ULID) error {
 		return nil
 	}
 	f := n.startFill(id, &e)
-	<-f.ready
-	if f.headErr != nil {
-		return f.headErr
+	if err := f.wait(); err != nil {
+		return err
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for !f.done && f.err == nil {
-		f.cond.Wait()
-	}
-	if f.err == nil {
-		n.counters.repairs.Add(1)
-		n.log.Info("repaired body from the remote", "id", id)
-	}
-	return f.err
+	n.counters.repairs.Add(1)
+	n.log.Info("repaired body from the remote", "id", id, "source", f.source)
+	return nil
 }
 
 // scrubLoop verifies every local body at start-up and then every

@@ -258,18 +258,8 @@ func (n *Node) warm(id ulid.ULID) (bool, int64, error) {
 	case e.Deleted || b != nil:
 		return false, 0, nil
 	}
-	f := n.startFill(id, &e)
-	<-f.ready
-	if f.headErr != nil {
-		return false, 0, f.headErr
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for !f.done && f.err == nil {
-		f.cond.Wait()
-	}
-	if f.err != nil {
-		return false, 0, f.err
+	if err := n.startFill(id, &e).wait(); err != nil {
+		return false, 0, err
 	}
 	return true, e.Size, nil
 }
