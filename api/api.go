@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"mime"
 	"net/http"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/objstore/objstore/auth"
 	"github.com/objstore/objstore/cluster"
 	"github.com/objstore/objstore/journal"
 	"github.com/objstore/objstore/node"
@@ -38,6 +40,8 @@ type Store interface {
 	Ready() error
 	Prewarm(ctx context.Context, spec node.PrewarmSpec) (node.PrewarmJob, error)
 	PrewarmStatus(ctx context.Context, job string, withPeers bool) (node.PrewarmJob, error)
+	Keys() ([]cluster.KeyInfo, error)
+	RotateKeyring(ctx context.Context, req node.KeyringRequest) (node.KeyringResult, error)
 }
 
 var _ Store = (*node.Node)(nil)
@@ -67,28 +71,37 @@ type Config struct {
 	Version string
 	// Logger receives request and error logs; nil discards them.
 	Logger *slog.Logger
+	// Auth checks clients' access keys (*auth.Store); nil means the API
+	// is open, except for administrative calls, which are then served to
+	// clients on the node's own machine only.
+	Auth Authenticator
 }
 
-// NewPublic returns the handler of the public API.
+// NewPublic returns the handler of the public API. Each route needs a
+// scope (read, write or admin) when Config.Auth is set; the health,
+// readiness, ping and version routes are always open.
 func NewPublic(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{store: cfg.Store, version: cfg.Version, log: cfg.Logger.With("component", "api")}
+	s := &server{store: cfg.Store, version: cfg.Version, log: cfg.Logger.With("component", "api"), auth: cfg.Auth}
+	read, write, admin := s.guard(auth.ScopeRead), s.guard(auth.ScopeWrite), s.guard(auth.ScopeAdmin)
 	mux := http.NewServeMux()
-	mux.HandleFunc("GET /api/v1/get/{id}", s.get)
-	mux.HandleFunc("GET /api/v1/meta/{id}", s.meta)
-	mux.HandleFunc("POST /api/v1/put", s.put)
-	mux.HandleFunc("POST /api/v1/delete/{id}", s.delete)
-	mux.HandleFunc("POST /api/v1/upgrade/{id}", s.upgrade)
-	mux.HandleFunc("POST /api/v1/invalidate/{id}", s.invalidate)
-	mux.HandleFunc("POST /api/v1/prewarm", s.prewarm)
-	mux.HandleFunc("GET /api/v1/prewarm/{job}", s.prewarmStatus)
-	mux.HandleFunc("GET /api/v1/id", s.newID)
+	mux.HandleFunc("GET /api/v1/get/{id}", read(s.get))
+	mux.HandleFunc("GET /api/v1/meta/{id}", read(s.meta))
+	mux.HandleFunc("POST /api/v1/put", write(s.put))
+	mux.HandleFunc("POST /api/v1/delete/{id}", write(s.delete))
+	mux.HandleFunc("POST /api/v1/upgrade/{id}", write(s.upgrade))
+	mux.HandleFunc("POST /api/v1/invalidate/{id}", write(s.invalidate))
+	mux.HandleFunc("POST /api/v1/prewarm", write(s.prewarm))
+	mux.HandleFunc("GET /api/v1/prewarm/{job}", read(s.prewarmStatus))
+	mux.HandleFunc("GET /api/v1/id", read(s.newID))
 	mux.HandleFunc("GET /api/v1/version", s.versionH)
 	mux.HandleFunc("GET /api/v1/ping", s.ping)
-	mux.HandleFunc("GET /api/v1/stats", s.stats)
-	mux.HandleFunc("GET /api/v1/nodes", s.nodes)
+	mux.HandleFunc("GET /api/v1/stats", read(s.stats))
+	mux.HandleFunc("GET /api/v1/nodes", read(s.nodes))
+	mux.HandleFunc("GET /api/v1/cluster/keyring", admin(s.keys))
+	mux.HandleFunc("POST /api/v1/cluster/keyring", admin(s.rotateKeyring))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	// Answer unknown paths and wrong methods in the API's JSON error form.
@@ -121,6 +134,7 @@ type server struct {
 	store   Store
 	version string
 	log     *slog.Logger
+	auth    Authenticator // nil: open
 }
 
 var errNoRoute = errors.New("not found")
@@ -223,7 +237,10 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		msg = "internal error"
 	} else if code >= 500 {
+		// What failed, without paths, addresses or the remote's words:
+		// those stay in the log.
 		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
+		msg = node.PublicMessage(err)
 	}
 	writeError(w, code, msg)
 }
@@ -292,6 +309,21 @@ func setMetaHeaders(h http.Header, m node.Meta) {
 	}
 }
 
+// setObjectSafety keeps a browser from treating a stored object as part of
+// this site: an uploaded report.html is downloaded, not rendered, its type
+// is not sniffed, and if shown anyway it runs no script and loads nothing.
+func setObjectSafety(h http.Header, name string) {
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Content-Security-Policy", "default-src 'none'; sandbox")
+	cd := "attachment"
+	if name != "" {
+		if v := mime.FormatMediaType("attachment", map[string]string{"filename": name}); v != "" {
+			cd = v
+		}
+	}
+	h.Set("Content-Disposition", cd)
+}
+
 func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	id, err := parseID("object ID", r.PathValue("id"))
 	if err != nil {
@@ -319,6 +351,7 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	if obj.SHA256 != "" {
 		h.Set("ETag", `"`+obj.SHA256+`"`)
 	}
+	setObjectSafety(h, obj.Name)
 	// ServeContent answers Range and conditional requests, and copies an
 	// *os.File with sendfile (the counting writer keeps that path).
 	cw := &countingWriter{ResponseWriter: w}

@@ -183,3 +183,22 @@ func BenchmarkServeGet(b *testing.B) {
 		})
 	}
 }
+
+// Object answers are downloads that browsers neither sniff nor render.
+func TestObjectSafetyHeaders(t *testing.T) {
+	for name, want := range map[string]string{
+		"report.html": `attachment; filename=report.html`,
+		"":            "attachment",
+		"été.txt":     `attachment; filename*=utf-8''%C3%A9t%C3%A9.txt`,
+		`a"b.txt`:     `attachment; filename="a\"b.txt"`,
+	} {
+		h := http.Header{}
+		setObjectSafety(h, name)
+		if got := h.Get("Content-Disposition"); got != want {
+			t.Errorf("%q: Content-Disposition %q, want %q", name, got, want)
+		}
+		if h.Get("X-Content-Type-Options") != "nosniff" || !strings.Contains(h.Get("Content-Security-Policy"), "sandbox") {
+			t.Errorf("%q: %v", name, h)
+		}
+	}
+}

@@ -27,21 +27,42 @@ type PrivateStore interface {
 	DropCopy(ctx context.Context, id ulid.ULID) (dropped, kept bool)
 	Prewarm(ctx context.Context, spec node.PrewarmSpec) (node.PrewarmJob, error)
 	PrewarmStatus(ctx context.Context, job string, withPeers bool) (node.PrewarmJob, error)
+	// Member finds a member of the cluster by ID, for binding a request
+	// to the node it claims to come from.
+	Member(id ulid.ULID) (cluster.Member, bool)
+	// ApplyKeyring carries out a peer's keyring change on this node.
+	ApplyKeyring(ctx context.Context, op node.KeyringOp) error
 }
 
 var _ PrivateStore = (*node.Node)(nil)
 
+// PrivateConfig configures the private API handler.
+type PrivateConfig struct {
+	Store PrivateStore
+	// Auth authenticates every request and signs every answer; nil
+	// means an insecure cluster.
+	Auth *cluster.Auth
+	// Logger receives request and error logs; nil discards them.
+	Logger *slog.Logger
+}
+
 // maxPrivateBody bounds a private request's body: the largest message is a
-// batch of MaxBatch entries.
-const maxPrivateBody = 64 << 20
+// batch of MaxBatch entries of a few hundred bytes each.
+const maxPrivateBody = 32 << 20
 
 // NewPrivate returns the handler of the private API (/private/v1), which
 // nodes use to announce writes, reconcile their journals and read each
-// other's bodies. It must be served on the private address only.
-func NewPrivate(store PrivateStore, logger *slog.Logger) http.Handler {
+// other's bodies. It must be served on the private address only. Every
+// request is authenticated by cfg.Auth before it is served.
+func NewPrivate(cfg PrivateConfig) http.Handler {
+	logger := cfg.Logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
+	if cfg.Auth == nil {
+		cfg.Auth = &cluster.Auth{}
+	}
+	store := cfg.Store
 	s := &privateServer{store: store, server: server{log: logger.With("component", "private-api")}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+cluster.PathPing, s.ping)
@@ -54,10 +75,25 @@ func NewPrivate(store PrivateStore, logger *slog.Logger) http.Handler {
 	mux.HandleFunc("POST "+cluster.PathInvalidate+"{id}", s.invalidate)
 	mux.HandleFunc("POST "+cluster.PathPrewarm, s.prewarm)
 	mux.HandleFunc("GET "+cluster.PathPrewarm+"/{job}", s.prewarmStatus)
+	mux.HandleFunc("POST "+cluster.PathKeyring, s.keyring)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: no such private endpoint %s %s", errNoRoute, r.Method, r.URL.Path))
 	})
-	return s.middleware(s.checkProto(mux))
+	return s.middleware(cfg.Auth.Middleware(s.checkProto(mux), store.Member, maxPrivateBody, s.log, cluster.PathGet))
+}
+
+// keyring applies a peer's keyring change (install, use, remove) here.
+func (s *privateServer) keyring(w http.ResponseWriter, r *http.Request) {
+	var op node.KeyringOp
+	if err := json.NewDecoder(r.Body).Decode(&op); err != nil {
+		s.failMessage(w, r, err)
+		return
+	}
+	if err := s.store.ApplyKeyring(r.Context(), op); err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, map[string]bool{"ok": true})
 }
 
 type privateServer struct {

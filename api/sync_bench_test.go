@@ -55,7 +55,7 @@ func BenchmarkAntiEntropy(b *testing.B) {
 	bn := open("b")
 	defer a.Close()
 	defer bn.Close()
-	srv := httptest.NewServer(NewPrivate(bn, nil))
+	srv := httptest.NewServer(NewPrivate(PrivateConfig{Store: bn}))
 	defer srv.Close()
 	client := cluster.NewClient(cluster.ClientConfig{})
 	peer := client.Peer(srv.Listener.Addr().String())

@@ -3,12 +3,15 @@ package cluster
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -29,6 +32,7 @@ const (
 	PathGet        = "/private/v1/get/"
 	PathInvalidate = "/private/v1/invalidate/"
 	PathPrewarm    = "/private/v1/prewarm"
+	PathKeyring    = "/private/v1/keyring"
 )
 
 // Headers of a private get's answer: the served body's checksum and
@@ -53,6 +57,16 @@ type ClientConfig struct {
 	// HeaderTimeout bounds the wait for a body's response headers; zero
 	// means 10s. The body itself streams for as long as it takes.
 	HeaderTimeout time.Duration
+	// Auth signs requests and checks answers (and makes the client speak
+	// mutual TLS when it has certificates); nil means neither.
+	Auth *Auth
+	// OnClock, when set, receives every answer's measurement of the
+	// peer's clock: its offset from Auth's clock (or time.Now) and the
+	// round trip it was measured over.
+	OnClock func(addr string, offset, rtt time.Duration)
+	// WrapTransport, when set, wraps the client's transport, for tests
+	// that watch or replay what goes on the wire.
+	WrapTransport func(http.RoundTripper) http.RoundTripper
 }
 
 // Client calls peers' private APIs. It is safe for concurrent use and
@@ -60,6 +74,8 @@ type ClientConfig struct {
 type Client struct {
 	hc      *http.Client
 	timeout time.Duration
+	auth    *Auth
+	onClock func(addr string, offset, rtt time.Duration)
 	sent    atomic.Int64
 	recv    atomic.Int64
 }
@@ -75,13 +91,82 @@ func NewClient(cfg ClientConfig) *Client {
 	if cfg.HeaderTimeout == 0 {
 		cfg.HeaderTimeout = 10 * time.Second
 	}
+	if cfg.Auth == nil {
+		cfg.Auth = &Auth{}
+	}
+	dialer := &net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}
 	tr := &http.Transport{
-		DialContext:           (&net.Dialer{Timeout: cfg.DialTimeout, KeepAlive: 30 * time.Second}).DialContext,
+		DialContext:           dialer.DialContext,
 		MaxIdleConnsPerHost:   16,
 		IdleConnTimeout:       90 * time.Second,
 		ResponseHeaderTimeout: cfg.HeaderTimeout,
 	}
-	return &Client{hc: &http.Client{Transport: tr}, timeout: cfg.CallTimeout}
+	if certs := cfg.Auth.TLS; certs != nil {
+		tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return dialTLS(ctx, dialer, certs, network, addr)
+		}
+	}
+	var rt http.RoundTripper = tr
+	if cfg.WrapTransport != nil {
+		rt = cfg.WrapTransport(tr)
+	}
+	return &Client{hc: &http.Client{Transport: rt}, timeout: cfg.CallTimeout, auth: cfg.Auth, onClock: cfg.OnClock}
+}
+
+// dialTLS connects to a peer with mutual TLS, checking that the peer's
+// certificate covers the host dialled (an IP or a name), which is the
+// private address the peer advertises in gossip.
+func dialTLS(ctx context.Context, d *net.Dialer, certs *CertReloader, network, addr string) (net.Conn, error) {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	raw, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	cfg := certs.ClientConfig()
+	cfg.ServerName = host
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		_, pool := certs.current()
+		chain := make([][]byte, len(cs.PeerCertificates))
+		for i, c := range cs.PeerCertificates {
+			chain[i] = c.Raw
+		}
+		return verifyChain(chain, pool, host, x509.ExtKeyUsageServerAuth)
+	}
+	conn := tls.Client(raw, cfg)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, err
+	}
+	return conn, nil
+}
+
+// do sends req (signed, with body as its body) and measures the peer's
+// clock from the answer. It returns the request's nonce, to check the
+// answer with.
+func (p *Peer) do(req *http.Request, body []byte) (*http.Response, string, error) {
+	req.Header.Set(HeaderProto, ProtoVersion)
+	nonce := p.c.auth.signRequest(req, body)
+	start := time.Now()
+	resp, err := p.c.hc.Do(req)
+	if err != nil {
+		return nil, "", err
+	}
+	rtt := time.Since(start)
+	if p.c.onClock != nil {
+		if t, err := strconv.ParseInt(resp.Header.Get(HeaderTime), 10, 64); err == nil {
+			// The peer read its clock about halfway through the round trip.
+			local := p.c.auth.now().Add(-rtt / 2)
+			p.c.onClock(p.addr, time.Duration(t-local.UnixNano()), rtt)
+		}
+	}
+	if err := p.c.auth.checkAnswer(resp, nonce); err != nil {
+		resp.Body.Close()
+		return nil, "", err
+	}
+	return resp, nonce, nil
 }
 
 // Bytes returns the bytes of request and response bodies this client has
@@ -92,11 +177,14 @@ func (c *Client) Bytes() (sent, received int64) { return c.sent.Load(), c.recv.L
 func (c *Client) Close() { c.hc.CloseIdleConnections() }
 
 // Peer returns the private API of the node at addr (host:port).
-func (c *Client) Peer(addr string) *Peer { return &Peer{c: c, base: "http://" + addr} }
+func (c *Client) Peer(addr string) *Peer {
+	return &Peer{c: c, addr: addr, base: c.auth.Scheme() + "://" + addr}
+}
 
 // Peer is one node's private API. It implements Replica.
 type Peer struct {
 	c    *Client
+	addr string
 	base string
 }
 
@@ -117,21 +205,25 @@ func (p *Peer) call(ctx context.Context, path string, body []byte, decode func(i
 	if err != nil {
 		return err
 	}
-	req.Header.Set(HeaderProto, ProtoVersion)
 	if body != nil {
 		req.Header.Set("Content-Type", ContentType)
 	}
-	resp, err := p.c.hc.Do(req)
+	resp, nonce, err := p.do(req, body)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrPeer, path, err)
 	}
 	defer resp.Body.Close()
-	cr := &countingReader{r: resp.Body, n: &p.c.recv}
+	resp.Body = &countingReadCloser{ReadCloser: resp.Body, n: &p.c.recv}
 	if resp.StatusCode != http.StatusOK {
-		msg, _ := io.ReadAll(io.LimitReader(cr, 4096))
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
 		return fmt.Errorf("%w: %s: %s: %s", ErrPeer, path, resp.Status, strings.TrimSpace(string(msg)))
 	}
-	if err := decode(cr); err != nil {
+	r, check := p.c.auth.checkBody(resp, nonce)
+	if err := decode(r); err != nil {
+		return fmt.Errorf("%w: %s: %w", ErrPeer, path, err)
+	}
+	// Nothing decoded is returned before the whole answer verifies.
+	if err := check(); err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrPeer, path, err)
 	}
 	return nil
@@ -229,8 +321,7 @@ func (p *Peer) Get(ctx context.Context, id ulid.ULID) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	req.Header.Set(HeaderProto, ProtoVersion)
-	resp, err := p.c.hc.Do(req)
+	resp, _, err := p.do(req, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: get %s: %w", ErrPeer, id, err)
 	}
@@ -240,17 +331,6 @@ func (p *Peer) Get(ctx context.Context, id ulid.ULID) (*http.Response, error) {
 	}
 	resp.Body = &countingReadCloser{ReadCloser: resp.Body, n: &p.c.recv}
 	return resp, nil
-}
-
-type countingReader struct {
-	r io.Reader
-	n *atomic.Int64
-}
-
-func (c *countingReader) Read(p []byte) (int, error) {
-	n, err := c.r.Read(p)
-	c.n.Add(int64(n))
-	return n, err
 }
 
 type countingReadCloser struct {

@@ -69,8 +69,15 @@ type Config struct {
 	Join []string
 
 	// Key enables gossip encryption (AES-GCM) when set; it must be 16, 24
-	// or 32 bytes and the same on every node. Nil means no encryption.
+	// or 32 bytes and the same on every node. Nil means no encryption
+	// unless Keyring is set.
 	Key []byte
+
+	// Keyring, when set, encrypts gossip with its primary key and
+	// decrypts with any of its keys, following its rotations; it takes
+	// precedence over Key. Either way, an encrypted member refuses
+	// unencrypted gossip and never sends any.
+	Keyring *Keyring
 
 	// RejoinInterval is how often the rejoin loop contacts dead members (and
 	// the seeds, when no peer is alive) and reaps old ones. 0 means 5s.
@@ -358,9 +365,14 @@ func Start(cfg Config) (*Membership, error) {
 	// memberlist forgets the dead entry (GossipToTheDeadTime, then a
 	// push/pull interval: about a minute on LAN timings).
 	mc.DeadNodeReclaimTime = mc.ProbeInterval
-	if len(cfg.Key) > 0 {
+	switch {
+	case cfg.Keyring != nil:
+		mc.Keyring = cfg.Keyring.Gossip()
+	case len(cfg.Key) > 0:
 		mc.SecretKey = slices.Clone(cfg.Key)
 	}
+	encrypted := mc.Keyring != nil || len(mc.SecretKey) > 0
+	mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = encrypted, encrypted
 	d := &delegate{m: m}
 	mc.Delegate = d
 	mc.Alive = d
@@ -379,7 +391,7 @@ func Start(cfg Config) (*Membership, error) {
 	}
 	m.ml = ml
 	m.log.Info("gossip started", "gossip_addr", m.Self().GossipAddr, "tag", cfg.Tag,
-		"encrypted", len(cfg.Key) > 0, "seeds", m.seeds)
+		"encrypted", encrypted, "seeds", m.seeds)
 
 	if seeds := m.seedsExceptSelf(); len(seeds) > 0 {
 		n, err := ml.Join(seeds)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 
 	"github.com/oklog/ulid/v2"
 
@@ -34,8 +35,15 @@ const (
 	msgIDs       byte = 6
 
 	// MaxBatch bounds the items of one message, so a message stays a few
-	// MiB at most whatever a peer sends.
+	// MiB at most whatever a peer sends. Requests have tighter bounds of
+	// their own (maxTreeNodes, maxLeaves, maxIDs), since their answers
+	// are larger than they are.
 	MaxBatch = 16384
+	// Bounds on the items of one request: what anti-entropy asks for at
+	// most (treeBatch, leafBatch, entryBatch).
+	maxTreeNodes = treeBatch
+	maxLeaves    = leafBatch
+	maxIDs       = entryBatch
 	// maxSummaries bounds one summaries answer: the entries of the leaves
 	// asked for (1,024 leaves of a journal of a few hundred million
 	// entries).
@@ -56,7 +64,7 @@ type msgReader struct {
 	err error
 }
 
-func newMsgReader(r io.Reader, kind byte) (*msgReader, int, error) {
+func newMsgReader(r io.Reader, kind byte, limit int) (*msgReader, int, error) {
 	m := &msgReader{r: bufio.NewReader(r)}
 	k, err := m.r.ReadByte()
 	if err != nil {
@@ -66,8 +74,8 @@ func newMsgReader(r io.Reader, kind byte) (*msgReader, int, error) {
 		return nil, 0, fmt.Errorf("%w: message kind %d, want %d", ErrBadMessage, k, kind)
 	}
 	n := m.uvarint()
-	if m.err == nil && n > MaxBatch {
-		return nil, 0, fmt.Errorf("%w: %d items, the limit is %d", ErrBadMessage, n, MaxBatch)
+	if m.err == nil && n > uint64(limit) {
+		return nil, 0, fmt.Errorf("%w: %d items, the limit is %d", ErrBadMessage, n, limit)
 	}
 	return m, int(n), m.err
 }
@@ -111,11 +119,12 @@ func EncodeEntries(entries []journal.Entry) []byte {
 
 // DecodeEntries decodes what EncodeEntries made.
 func DecodeEntries(r io.Reader) ([]journal.Entry, error) {
-	m, n, err := newMsgReader(r, msgEntries)
+	m, n, err := newMsgReader(r, msgEntries, MaxBatch)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]journal.Entry, 0, n)
+	out := make([]journal.Entry, 0, min(n, 1024))
+	seen := make(map[ulid.ULID]struct{}, min(n, 1024))
 	for range n {
 		var id ulid.ULID
 		m.full(id[:])
@@ -135,6 +144,10 @@ func DecodeEntries(r io.Reader) ([]journal.Entry, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", ErrBadMessage, err)
 		}
+		if _, dup := seen[id]; dup {
+			continue // a sender never repeats an ID; only its first entry counts
+		}
+		seen[id] = struct{}{}
 		out = append(out, e)
 	}
 	return out, nil
@@ -153,16 +166,25 @@ func EncodeTreeRequest(level int, nodes []uint32) []byte {
 
 // DecodeTreeRequest decodes what EncodeTreeRequest made.
 func DecodeTreeRequest(r io.Reader) (level int, nodes []uint32, err error) {
-	m, n, err := newMsgReader(r, msgTreeReq)
+	m, n, err := newMsgReader(r, msgTreeReq, maxTreeNodes)
 	if err != nil {
 		return 0, nil, err
 	}
-	level = int(m.uvarint())
+	lv := m.uvarint()
+	if lv >= journal.TreeDepth {
+		return 0, nil, fmt.Errorf("%w: tree level %d", ErrBadMessage, lv)
+	}
 	nodes = make([]uint32, 0, n)
 	for range n {
-		nodes = append(nodes, uint32(m.uvarint()))
+		v := m.uvarint()
+		if v > math.MaxUint32 {
+			return 0, nil, fmt.Errorf("%w: tree node %d", ErrBadMessage, v)
+		}
+		nodes = append(nodes, uint32(v))
 	}
-	return level, nodes, m.err
+	// Each node asked for costs a walk over its leaves: asking twice for
+	// one is never needed and would multiply the work.
+	return int(lv), dedup(nodes), m.err
 }
 
 // EncodeTreeNodes encodes digests and counts of tree nodes.
@@ -179,7 +201,7 @@ func EncodeTreeNodes(nodes []journal.TreeNode) []byte {
 
 // DecodeTreeNodes decodes what EncodeTreeNodes made.
 func DecodeTreeNodes(r io.Reader) ([]journal.TreeNode, error) {
-	m, n, err := newMsgReader(r, msgTreeResp)
+	m, n, err := newMsgReader(r, msgTreeResp, MaxBatch)
 	if err != nil {
 		return nil, err
 	}
@@ -203,7 +225,7 @@ func EncodeLeaves(leaves []uint16) []byte {
 
 // DecodeLeaves decodes what EncodeLeaves made.
 func DecodeLeaves(r io.Reader) ([]uint16, error) {
-	m, n, err := newMsgReader(r, msgLeaves)
+	m, n, err := newMsgReader(r, msgLeaves, maxLeaves)
 	if err != nil {
 		return nil, err
 	}
@@ -213,7 +235,7 @@ func DecodeLeaves(r io.Reader) ([]uint16, error) {
 		m.full(b[:])
 		out[i] = binary.BigEndian.Uint16(b[:])
 	}
-	return out, m.err
+	return dedup(out), m.err
 }
 
 // EncodeSummaries encodes (ID, version) pairs: 44 bytes each.
@@ -274,7 +296,7 @@ func EncodeIDs(ids []ulid.ULID) []byte {
 
 // DecodeIDs decodes what EncodeIDs made.
 func DecodeIDs(r io.Reader) ([]ulid.ULID, error) {
-	m, n, err := newMsgReader(r, msgIDs)
+	m, n, err := newMsgReader(r, msgIDs, maxIDs)
 	if err != nil {
 		return nil, err
 	}
@@ -282,5 +304,18 @@ func DecodeIDs(r io.Reader) ([]ulid.ULID, error) {
 	for i := range out {
 		m.full(out[i][:])
 	}
-	return out, m.err
+	return dedup(out), m.err
+}
+
+// dedup drops repeated items, keeping the first of each in order.
+func dedup[T comparable](s []T) []T {
+	seen := make(map[T]struct{}, len(s))
+	out := s[:0]
+	for _, v := range s {
+		if _, ok := seen[v]; !ok {
+			seen[v] = struct{}{}
+			out = append(out, v)
+		}
+	}
+	return out
 }

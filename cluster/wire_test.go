@@ -89,3 +89,36 @@ func FuzzDecodeEntries(f *testing.F) {
 		}
 	})
 }
+
+// Repeated items are dropped, so one request cannot multiply its work by
+// naming the same thing many times; requests over their own bounds are
+// refused.
+func TestWireDropsDuplicatesAndBoundsRequests(t *testing.T) {
+	id := ulid.Make()
+	e := journal.Entry{ID: id, Version: journal.Version{Time: journal.Timestamp{Wall: 1}, Node: ulid.Make()}, Deleted: true}
+	got, err := DecodeEntries(bytes.NewReader(EncodeEntries([]journal.Entry{e, e, e})))
+	if err != nil || len(got) != 1 {
+		t.Errorf("entries: %d, %v; want 1", len(got), err)
+	}
+	if ids, err := DecodeIDs(bytes.NewReader(EncodeIDs([]ulid.ULID{id, id}))); err != nil || len(ids) != 1 {
+		t.Errorf("ids: %d, %v; want 1", len(ids), err)
+	}
+	if ls, err := DecodeLeaves(bytes.NewReader(EncodeLeaves([]uint16{3, 3, 4}))); err != nil || !reflect.DeepEqual(ls, []uint16{3, 4}) {
+		t.Errorf("leaves: %v, %v", ls, err)
+	}
+	if _, ns, err := DecodeTreeRequest(bytes.NewReader(EncodeTreeRequest(0, make([]uint32, 1000)))); err != nil || len(ns) != 1 {
+		t.Errorf("tree request: %d nodes, %v; want 1", len(ns), err)
+	}
+	if _, _, err := DecodeTreeRequest(bytes.NewReader(EncodeTreeRequest(journal.TreeDepth, []uint32{0}))); !errors.Is(err, ErrBadMessage) {
+		t.Errorf("tree request below the leaves: %v", err)
+	}
+	if _, _, err := DecodeTreeRequest(bytes.NewReader(EncodeTreeRequest(1, make([]uint32, maxTreeNodes+1)))); !errors.Is(err, ErrBadMessage) {
+		t.Errorf("tree request of %d nodes: %v", maxTreeNodes+1, err)
+	}
+	if _, err := DecodeIDs(bytes.NewReader(EncodeIDs(make([]ulid.ULID, maxIDs+1)))); !errors.Is(err, ErrBadMessage) {
+		t.Errorf("ids request of %d: %v", maxIDs+1, err)
+	}
+	if _, err := DecodeLeaves(bytes.NewReader(EncodeLeaves(make([]uint16, maxLeaves+1)))); !errors.Is(err, ErrBadMessage) {
+		t.Errorf("leaves request of %d: %v", maxLeaves+1, err)
+	}
+}

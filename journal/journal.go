@@ -35,6 +35,7 @@ var (
 	bucketSync    = []byte("sync")
 	keySchema     = []byte("schema")
 	keyLastSync   = []byte("last_sync")
+	keyLatest     = []byte("latest")
 )
 
 // schemaVersion is the layout of the buckets above. Opening a database with
@@ -79,8 +80,9 @@ type Journal struct {
 	db  *bolt.DB
 	log *slog.Logger
 
-	mu    sync.Mutex // guards stats
-	stats Stats
+	mu     sync.Mutex // guards stats and latest
+	stats  Stats
+	latest Timestamp // the greatest version time of any entry applied
 
 	tree *tree
 }
@@ -154,10 +156,20 @@ func (j *Journal) init() error {
 	// Counting and hashing at open cost one scan; they keep Stats and the
 	// hash tree exact without records that every commit would rewrite.
 	return j.View(func(tx *Tx) error {
+		if v := tx.tx.Bucket(bucketMeta).Get(keyLatest); v != nil {
+			ts, err := decodeTimestamp(v)
+			if err != nil {
+				return fmt.Errorf("journal: %s: %w", keyLatest, err)
+			}
+			j.latest = ts
+		}
 		var s Stats
 		var deltas []treeDelta
 		err := tx.ForEachEntry(ulid.ULID{}, func(e Entry) error {
 			s.add(entryStats(e, 1))
+			if e.Version.Time.Compare(j.latest) > 0 {
+				j.latest = e.Version.Time
+			}
 			deltas = append(deltas, treeDelta{leaf: LeafOf(e.ID), xor: entryDigest(e.ID, e.Version), count: 1})
 			if len(deltas) == 4096 {
 				j.tree.apply(deltas)
@@ -176,6 +188,17 @@ func (j *Journal) init() error {
 		j.stats = s
 		return err
 	})
+}
+
+func encodeTimestamp(ts Timestamp) []byte {
+	return binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint64(make([]byte, 0, 12), uint64(ts.Wall)), ts.Logical)
+}
+
+func decodeTimestamp(b []byte) (Timestamp, error) {
+	if len(b) != 12 {
+		return Timestamp{}, fmt.Errorf("%w: timestamp of %d bytes", ErrCorrupt, len(b))
+	}
+	return Timestamp{Wall: int64(binary.BigEndian.Uint64(b)), Logical: binary.BigEndian.Uint32(b[8:])}, nil
 }
 
 // syncKey is an entry's key in the sync index: its leaf, then its ID.
@@ -204,12 +227,18 @@ func (j *Journal) View(fn func(*Tx) error) error {
 func (j *Journal) Update(fn func(*Tx) error) error {
 	var delta Stats
 	var tree []treeDelta
+	var latest Timestamp
 	err := j.db.Update(func(btx *bolt.Tx) error {
 		tx := &Tx{tx: btx}
 		if err := fn(tx); err != nil {
 			return err
 		}
-		delta, tree = tx.delta, tx.tree
+		delta, tree, latest = tx.delta, tx.tree, tx.latest
+		if latest.Compare(j.Latest()) > 0 {
+			// Kept durably, so compacting the newest tombstones cannot
+			// lower what a restart resumes the clock above.
+			return btx.Bucket(bucketMeta).Put(keyLatest, encodeTimestamp(latest))
+		}
 		return nil
 	})
 	if err != nil {
@@ -217,9 +246,21 @@ func (j *Journal) Update(fn func(*Tx) error) error {
 	}
 	j.mu.Lock()
 	j.stats.add(delta)
+	if latest.Compare(j.latest) > 0 {
+		j.latest = latest
+	}
 	j.mu.Unlock()
 	j.tree.apply(tree)
 	return nil
+}
+
+// Latest returns the greatest version time of any entry the journal has
+// applied since it was created (tombstones compacted since start-up
+// included), so a restarted node can resume its clock above it.
+func (j *Journal) Latest() Timestamp {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.latest
 }
 
 // Entry returns the entry for id, or an error matching ErrNotFound.
@@ -271,9 +312,10 @@ func (j *Journal) Blobs(after ulid.ULID, limit int) ([]BlobRef, error) {
 // Tx is a journal transaction. It must not be used after the function it was
 // passed to returns.
 type Tx struct {
-	tx    *bolt.Tx
-	delta Stats
-	tree  []treeDelta
+	tx     *bolt.Tx
+	delta  Stats
+	tree   []treeDelta
+	latest Timestamp // the greatest version time applied in this transaction
 }
 
 // Entry returns the entry for id, or an error matching ErrNotFound.
@@ -324,6 +366,9 @@ func (tx *Tx) Apply(e Entry) (bool, error) {
 		return false, fmt.Errorf("journal: put entry %s: %w", e.ID, err)
 	}
 	tx.delta.add(entryStats(e, 1))
+	if e.Version.Time.Compare(tx.latest) > 0 {
+		tx.latest = e.Version.Time
+	}
 	return true, nil
 }
 

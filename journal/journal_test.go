@@ -3,6 +3,7 @@ package journal
 import (
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"reflect"
 	"sync"
@@ -284,7 +285,7 @@ func TestBlobsPages(t *testing.T) {
 
 func TestClockMonotonic(t *testing.T) {
 	frozen := time.Unix(1000, 0)
-	c := NewClock(func() time.Time { return frozen })
+	c := NewClock(func() time.Time { return frozen }, 0)
 	prev := c.Now()
 	for range 1000 {
 		next := c.Now()
@@ -299,8 +300,8 @@ func TestClockMonotonic(t *testing.T) {
 // after the writes it has seen from others.
 func TestClockFollowsFasterNode(t *testing.T) {
 	now := time.Now()
-	ahead := NewClock(func() time.Time { return now.Add(10 * time.Minute) })
-	behind := NewClock(func() time.Time { return now })
+	ahead := NewClock(func() time.Time { return now.Add(10 * time.Minute) }, 0)
+	behind := NewClock(func() time.Time { return now }, 0)
 	remote := ahead.Now()
 	behind.Observe(remote)
 	local := behind.Now()
@@ -315,7 +316,7 @@ func TestClockFollowsFasterNode(t *testing.T) {
 }
 
 func TestClockConcurrent(t *testing.T) {
-	c := NewClock(nil)
+	c := NewClock(nil, 0)
 	var mu sync.Mutex
 	seen := map[Timestamp]bool{}
 	var wg sync.WaitGroup
@@ -335,4 +336,73 @@ func TestClockConcurrent(t *testing.T) {
 		}()
 	}
 	wg.Wait()
+}
+
+// A timestamp further ahead than the maximum offset is refused and leaves
+// the clock where it was; one within it is followed.
+func TestClockRefusesFarFuture(t *testing.T) {
+	now := time.Unix(1_800_000_000, 0)
+	c := NewClock(func() time.Time { return now }, 500*time.Millisecond)
+	before := c.Now()
+	for _, wall := range []int64{math.MaxInt64, math.MaxInt64 - 1, now.Add(time.Hour).UnixNano(), now.Add(501 * time.Millisecond).UnixNano()} {
+		err := c.Observe(Timestamp{Wall: wall, Logical: math.MaxUint32})
+		if !errors.Is(err, ErrClockOffset) {
+			t.Fatalf("Observe(%d) = %v, want ErrClockOffset", wall, err)
+		}
+	}
+	if next := c.Now(); next.Wall != before.Wall || next.Logical != before.Logical+1 {
+		t.Fatalf("refused timestamps moved the clock: %v after %v", next, before)
+	}
+	within := Timestamp{Wall: now.Add(400 * time.Millisecond).UnixNano()}
+	if err := c.Observe(within); err != nil {
+		t.Fatalf("Observe within the offset: %v", err)
+	}
+	if next := c.Now(); next.Compare(within) <= 0 {
+		t.Fatalf("clock %v did not follow %v", next, within)
+	}
+}
+
+// The logical counter never wraps: at its end the wall moves on instead,
+// and readings keep increasing.
+func TestClockLogicalNeverWraps(t *testing.T) {
+	frozen := time.Unix(1000, 0)
+	c := NewClock(func() time.Time { return frozen }, 0)
+	c.Restore(Timestamp{Wall: frozen.UnixNano(), Logical: math.MaxUint32 - 2})
+	prev := c.Now()
+	for range 10 {
+		next := c.Now()
+		if next.Compare(prev) <= 0 {
+			t.Fatalf("clock went from %v to %v", prev, next)
+		}
+		prev = next
+	}
+	if prev.Wall != frozen.UnixNano()+1 {
+		t.Fatalf("wall %d, want one past the frozen clock", prev.Wall)
+	}
+}
+
+// Latest survives a reopen, and compaction of the newest entry does not
+// lower it.
+func TestLatestSurvivesReopen(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "j.db")
+	j, err := Open(Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := ulid.Make()
+	far := Timestamp{Wall: time.Now().Add(time.Hour).UnixNano(), Logical: 7}
+	apply(t, j, Entry{ID: ulid.Make(), Version: Version{Time: Timestamp{Wall: 5}, Node: node}, Origin: node})
+	id := ulid.Make()
+	apply(t, j, Entry{ID: id, Version: Version{Time: far, Node: node}, Deleted: true})
+	if got := j.Latest(); got != far {
+		t.Fatalf("Latest = %v, want %v", got, far)
+	}
+	if err := j.Update(func(tx *Tx) error { return tx.Forget(id) }); err != nil {
+		t.Fatal(err)
+	}
+	j.Close()
+	j = openTest(t, path)
+	if got := j.Latest(); got != far {
+		t.Fatalf("Latest after reopen = %v, want %v", got, far)
+	}
 }

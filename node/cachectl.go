@@ -38,7 +38,7 @@ func (n *Node) reserve(size int64) (func(), error) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if size > n.cfg.MaxDisk {
-		return nil, fmt.Errorf("%w: %d bytes do not fit in the disk quota of %d bytes", ErrNoSpace, size, n.cfg.MaxDisk)
+		return nil, safeErrorf(ErrNoSpace, "%d bytes do not fit in the disk quota of %d bytes", size, n.cfg.MaxDisk)
 	}
 	over := func() int64 { return n.journal.Stats().BlobBytes + q.reserved + size - n.cfg.MaxDisk }
 	if over() > 0 {
@@ -50,7 +50,7 @@ func (n *Node) reserve(size int64) (func(), error) {
 		})
 	}
 	if over() > 0 {
-		return nil, fmt.Errorf("%w: the disk quota of %d bytes is full and no copy held here is safe elsewhere to evict", ErrNoSpace, n.cfg.MaxDisk)
+		return nil, safeErrorf(ErrNoSpace, "the disk quota of %d bytes is full and no copy held here is safe elsewhere to evict", n.cfg.MaxDisk)
 	}
 	q.reserved += size
 	var once sync.Once

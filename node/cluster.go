@@ -27,6 +27,9 @@ const (
 	announceTimeout      = 5 * time.Second
 	writeAnnounceTimeout = 3 * time.Second
 	compactInterval      = time.Hour
+	// DefaultMaxClockOffset is Config.MaxClockOffset's default, as
+	// CockroachDB's --max-offset.
+	DefaultMaxClockOffset = 500 * time.Millisecond
 )
 
 // clusterState is the node's part in a cluster; nil fields mean solo.
@@ -48,7 +51,7 @@ type clusterState struct {
 // journal in step with its peers'.
 func (n *Node) startCluster() error {
 	n.cl = &clusterState{
-		client:    cluster.NewClient(cluster.ClientConfig{}),
+		client:    cluster.NewClient(cluster.ClientConfig{Auth: n.cfg.Auth, OnClock: n.observeClock}),
 		annC:      make(chan struct{}, 1),
 		lastSyncs: make(map[ulid.ULID]time.Time),
 		firstSync: make(chan struct{}),
@@ -59,6 +62,9 @@ func (n *Node) startCluster() error {
 	}
 	cc := *n.cfg.Cluster
 	cc.NodeID = n.id
+	if n.cfg.Auth.Keyring != nil {
+		cc.Keyring = n.cfg.Auth.Keyring
+	}
 	if cc.Logger == nil {
 		cc.Logger = n.cfg.Logger
 	}
@@ -70,11 +76,26 @@ func (n *Node) startCluster() error {
 	if len(m.Peers()) == 0 && len(cc.Join) == 0 {
 		n.cl.firstClose.Do(func() { close(n.cl.firstSync) })
 	}
-	n.wg.Add(3)
+	// Measure the peers' clocks before the first write is taken.
+	n.probeClocks()
+	n.wg.Add(4)
 	go n.announceLoop()
 	go n.eventLoop()
 	go n.syncLoop()
+	go n.clockLoop()
 	return nil
+}
+
+// Member returns the member with ID id as this node sees it, in any
+// state; a solo node knows only itself.
+func (n *Node) Member(id ulid.ULID) (cluster.Member, bool) {
+	if n.cl == nil || n.cl.members == nil {
+		if id == n.id {
+			return cluster.Member{ID: n.id, State: cluster.StateAlive, Self: true}, true
+		}
+		return cluster.Member{}, false
+	}
+	return n.cl.members.Member(id)
 }
 
 // stopCluster leaves the cluster gracefully, so peers see this node as
@@ -109,14 +130,20 @@ func (n *Node) Members() []cluster.Member {
 
 // Ready reports whether the node should take traffic: its journal is open,
 // it has completed its first anti-entropy round with a peer (at once for a
-// node with no peers to join), and it is not shutting down. The error says
-// why not.
+// node with no peers to join), it is not shutting down, and its clock is
+// within MaxClockOffset of its peers'. The error says why not.
 func (n *Node) Ready() error {
 	switch {
 	case n.closed.Load():
 		return ErrClosed
 	case n.draining.Load():
 		return fmt.Errorf("%w: draining before shutdown", ErrClosed)
+	}
+	// A node that refuses writes for its clock should get no traffic; the
+	// clock is named first, since it also keeps the first sync from
+	// happening.
+	if err := n.checkClock(); err != nil {
+		return err
 	}
 	select {
 	case <-n.cl.firstSync:
@@ -325,10 +352,23 @@ func (n *Node) Entries(ctx context.Context, ids []ulid.ULID) ([]journal.Entry, e
 // be pulled. It returns how many entries were newer than the journal's.
 // Entries from before the tombstone retention that the journal does not
 // know are refused: their deletion may have been compacted already.
+//
+// Every entry is checked as a client's write would be (checkEntry); one
+// that fails is refused, logged and counted, and the others are merged.
 func (n *Node) Merge(ctx context.Context, entries []journal.Entry) (int, error) {
 	if n.closed.Load() {
 		return 0, ErrClosed
 	}
+	valid := entries[:0:0]
+	for _, e := range entries {
+		if err := n.checkEntry(e); err != nil {
+			n.counters.mergeRefused.Add(1)
+			n.log.Warn("refused an entry from a peer", "id", e.ID, "version", e.Version.String(), "err", err)
+			continue
+		}
+		valid = append(valid, e)
+	}
+	entries = valid
 	horizon := time.Now().Add(-n.cfg.TombstoneTTL).UnixNano()
 	type dropped struct {
 		id  ulid.ULID
@@ -381,7 +421,11 @@ func (n *Node) Merge(ctx context.Context, entries []journal.Entry) (int, error) 
 	if err != nil {
 		return 0, fmt.Errorf("node: merge: %w", diskErr(err))
 	}
-	n.clock.Observe(newest)
+	if err := n.clock.Observe(newest); err != nil {
+		// checkEntry passed every entry a moment ago; only a clock
+		// stepping back in between gets here.
+		n.log.Warn("merged entries are ahead of this node's clock", "err", err)
+	}
 	for _, d := range drop {
 		if err := n.disk.Remove(d.id, d.sum); err != nil {
 			n.log.Warn("remove superseded body", "id", d.id, "err", err)
@@ -409,4 +453,42 @@ func (n *Node) OpenLocal(ctx context.Context, id ulid.ULID) (*Object, error) {
 		return nil, fmt.Errorf("%w: this node does not hold the body of %s", ErrNotFound, id)
 	}
 	return obj, err
+}
+
+// maxEntrySize bounds the size an entry may claim: S3's largest object.
+const maxEntrySize = 5 << 40
+
+// checkEntry validates an entry that arrived from elsewhere (a peer, or a
+// remote copy's metadata) as a client's write is validated: the name and
+// user metadata within the limits a PUT has, a defined level, a sane size,
+// a real version and origin, and a version time no further ahead of this
+// node's clock than MaxClockOffset.
+func (n *Node) checkEntry(e journal.Entry) error {
+	switch {
+	case e.ID == (ulid.ULID{}):
+		return fmt.Errorf("%w: entry without an ID", ErrInvalid)
+	case e.Version.Node == (ulid.ULID{}) || e.Version.Time.Wall <= 0:
+		return fmt.Errorf("%w: entry %s without a version", ErrInvalid, e.ID)
+	}
+	if err := n.clock.Check(e.Version.Time); err != nil {
+		return fmt.Errorf("%w: entry %s: %w", ErrInvalid, e.ID, err)
+	}
+	if e.Deleted {
+		return nil // Apply keeps nothing of a tombstone but ID and version
+	}
+	switch {
+	case !e.Level.Valid():
+		return fmt.Errorf("%w: entry %s has level %d", ErrInvalid, e.ID, e.Level)
+	case e.Origin == (ulid.ULID{}):
+		return fmt.Errorf("%w: entry %s has no origin", ErrInvalid, e.ID)
+	case e.Size < 0 || e.Size > maxEntrySize:
+		return fmt.Errorf("%w: entry %s has size %d", ErrInvalid, e.ID, e.Size)
+	}
+	if err := validName(e.Name); err != nil {
+		return fmt.Errorf("entry %s: %w", e.ID, err)
+	}
+	if err := validUserMeta(e.UserMeta); err != nil {
+		return fmt.Errorf("entry %s: %w", e.ID, err)
+	}
+	return nil
 }

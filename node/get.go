@@ -361,8 +361,8 @@ func (f *fill) open(ctx context.Context) (io.ReadCloser, error) {
 			origin = string(m.State)
 		}
 	}
-	return nil, fmt.Errorf("%w: level-0 object %s is held by node %s (%s) and no live node could serve it",
-		ErrUnavailable, f.id, f.known.Origin, origin)
+	return nil, safeErrorf(ErrUnavailable, "level-0 object %s is held by node %s (%s) and no live node could serve it",
+		f.id, f.known.Origin, origin)
 }
 
 // openRemote opens the body in the remote tier. It asks for the first
@@ -591,6 +591,18 @@ func (f *fill) describe(info storage.ObjectInfo) error {
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrRemote, err)
 	}
+	switch {
+	case e.Version.Node != (ulid.ULID{}):
+		// Written by a node: checked like an entry from a peer, since
+		// anyone with access to the bucket could have written it.
+		if err := f.n.checkEntry(e); err != nil {
+			return fmt.Errorf("%w: remote copy of %s: %w", ErrRemote, f.id, err)
+		}
+	case f.n.clock.Check(e.Version.Time) != nil:
+		// Put there by other means, by a store whose clock runs ahead:
+		// this node's reading stands in for the modification time.
+		e.Version.Time = f.n.clock.Now()
+	}
 	f.entry = e
 	return nil
 }
@@ -632,7 +644,9 @@ func (f *fill) commit(sum storage.Sum) (err error) {
 		if learned, err = tx.Apply(f.entry); err != nil {
 			return err
 		}
-		n.clock.Observe(f.entry.Version.Time)
+		if err := n.clock.Observe(f.entry.Version.Time); err != nil {
+			return err
+		}
 		return tx.PutBlob(f.id, blob)
 	})
 	if err == nil && deleted {

@@ -70,8 +70,13 @@ type Config struct {
 	FetchPartSize    int64
 	FetchConcurrency int
 	// Cluster configures membership; nil runs the node solo. NodeID is
-	// filled in from the node's identity.
+	// filled in from the node's identity, and Keyring from Auth.
 	Cluster *cluster.Config
+	// Auth authenticates this node to its peers and its peers to it on
+	// the private API (the same value must serve the private API's
+	// handler); nil means an insecure cluster. NodeID and Now are filled
+	// in by Open.
+	Auth *cluster.Auth
 	// SyncInterval is the pause between anti-entropy rounds with a random
 	// peer; zero means 30s.
 	SyncInterval time.Duration
@@ -85,6 +90,12 @@ type Config struct {
 	// Now is the physical clock behind the node's hybrid logical clock; nil
 	// means time.Now. Tests inject skewed clocks here.
 	Now func() time.Time
+	// MaxClockOffset bounds how far apart nodes' clocks may be: an entry
+	// from a peer (or a remote copy's metadata) stamped further ahead of
+	// this node's clock is refused rather than observed, and a node whose
+	// clock is further than this from most of its peers' refuses writes.
+	// Zero means 500ms; negative disables both checks (tests only).
+	MaxClockOffset time.Duration
 }
 
 const (
@@ -122,6 +133,7 @@ type Node struct {
 
 	counters counters
 	cl       *clusterState
+	clocks   clockState
 	quota    quota
 	jobs     prewarms
 	policy   cache.Policy
@@ -146,6 +158,7 @@ type counters struct {
 	puts, deletes, putErrors  atomic.Int64
 	remoteUploads, remoteGets atomic.Int64
 	evictions                 atomic.Int64
+	mergeRefused              atomic.Int64
 	bytesLocal, bytesPeer     atomic.Int64
 	bytesRemote               atomic.Int64
 }
@@ -183,12 +196,22 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.TombstoneTTL <= 0 {
 		cfg.TombstoneTTL = defaultTombstoneTTL
 	}
+	if cfg.MaxClockOffset == 0 {
+		cfg.MaxClockOffset = DefaultMaxClockOffset
+	}
 	if err := os.MkdirAll(cfg.StateDir, 0o750); err != nil {
 		return nil, fmt.Errorf("node: state dir: %w", err)
 	}
 	id, err := loadIdentity(cfg.StateDir)
 	if err != nil {
 		return nil, err
+	}
+	if cfg.Auth == nil {
+		cfg.Auth = &cluster.Auth{}
+	}
+	cfg.Auth.NodeID = id
+	if cfg.Now != nil {
+		cfg.Auth.Now = cfg.Now
 	}
 	disk, err := storage.OpenDisk(cfg.FilesDir)
 	if err != nil {
@@ -212,12 +235,21 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		journal: j,
 		disk:    disk,
 		remote:  cfg.Remote,
-		clock:   journal.NewClock(cfg.Now),
+		clock:   journal.NewClock(cfg.Now, cfg.MaxClockOffset),
 		fills:   make(map[ulid.ULID]*fill),
+		clocks:  clockState{samples: make(map[string]clockSample)},
 		repairC: make(chan struct{}, 1),
 		uploads: make(chan struct{}, cfg.MaxUploads),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	// Resume above every version this node has written or merged, so a
+	// wall clock that stepped back while the node was down cannot order
+	// its next writes before its last ones.
+	latest := j.Latest()
+	n.clock.Restore(latest)
+	if err := n.clock.Check(latest); err != nil {
+		n.log.Warn("the journal holds versions ahead of this machine's clock; new writes follow them", "latest", latest.Time(), "err", err)
+	}
 	policy := cfg.CachePolicy
 	switch {
 	case cfg.MaxDisk <= 0:

@@ -21,6 +21,10 @@ func (n *Node) Delete(ctx context.Context, id ulid.ULID, purge bool) (Meta, erro
 	if n.closed.Load() {
 		return Meta{}, ErrClosed
 	}
+	// A write stamped by a clock the cluster would refuse is not taken.
+	if err := n.checkClock(); err != nil {
+		return Meta{}, err
+	}
 	unlock, err := n.locks.lock(ctx, id)
 	if err != nil {
 		return Meta{}, err
@@ -34,9 +38,14 @@ func (n *Node) Delete(ctx context.Context, id ulid.ULID, purge bool) (Meta, erro
 	tomb := cur
 	if err != nil || !cur.Deleted {
 		tomb = journal.Entry{ID: id, Version: journal.Version{Time: n.clock.Now(), Node: n.id}, Deleted: true}
-		old, _, err := n.commit(tomb, nil)
+		old, applied, err := n.commit(tomb, nil)
 		if err != nil {
 			return Meta{}, err
+		}
+		if !applied {
+			// The journal holds a newer version than this node's clock
+			// can write; its body stays, since the journal points at it.
+			return Meta{}, fmt.Errorf("%w: a newer version of %s was written meanwhile; the delete was not applied", ErrConflict, id)
 		}
 		if old != nil {
 			if err := n.disk.Remove(id, old.Sum); err != nil {
@@ -68,6 +77,10 @@ func (n *Node) Delete(ctx context.Context, id ulid.ULID, purge bool) (Meta, erro
 func (n *Node) SetLevel(ctx context.Context, id ulid.ULID, level journal.Level) (Meta, error) {
 	if n.closed.Load() {
 		return Meta{}, ErrClosed
+	}
+	// A write stamped by a clock the cluster would refuse is not taken.
+	if err := n.checkClock(); err != nil {
+		return Meta{}, err
 	}
 	if !level.Valid() {
 		return Meta{}, fmt.Errorf("%w: consistency level %d is not 0, 1 or 2", ErrInvalid, level)
@@ -187,6 +200,9 @@ type Traffic struct {
 	ScrubDamaged  int64 `json:"scrub_damaged"`
 	Repairs       int64 `json:"repairs"`
 	RepairErrors  int64 `json:"repair_errors"`
+	// MergeRefused counts entries from peers refused as invalid or as
+	// stamped too far ahead of this node's clock.
+	MergeRefused int64 `json:"merge_refused"`
 }
 
 // Stats reports disk usage, what the journal holds and the node's traffic.
@@ -209,7 +225,7 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 			Scrubbed: c.scrubbed.Load(), ScrubDamaged: c.scrubDamaged.Load(),
 			Repairs: c.repairs.Load(), RepairErrors: c.repairErrors.Load(),
 			BytesLocal: c.bytesLocal.Load(), BytesPeer: c.bytesPeer.Load(), BytesRemote: c.bytesRemote.Load(),
-			Evictions: c.evictions.Load(),
+			Evictions: c.evictions.Load(), MergeRefused: c.mergeRefused.Load(),
 		},
 	}, nil
 }

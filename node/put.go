@@ -39,19 +39,35 @@ func (n *Node) validate(req *PutRequest) error {
 	if err := validName(req.Name); err != nil {
 		return err
 	}
-	if len(req.UserMeta) > 0 {
-		b, _ := json.Marshal(req.UserMeta)
-		if len(b) > maxUserMetaBytes {
-			return fmt.Errorf("%w: user metadata is %d bytes of JSON, the limit is %d", ErrInvalid, len(b), maxUserMetaBytes)
-		}
-		for k, v := range req.UserMeta {
-			if !utf8.ValidString(k) || !utf8.ValidString(v) {
-				return fmt.Errorf("%w: user metadata must be UTF-8", ErrInvalid)
-			}
-		}
+	if err := validUserMeta(req.UserMeta); err != nil {
+		return err
 	}
 	if n.cfg.MaxObjectSize > 0 && req.Size > n.cfg.MaxObjectSize {
 		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, req.Size, n.cfg.MaxObjectSize)
+	}
+	return nil
+}
+
+// validUserMeta checks user metadata against what the remote tier's
+// metadata can carry.
+func validUserMeta(meta map[string]string) error {
+	if len(meta) == 0 {
+		return nil
+	}
+	if len(meta) > maxUserMetaBytes/4 {
+		return fmt.Errorf("%w: %d user metadata pairs", ErrInvalid, len(meta))
+	}
+	for k, v := range meta {
+		if !utf8.ValidString(k) || !utf8.ValidString(v) {
+			return fmt.Errorf("%w: user metadata must be UTF-8", ErrInvalid)
+		}
+		if len(k)+len(v) > maxUserMetaBytes {
+			return fmt.Errorf("%w: user metadata is over %d bytes", ErrInvalid, maxUserMetaBytes)
+		}
+	}
+	b, _ := json.Marshal(meta)
+	if len(b) > maxUserMetaBytes {
+		return fmt.Errorf("%w: user metadata is %d bytes of JSON, the limit is %d", ErrInvalid, len(b), maxUserMetaBytes)
 	}
 	return nil
 }
@@ -83,6 +99,10 @@ func validName(name string) error {
 func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 	if n.closed.Load() {
 		return Meta{}, ErrClosed
+	}
+	// A write stamped by a clock the cluster would refuse is not taken.
+	if err := n.checkClock(); err != nil {
+		return Meta{}, err
 	}
 	if err := n.validate(&req); err != nil {
 		return Meta{}, err

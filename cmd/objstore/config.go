@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/objstore/objstore/cache"
+	"github.com/objstore/objstore/cluster"
 )
 
 // config is every setting of an objstore process, read from flags and
@@ -44,7 +45,6 @@ type config struct {
 	ScrubInterval string
 	ScrubRate     string
 	ShutdownGrace string
-	GossipKey     string
 	MaxDisk       string
 	FetchPartSize string
 	DrainDelay    string
@@ -56,13 +56,25 @@ type config struct {
 	SyncInterval  string
 	TombstoneTTL  string
 
+	// Security. Secrets come from files or the environment only, never
+	// from a flag's value, so they appear in no process list.
+	ClusterSecretFile string
+	ClusterCA         string
+	NodeCert          string
+	NodeKey           string
+	InsecureCluster   bool
+	TLSCert           string
+	TLSKey            string
+	CredentialsFile   string
+	MaxClockOffset    string
+
 	// Parsed forms, set by validate.
 	maxObjectSize int64
 	scrubInterval time.Duration
 	scrubRate     int64
 	s3PartSize    int64
 	shutdownGrace time.Duration
-	gossipKey     []byte
+	clusterSecret []byte
 	cacheTTL      time.Duration
 	fetchPartSize int64
 	drainDelay    time.Duration
@@ -72,7 +84,12 @@ type config struct {
 	maxDiskPercent float64
 	syncInterval   time.Duration
 	tombstoneTTL   time.Duration
+	maxClockOffset time.Duration
 }
+
+// envClusterSecret holds the cluster secret itself (base64), for
+// deployments that pass secrets through the environment rather than files.
+const envClusterSecret = "APP_CLUSTER_SECRET"
 
 // validate checks every setting and fills in the parsed forms, returning
 // all problems at once so an operator fixes them in one go.
@@ -138,13 +155,7 @@ func (c *config) validate() error {
 	if c.shutdownGrace, err = time.ParseDuration(c.ShutdownGrace); err != nil || c.shutdownGrace < 0 {
 		bad("--shutdown-grace %q: want a duration such as 30s", c.ShutdownGrace)
 	}
-	if c.GossipKey != "" {
-		key, err := base64.StdEncoding.DecodeString(c.GossipKey)
-		if err != nil || (len(key) != 16 && len(key) != 24 && len(key) != 32) {
-			bad("--gossip-key must be 16, 24 or 32 bytes in base64 (for example: head -c 32 /dev/urandom | base64)")
-		}
-		c.gossipKey = key
-	}
+	c.validateSecurity(bad)
 	if c.MaxDisk != "" {
 		if p, ok := strings.CutSuffix(strings.TrimSpace(c.MaxDisk), "%"); ok {
 			v, err := strconv.ParseFloat(p, 64)
@@ -188,6 +199,84 @@ func (c *config) validate() error {
 		bad("--advertise-host %q: want an IP address or host name, without a port", c.AdvertiseHost)
 	}
 	return errors.Join(errs...)
+}
+
+// validateSecurity checks the cluster's and the public API's security
+// settings and reads the cluster secret.
+func (c *config) validateSecurity(bad func(string, ...any)) {
+	var err error
+	if c.maxClockOffset, err = time.ParseDuration(c.MaxClockOffset); err != nil || c.maxClockOffset <= 0 {
+		bad("--max-clock-offset %q: want a positive duration such as 500ms", c.MaxClockOffset)
+	}
+	env := strings.TrimSpace(os.Getenv(envClusterSecret))
+	switch {
+	case c.ClusterSecretFile != "" && env != "":
+		bad("give the cluster secret either in --cluster-secret-file or in $%s, not both", envClusterSecret)
+	case c.ClusterSecretFile != "":
+		b, err := os.ReadFile(c.ClusterSecretFile)
+		if err != nil {
+			bad("--cluster-secret-file: %v", err)
+			break
+		}
+		if c.clusterSecret, err = parseSecret(string(b)); err != nil {
+			bad("--cluster-secret-file %s: %v", c.ClusterSecretFile, err)
+		}
+	case env != "":
+		if c.clusterSecret, err = parseSecret(env); err != nil {
+			bad("$%s: %v", envClusterSecret, err)
+		}
+	}
+	tlsSet := 0
+	for _, f := range []string{c.ClusterCA, c.NodeCert, c.NodeKey} {
+		if f != "" {
+			tlsSet++
+		}
+	}
+	if tlsSet != 0 && tlsSet != 3 {
+		bad("--cluster-ca, --node-cert and --node-key go together: give all three for mutual TLS between nodes")
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		bad("--tls-cert and --tls-key go together")
+	}
+	if !c.clusterSecured() && !c.InsecureCluster {
+		for name, addr := range map[string]string{"--private-addr": c.PrivateAddr, "--gossip-addr": c.GossipAddr} {
+			if !loopback(addr) {
+				bad("%s %s is reachable from the network, but the cluster is not secured: give a cluster secret "+
+					"(--cluster-secret-file or $%s; make one with `objstore keygen`) or mutual TLS (--cluster-ca, --node-cert, --node-key), "+
+					"or --insecure-cluster to run without (see docs/security.md)", name, addr, envClusterSecret)
+			}
+		}
+	}
+}
+
+// clusterSecured reports whether node-to-node traffic is authenticated.
+func (c *config) clusterSecured() bool { return c.clusterSecret != nil || c.ClusterCA != "" }
+
+// loopback reports whether a listen address accepts only local
+// connections.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// parseSecret reads a cluster secret: base64 of at least
+// cluster.MinSecretBytes bytes, as `objstore keygen` prints.
+func parseSecret(s string) ([]byte, error) {
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+	if err != nil {
+		return nil, errors.New("the cluster secret must be base64 (make one with `objstore keygen`)")
+	}
+	if len(b) < cluster.MinSecretBytes {
+		return nil, fmt.Errorf("the cluster secret is %d bytes; at least %d are needed (make one with `objstore keygen`)", len(b), cluster.MinSecretBytes)
+	}
+	return b, nil
 }
 
 // diskQuota returns --max-disk in bytes, turning a percentage into bytes of

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/base64"
 	"strings"
 	"testing"
 )
@@ -27,6 +28,44 @@ func validConfig() config {
 		PublicAddr: "0.0.0.0:10999", PrivateAddr: "0.0.0.0:11999", GossipAddr: "0.0.0.0:7946",
 		StateDir: "state/", FilesDir: "files/", RemoteDir: "remote/",
 		ScrubInterval: "24h", ScrubRate: "32MiB", S3PartSize: "8MiB", S3Concurrency: 3, MaxUploads: 8, ShutdownGrace: "30s", SyncInterval: "30s", GossipProfile: "lan", FetchPartSize: "8MiB", DrainDelay: "0s", FetchParallel: 4, TombstoneTTL: "168h",
+		MaxClockOffset: "500ms", InsecureCluster: true,
+	}
+}
+
+// A cluster reachable from the network must be secured, or say it is not
+// on purpose; security settings that go together are checked together.
+func TestValidateSecurity(t *testing.T) {
+	c := validConfig()
+	c.InsecureCluster = false
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "--insecure-cluster") {
+		t.Errorf("unsecured cluster on 0.0.0.0: %v", err)
+	}
+	c = validConfig()
+	c.InsecureCluster = false
+	c.PrivateAddr, c.GossipAddr = "127.0.0.1:11999", "[::1]:7946"
+	if err := c.validate(); err != nil {
+		t.Errorf("unsecured cluster on loopback: %v", err)
+	}
+	c = validConfig()
+	c.InsecureCluster = false
+	t.Setenv(envClusterSecret, base64.StdEncoding.EncodeToString(make([]byte, 32)))
+	if err := c.validate(); err != nil || len(c.clusterSecret) != 32 {
+		t.Errorf("secret from the environment: %v", err)
+	}
+	t.Setenv(envClusterSecret, "c2hvcnQ=")
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "at least 32") || strings.Contains(err.Error(), "c2hvcnQ") {
+		t.Errorf("short secret: %v", err)
+	}
+	t.Setenv(envClusterSecret, "")
+	c = validConfig()
+	c.ClusterCA = "ca.pem"
+	c.TLSCert = "cert.pem"
+	c.MaxClockOffset = "-1s"
+	err := c.validate()
+	for _, want := range []string{"--node-cert", "--tls-key", "--max-clock-offset"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("want an error naming %s, got %v", want, err)
+		}
 	}
 }
 

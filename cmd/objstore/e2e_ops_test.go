@@ -101,7 +101,7 @@ func TestConfigurationFromEnvironment(t *testing.T) {
 	if err != nil || resp.StatusCode != http.StatusRequestEntityTooLarge {
 		t.Errorf("APP_MAX_OBJECT_SIZE=10 and 11 bytes: %v %v", resp, err)
 	}
-	resp, err = http.Get("http://" + dbg + "/debug/pprof/cmdline")
+	resp, err = http.Get("http://" + dbg + "/debug/pprof/goroutine?debug=1")
 	if err != nil || resp.StatusCode != 200 {
 		t.Errorf("pprof on NET_DEBUG_ADDR: %v %v", resp, err)
 	}
@@ -142,7 +142,8 @@ func TestVersionAndBadConfiguration(t *testing.T) {
 // sharing the journal.
 func TestSecondNodeOnSameStateFails(t *testing.T) {
 	n := testnode.Start(t, testnode.Options{})
-	cmd := exec.Command(testnode.Binary(t), "--public-addr", testnode.FreeAddr(t), "--state-dir", n.StateDir(),
+	cmd := exec.Command(testnode.Binary(t), "--public-addr", testnode.FreeAddr(t), "--private-addr", testnode.FreeAddr(t),
+		"--gossip-addr", testnode.FreeAddr(t), "--state-dir", n.StateDir(),
 		"--files-dir", n.FilesDir(), "--remote-dir", filepath.Join(n.Dir(), "remote"))
 	out, _ := cmd.CombinedOutput()
 	if cmd.ProcessState.ExitCode() == 0 || !strings.Contains(string(out), "journal") {

@@ -79,7 +79,8 @@ func TestPutGetEveryLevel(t *testing.T) {
 		want := map[string]string{
 			"X-Meta-ID": id, "X-Meta-Name": "notes.txt", "X-Meta-ConsistencyLevel": fmt.Sprint(level),
 			"X-Meta-UserMeta": `{"owner":"alice"}`, "Content-Type": "text/plain; charset=utf-8",
-			"X-Meta-Source": "local",
+			"X-Meta-Source": "local", "X-Content-Type-Options": "nosniff",
+			"Content-Disposition": "attachment; filename=notes.txt",
 		}
 		for k, v := range want {
 			if h.Get(k) != v {

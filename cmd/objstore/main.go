@@ -4,6 +4,9 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -38,8 +41,8 @@ func main() {
 	app.StringsPtr(&c.Nodes, cli.StringsOpt{Name: "N nodes", EnvVar: "APP_CLUSTER_NODES", Desc: "Gossip addresses (host[:port], comma-separated) of cluster nodes to join."})
 	app.StringPtr(&c.Tag, cli.StringOpt{Name: "T tag", Value: "default", EnvVar: "APP_CLUSTER_TAGNAME", Desc: "Cluster tag name; nodes with another tag are another cluster."})
 	app.StringPtr(&c.PublicAddr, cli.StringOpt{Name: "public-addr", Value: "0.0.0.0:10999", EnvVar: "NET_PUBLIC_ADDR", Desc: "Listen address of the public HTTP API."})
-	app.StringPtr(&c.PrivateAddr, cli.StringOpt{Name: "private-addr", Value: "0.0.0.0:11999", EnvVar: "NET_PRIVATE_ADDR", Desc: "Listen address of the private (node to node) HTTP API."})
-	app.StringPtr(&c.GossipAddr, cli.StringOpt{Name: "gossip-addr", Value: "0.0.0.0:7946", EnvVar: "NET_GOSSIP_ADDR", Desc: "Listen address for cluster gossip."})
+	app.StringPtr(&c.PrivateAddr, cli.StringOpt{Name: "private-addr", Value: "127.0.0.1:11999", EnvVar: "NET_PRIVATE_ADDR", Desc: "Listen address of the private (node to node) HTTP API; on a non-loopback address the cluster must be secured (docs/security.md)."})
+	app.StringPtr(&c.GossipAddr, cli.StringOpt{Name: "gossip-addr", Value: "127.0.0.1:7946", EnvVar: "NET_GOSSIP_ADDR", Desc: "Listen address for cluster gossip; on a non-loopback address the cluster must be secured (docs/security.md)."})
 	app.StringPtr(&c.DebugAddr, cli.StringOpt{Name: "debug-addr", Value: "", EnvVar: "NET_DEBUG_ADDR", Desc: "Listen address for pprof; off when empty."})
 	app.StringPtr(&c.StateDir, cli.StringOpt{Name: "state-dir", Value: "state/", EnvVar: "APP_STATE_DIR", Desc: "Directory of the journal and the node's identity."})
 	app.StringPtr(&c.FilesDir, cli.StringOpt{Name: "files-dir", Value: "files/", EnvVar: "APP_FILES_DIR", Desc: "Directory of the object bodies."})
@@ -60,7 +63,15 @@ func main() {
 	app.StringPtr(&c.CachePolicy, cli.StringOpt{Name: "cache-policy", Value: "", EnvVar: "APP_CACHE_POLICY", Desc: "Eviction order: see docs/cache-policy.md; empty means the default."})
 	app.StringPtr(&c.ScrubInterval, cli.StringOpt{Name: "scrub-interval", Value: "24h", EnvVar: "APP_SCRUB_INTERVAL", Desc: "Pause between scrubs that verify local bodies against their checksums; negative disables the periodic scrub."})
 	app.StringPtr(&c.ScrubRate, cli.StringOpt{Name: "scrub-rate", Value: "32MiB", EnvVar: "APP_SCRUB_RATE", Desc: "Bytes per second a scrub may read."})
-	app.StringPtr(&c.GossipKey, cli.StringOpt{Name: "gossip-key", Value: "", EnvVar: "APP_GOSSIP_KEY", Desc: "Base64 key (16, 24 or 32 bytes) that encrypts gossip; every node of a cluster needs the same one."})
+	app.StringPtr(&c.ClusterSecretFile, cli.StringOpt{Name: "cluster-secret-file", Value: "", EnvVar: "APP_CLUSTER_SECRET_FILE", Desc: "File holding the cluster secret (base64, from `objstore keygen`): it encrypts gossip and signs every node-to-node request. Or give the secret itself in $" + envClusterSecret + "."})
+	app.StringPtr(&c.ClusterCA, cli.StringOpt{Name: "cluster-ca", Value: "", EnvVar: "APP_CLUSTER_CA", Desc: "PEM file of the cluster CA: node-to-node traffic is mutual TLS, each node's certificate signed by it (reloaded on SIGHUP)."})
+	app.StringPtr(&c.NodeCert, cli.StringOpt{Name: "node-cert", Value: "", EnvVar: "APP_NODE_CERT", Desc: "PEM certificate of this node for mutual TLS; it must cover the host of the advertised private address (reloaded on SIGHUP)."})
+	app.StringPtr(&c.NodeKey, cli.StringOpt{Name: "node-key", Value: "", EnvVar: "APP_NODE_KEY", Desc: "PEM private key of --node-cert."})
+	app.BoolPtr(&c.InsecureCluster, cli.BoolOpt{Name: "insecure-cluster", Value: false, EnvVar: "APP_INSECURE_CLUSTER", Desc: "Run the private API and gossip unauthenticated on a non-loopback address (anyone who reaches them can read and destroy data)."})
+	app.StringPtr(&c.TLSCert, cli.StringOpt{Name: "tls-cert", Value: "", EnvVar: "APP_TLS_CERT", Desc: "PEM certificate for the public API: it serves HTTPS (reloaded on SIGHUP)."})
+	app.StringPtr(&c.TLSKey, cli.StringOpt{Name: "tls-key", Value: "", EnvVar: "APP_TLS_KEY", Desc: "PEM private key of --tls-cert."})
+	app.StringPtr(&c.CredentialsFile, cli.StringOpt{Name: "credentials-file", Value: "", EnvVar: "APP_CREDENTIALS_FILE", Desc: "File of access keys with scopes (read, write, admin): the public API then needs a key (SigV4 or Basic); reloaded on SIGHUP. Open when empty."})
+	app.StringPtr(&c.MaxClockOffset, cli.StringOpt{Name: "max-clock-offset", Value: "500ms", EnvVar: "APP_MAX_CLOCK_OFFSET", Desc: "Largest clock offset between nodes: entries stamped further ahead are refused, and a node this far off from most peers refuses writes."})
 	app.StringPtr(&c.GossipProfile, cli.StringOpt{Name: "gossip-profile", Value: "lan", EnvVar: "APP_GOSSIP_PROFILE", Desc: "Gossip timings: lan (a datacenter network) or local (every node on one machine: failures are noticed in about a second)."})
 	app.StringPtr(&c.AdvertiseHost, cli.StringOpt{Name: "advertise-host", Value: "", EnvVar: "NET_ADVERTISE_HOST", Desc: "Host or IP peers use to reach this node; default: the listen host, or the first private IP when listening on 0.0.0.0."})
 	app.StringPtr(&c.SyncInterval, cli.StringOpt{Name: "sync-interval", Value: "30s", EnvVar: "APP_SYNC_INTERVAL", Desc: "Pause between anti-entropy rounds with a random peer."})
@@ -76,6 +87,13 @@ func main() {
 				fmt.Fprintf(os.Stderr, "objstore healthcheck: %v\n", err)
 				cli.Exit(1)
 			}
+		}
+	})
+	app.Command("keygen", "Print a new random cluster secret (base64) for --cluster-secret-file or $"+envClusterSecret+".", func(cmd *cli.Cmd) {
+		cmd.Action = func() {
+			b := make([]byte, 32)
+			rand.Read(b)
+			fmt.Println(base64.StdEncoding.EncodeToString(b))
 		}
 	})
 	app.Action = func() {
@@ -118,13 +136,20 @@ func run(c config) error {
 		log.Info("disk quota", "bytes", maxDisk, "files_dir", c.FilesDir)
 	}
 
+	sec, err := openSecurity(c, log)
+	if err != nil {
+		return err
+	}
+	reloads := startReloader(ctx, log, sec.reloaders...)
+	defer reloads()
+
 	// The private API listens before the node joins, so peers that hear
 	// of it can reach it at once; it answers 503 until the node is open.
 	private := &lateHandler{}
 	privateSrv := &http.Server{Handler: private, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 3)
-	if err := serve(privateSrv, c.PrivateAddr, errc); err != nil {
+	if err := serve(privateSrv, c.PrivateAddr, sec.privateTLS, errc); err != nil {
 		return err
 	}
 	n, err := node.Open(ctx, node.Config{
@@ -142,6 +167,9 @@ func run(c config) error {
 		ScrubRate:        c.scrubRate,
 		SyncInterval:     c.syncInterval,
 		TombstoneTTL:     c.tombstoneTTL,
+		MaxClockOffset:   c.maxClockOffset,
+		Now:              faultClock(log),
+		Auth:             sec.auth,
 		Logger:           log,
 		Cluster: &cluster.Config{
 			Tag:      c.Tag,
@@ -155,7 +183,6 @@ func run(c config) error {
 			PublicAddr:  c.advertise(c.PublicAddr),
 			PrivateAddr: c.advertise(c.PrivateAddr),
 			Join:        c.Nodes,
-			Key:         c.gossipKey,
 			Local:       c.GossipProfile == "local",
 		},
 	})
@@ -163,7 +190,7 @@ func run(c config) error {
 		privateSrv.Close()
 		return err
 	}
-	private.set(api.NewPrivate(n, log))
+	private.set(api.NewPrivate(api.PrivateConfig{Store: n, Auth: sec.auth, Logger: log}))
 	log.Info("node started", "node_id", n.ID(), "version", version, "state_dir", c.StateDir, "files_dir", c.FilesDir,
 		"private_addr", c.PrivateAddr, "gossip_addr", c.GossipAddr, "tag", c.Tag)
 	if len(c.Nodes) == 0 {
@@ -171,13 +198,13 @@ func run(c config) error {
 	}
 
 	public := &http.Server{
-		Handler:           api.NewPublic(api.Config{Store: n, Version: version, Logger: log}),
+		Handler:           api.NewPublic(api.Config{Store: n, Version: version, Logger: log, Auth: sec.clients}),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	servers := []*http.Server{public}
-	if err := serve(public, c.PublicAddr, errc); err != nil {
+	if err := serve(public, c.PublicAddr, sec.publicTLS, errc); err != nil {
 		privateSrv.Close()
 		n.Close()
 		return err
@@ -185,7 +212,7 @@ func run(c config) error {
 	log.Info("public API listening", "addr", c.PublicAddr)
 	if c.DebugAddr != "" {
 		dbg := &http.Server{Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
-		if err := serve(dbg, c.DebugAddr, errc); err != nil {
+		if err := serve(dbg, c.DebugAddr, nil, errc); err != nil {
 			public.Close()
 			privateSrv.Close()
 			n.Close()
@@ -230,12 +257,16 @@ func run(c config) error {
 	return err
 }
 
-// serve listens on addr and serves s in the background; a failure to
-// listen is returned at once, a later failure is sent to errc.
-func serve(s *http.Server, addr string, errc chan<- error) error {
+// serve listens on addr (with TLS when tlsCfg is set) and serves s in the
+// background; a failure to listen is returned at once, a later failure is
+// sent to errc.
+func serve(s *http.Server, addr string, tlsCfg *tls.Config, errc chan<- error) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
 	}
 	go func() {
 		if err := s.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
@@ -317,10 +348,11 @@ func (l *lateHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	http.Error(w, "node starting", http.StatusServiceUnavailable)
 }
 
+// debugMux serves pprof. The command line is left out: it is nobody's
+// business on a debug port, even though no secret is ever on it.
 func debugMux() *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
-	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)

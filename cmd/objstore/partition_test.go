@@ -23,12 +23,12 @@ func TestPartitionHeals(t *testing.T) {
 		for _, j := range join {
 			args = append(args, "-N", j.GossipAddr)
 		}
-		return testnode.Start(t, testnode.Options{Host: net.AddHost(t, name), Args: args})
+		return testnode.Start(t, testnode.Options{Host: net.AddHost(t, name), Args: args, Env: secretEnv(3)})
 	}
 	a := start("a")
 	b := start("b", a)
 	cHost := net.AddHost(t, "c")
-	c := testnode.Start(t, testnode.Options{Host: cHost, Args: []string{"--gossip-profile", "local", "--sync-interval", "2s",
+	c := testnode.Start(t, testnode.Options{Host: cHost, Env: secretEnv(3), Args: []string{"--gossip-profile", "local", "--sync-interval", "2s",
 		"--remote-dir", remote, "-N", a.GossipAddr}})
 	all := []*testnode.Node{a, b, c}
 	ids := map[*testnode.Node]string{}

@@ -6,6 +6,8 @@ package testnode
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -69,6 +71,10 @@ type Options struct {
 	// Host, when set, runs the node on a test host of its own (a network
 	// namespace): the node listens on the host's IP with fixed ports.
 	Host Host
+	// PublicCA, when set, is the PEM file of the CA that signed the
+	// node's public TLS certificate (--tls-cert, given in Args): the
+	// node's URL is https and requests trust that CA only.
+	PublicCA string
 }
 
 // Host is a test host a node can run on; *testnet.Host is one.
@@ -88,6 +94,8 @@ type Node struct {
 	GossipAddr  string
 	// URL is the base URL of the public API, such as http://127.0.0.1:1234.
 	URL     string
+	client  *http.Client // bounds every request (2 min)
+	ping    *http.Client // for start-up probes (2 s)
 	cmd     *exec.Cmd
 	exited  chan struct{}
 	logPath string
@@ -108,6 +116,18 @@ func Start(t testing.TB, opts Options) *Node {
 		n.PublicAddr, n.PrivateAddr, n.GossipAddr = FreeAddr(t), FreeAddr(t), FreeAddr(t)
 	}
 	n.URL = "http://" + n.PublicAddr
+	n.client, n.ping = &http.Client{Timeout: 2 * time.Minute}, &http.Client{Timeout: 2 * time.Second}
+	if opts.PublicCA != "" {
+		pem, err := os.ReadFile(opts.PublicCA)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pool := x509.NewCertPool()
+		pool.AppendCertsFromPEM(pem)
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}
+		n.client.Transport, n.ping.Transport = tr, tr
+		n.URL = "https://" + n.PublicAddr
+	}
 	n.Start()
 	t.Cleanup(func() {
 		n.Kill()
@@ -165,7 +185,7 @@ func (n *Node) Start() {
 	}()
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		resp, err := pingClient.Get(n.URL + "/api/v1/ping")
+		resp, err := n.ping.Get(n.URL + "/api/v1/ping")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -194,10 +214,12 @@ func (n *Node) LoseDisk() {
 	n.Start()
 }
 
-var pingClient = &http.Client{Timeout: 2 * time.Second}
-
 // Pid returns the process ID of the running node.
 func (n *Node) Pid() int { return n.cmd.Process.Pid }
+
+// Signal sends sig to the running node, such as SIGHUP to reload its
+// certificates.
+func (n *Node) Signal(sig os.Signal) error { return n.cmd.Process.Signal(sig) }
 
 // Stop sends SIGTERM and waits for a graceful exit.
 func (n *Node) Stop() {
@@ -316,7 +338,7 @@ func (n *Node) Do(r Request) (*http.Response, []byte, error) {
 	for k, v := range r.Header {
 		req.Header.Set(k, v)
 	}
-	resp, err := httpClient.Do(req)
+	resp, err := n.client.Do(req)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -324,7 +346,3 @@ func (n *Node) Do(r Request) (*http.Response, []byte, error) {
 	body, err := io.ReadAll(resp.Body)
 	return resp, body, err
 }
-
-// client bounds every test request, so a node that hangs fails the test
-// instead of stalling it.
-var httpClient = &http.Client{Timeout: 2 * time.Minute}

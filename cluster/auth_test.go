@@ -1,0 +1,352 @@
+package cluster
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/internal/testpki"
+)
+
+func testSecret(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
+
+// authPair is a server node and a client node sharing Auth settings, the
+// server's private API reduced to an echo of the entries call.
+type authPair struct {
+	srv        *httptest.Server
+	client     *Client
+	clientAuth *Auth
+	served     atomic.Int64
+	members    map[ulid.ULID]Member
+}
+
+func newAuthPair(t *testing.T, server, client *Auth, tlsServer bool) *authPair {
+	t.Helper()
+	p := &authPair{clientAuth: client, members: map[ulid.ULID]Member{}}
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+PathEntries, func(w http.ResponseWriter, r *http.Request) {
+		ids, err := DecodeIDs(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), 400)
+			return
+		}
+		p.served.Add(1)
+		w.Write(EncodeIDs(ids))
+	})
+	mux.HandleFunc("GET "+PathPing, func(w http.ResponseWriter, r *http.Request) {
+		p.served.Add(1)
+		io.WriteString(w, server.NodeID.String())
+	})
+	lookup := func(id ulid.ULID) (Member, bool) { m, ok := p.members[id]; return m, ok }
+	h := server.Middleware(mux, lookup, 1<<20, slog.New(slog.DiscardHandler), PathGet)
+	if tlsServer {
+		// httptest's StartTLS would put its own certificate first.
+		p.srv = httptest.NewUnstartedServer(h)
+		p.srv.Listener = tls.NewListener(p.srv.Listener, server.TLS.ServerConfig())
+		p.srv.Start()
+		p.srv.URL = strings.Replace(p.srv.URL, "http://", "https://", 1)
+	} else {
+		p.srv = httptest.NewServer(h)
+	}
+	t.Cleanup(p.srv.Close)
+	p.client = NewClient(ClientConfig{Auth: client})
+	t.Cleanup(p.client.Close)
+	// The client is a member, reachable at the loopback address its
+	// certificate (if any) names.
+	p.members[client.NodeID] = Member{ID: client.NodeID, PrivateAddr: "127.0.0.1:1"}
+	return p
+}
+
+func (p *authPair) peer() *Peer {
+	return p.client.Peer(strings.TrimPrefix(strings.TrimPrefix(p.srv.URL, "http://"), "https://"))
+}
+
+func (p *authPair) entries(t *testing.T) error {
+	t.Helper()
+	ids := []ulid.ULID{ulid.Make()}
+	var out []ulid.ULID
+	err := p.peer().call(context.Background(), PathEntries, EncodeIDs(ids), func(r io.Reader) (err error) {
+		out, err = DecodeIDs(r)
+		return err
+	})
+	if err == nil && (len(out) != 1 || out[0] != ids[0]) {
+		t.Fatalf("echo: %v", out)
+	}
+	return err
+}
+
+func TestHMACAuthenticatesBothWays(t *testing.T) {
+	kr, _ := NewKeyring(testSecret(1))
+	server := &Auth{Keyring: kr, NodeID: ulid.Make()}
+	client := &Auth{Keyring: kr, NodeID: ulid.Make()}
+	p := newAuthPair(t, server, client, false)
+	if err := p.entries(t); err != nil {
+		t.Fatalf("signed request: %v", err)
+	}
+	if id, err := p.peer().Ping(context.Background()); err != nil || id != server.NodeID {
+		t.Fatalf("ping: %v %v", id, err)
+	}
+
+	// Another secret, no secret, an unknown node: refused before the
+	// handler runs.
+	other, _ := NewKeyring(testSecret(2))
+	for name, a := range map[string]*Auth{
+		"other secret": {Keyring: other, NodeID: client.NodeID},
+		"no secret":    {NodeID: client.NodeID},
+		"not a member": {Keyring: kr, NodeID: ulid.Make()},
+	} {
+		q := &authPair{srv: p.srv, client: NewClient(ClientConfig{Auth: a})}
+		before := p.served.Load()
+		if err := q.entries(t); err == nil || !strings.Contains(err.Error(), "401") {
+			t.Errorf("%s: %v, want 401", name, err)
+		}
+		if p.served.Load() != before {
+			t.Errorf("%s: the handler ran", name)
+		}
+	}
+}
+
+// A captured request cannot be replayed, altered or sent late.
+func TestHMACRefusesReplayTamperAndStaleRequests(t *testing.T) {
+	kr, _ := NewKeyring(testSecret(1))
+	server := &Auth{Keyring: kr, NodeID: ulid.Make()}
+	client := &Auth{Keyring: kr, NodeID: ulid.Make()}
+	p := newAuthPair(t, server, client, false)
+	body := EncodeIDs([]ulid.ULID{ulid.Make()})
+	req, _ := http.NewRequest(http.MethodPost, p.srv.URL+PathEntries, bytes.NewReader(body))
+	req.Header.Set(HeaderProto, ProtoVersion)
+	client.signRequest(req, body)
+	send := func(h http.Header, b []byte, path string) int {
+		r, _ := http.NewRequest(http.MethodPost, p.srv.URL+path, bytes.NewReader(b))
+		r.Header = h.Clone()
+		resp, err := http.DefaultClient.Do(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := send(req.Header, body, PathEntries); code != 200 {
+		t.Fatalf("first send: %d", code)
+	}
+	if code := send(req.Header, body, PathEntries); code != 401 {
+		t.Errorf("replay: %d, want 401", code)
+	}
+	// A fresh nonce, but the body or the path changed after signing.
+	req2, _ := http.NewRequest(http.MethodPost, p.srv.URL+PathEntries, nil)
+	client.signRequest(req2, body)
+	if code := send(req2.Header, EncodeIDs([]ulid.ULID{ulid.Make()}), PathEntries); code != 401 {
+		t.Errorf("altered body: %d, want 401", code)
+	}
+	req3, _ := http.NewRequest(http.MethodPost, p.srv.URL+PathEntries, nil)
+	client.signRequest(req3, body)
+	if code := send(req3.Header, body, PathSummaries); code != 401 {
+		t.Errorf("other path: %d, want 401", code)
+	}
+	// Signed a minute ago.
+	late := &Auth{Keyring: kr, NodeID: client.NodeID, Now: func() time.Time { return time.Now().Add(-time.Minute) }}
+	req4, _ := http.NewRequest(http.MethodPost, p.srv.URL+PathEntries, nil)
+	late.signRequest(req4, body)
+	if code := send(req4.Header, body, PathEntries); code != 401 {
+		t.Errorf("stale request: %d, want 401", code)
+	}
+}
+
+// An answer altered on the way (a man in the middle) is refused by the
+// client, headers or body.
+func TestHMACRefusesForgedAnswers(t *testing.T) {
+	kr, _ := NewKeyring(testSecret(1))
+	server := &Auth{Keyring: kr, NodeID: ulid.Make()}
+	client := &Auth{Keyring: kr, NodeID: ulid.Make()}
+	p := newAuthPair(t, server, client, false)
+	target := p.srv.URL
+	for name, alter := range map[string]func(*http.Response, []byte) []byte{
+		"body":   func(_ *http.Response, b []byte) []byte { return EncodeIDs([]ulid.ULID{ulid.Make()}) },
+		"header": func(r *http.Response, b []byte) []byte { r.Header.Set("Content-Type", "text/html"); return b },
+	} {
+		mitm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			out, _ := http.NewRequest(r.Method, target+r.URL.Path, r.Body)
+			out.Header = r.Header.Clone()
+			resp, err := http.DefaultClient.Do(out)
+			if err != nil {
+				http.Error(w, err.Error(), 502)
+				return
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			b = alter(resp, b)
+			for k, v := range resp.Header {
+				w.Header()[k] = v
+			}
+			w.Header().Set("Trailer", trailerBodySig)
+			w.WriteHeader(resp.StatusCode)
+			w.Write(b)
+			w.Header().Set(trailerBodySig, resp.Trailer.Get(trailerBodySig))
+		}))
+		q := &authPair{srv: mitm, client: p.client}
+		err := q.entries(t)
+		if !errors.Is(err, ErrUnauthenticated) {
+			t.Errorf("%s altered: %v, want ErrUnauthenticated", name, err)
+		}
+		mitm.Close()
+	}
+}
+
+// issue makes a certificate of ca for a node reachable at ips and loads it.
+func issue(t *testing.T, ca *testpki.CA, name string, ips ...string) *CertReloader {
+	cert, key := ca.Issue(name, ips...)
+	r, err := LoadCerts(ca.CertFile(), cert, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestMutualTLS(t *testing.T) {
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, dir)
+	server := &Auth{TLS: issue(t, ca, "server", "127.0.0.1"), NodeID: ulid.Make()}
+	client := &Auth{TLS: issue(t, ca, "client", "127.0.0.1"), NodeID: ulid.Make()}
+	p := newAuthPair(t, server, client, true)
+	if err := p.entries(t); err != nil {
+		t.Fatalf("mutual TLS: %v", err)
+	}
+
+	// A certificate from another CA is refused in the handshake.
+	rogue := issue(t, testpki.NewCA(t, t.TempDir()), "rogue", "127.0.0.1")
+	q := &authPair{srv: p.srv, client: NewClient(ClientConfig{Auth: &Auth{TLS: rogue, NodeID: client.NodeID}})}
+	before := p.served.Load()
+	if err := q.entries(t); err == nil {
+		t.Error("a certificate of another CA was accepted")
+	}
+	// A valid certificate that does not cover the address the claimed
+	// node advertises is refused: the certificate is bound to the node.
+	elsewhere := issue(t, ca, "elsewhere", "10.9.9.9")
+	q = &authPair{srv: p.srv, client: NewClient(ClientConfig{Auth: &Auth{TLS: elsewhere, NodeID: client.NodeID}})}
+	if err := q.entries(t); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("certificate for another address: %v, want 401", err)
+	}
+	// Plain HTTP to the TLS port gets nowhere.
+	if resp, err := http.Post(strings.Replace(p.srv.URL, "https", "http", 1)+PathEntries, ContentType, nil); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Error("plain HTTP was served")
+		}
+	}
+	if p.served.Load() != before {
+		t.Error("the handler ran for a refused client")
+	}
+	// A client must also find the server's certificate valid for the
+	// address it dials.
+	wrongHost := &Auth{TLS: issue(t, ca, "wronghost", "10.1.1.1"), NodeID: ulid.Make()}
+	p2 := newAuthPair(t, wrongHost, client, true)
+	if err := p2.entries(t); err == nil {
+		t.Error("a server certificate for another address was accepted")
+	}
+}
+
+func TestCertReload(t *testing.T) {
+	dir := t.TempDir()
+	ca := testpki.NewCA(t, dir)
+	r := issue(t, ca, "node", "127.0.0.1")
+	first := r.Leaf().SerialNumber
+	issue(t, ca, "node", "127.0.0.1") // new files in place
+	if err := r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	if r.Leaf().SerialNumber.Cmp(first) == 0 {
+		t.Error("reload kept the old certificate")
+	}
+	os.WriteFile(filepath.Join(dir, "node.pem"), []byte("garbage"), 0o600)
+	if err := r.Reload(); err == nil {
+		t.Error("a broken certificate file reloaded")
+	}
+	if r.Leaf() == nil {
+		t.Error("a failed reload dropped the certificate in use")
+	}
+}
+
+func TestKeyringRotation(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "keyring.json")
+	kr, fromFile, err := OpenKeyring(path, testSecret(1))
+	if err != nil || fromFile {
+		t.Fatalf("open: %v %v", fromFile, err)
+	}
+	old, _ := Fingerprint(testSecret(1))
+	next, _ := Fingerprint(testSecret(2))
+	if err := kr.Install(testSecret(2)); err != nil {
+		t.Fatal(err)
+	}
+	if err := kr.Remove(old); !errors.Is(err, ErrKeyring) {
+		t.Errorf("removing the primary: %v", err)
+	}
+	if err := kr.Use("0000"); !errors.Is(err, ErrKeyring) {
+		t.Errorf("using an unknown key: %v", err)
+	}
+	if err := kr.Use(next); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(kr.Gossip().GetPrimaryKey(), kr.primaryKey().gossip) {
+		t.Error("memberlist's primary did not follow")
+	}
+	// A peer that has both keys verifies what either signs.
+	wrapped, err := kr.Wrap(testSecret(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := kr.Unwrap(wrapped); err != nil || !bytes.Equal(got, testSecret(3)) {
+		t.Fatalf("unwrap: %v", err)
+	}
+	if _, err := kr.Unwrap(wrapped[:len(wrapped)-4] + "AAA="); !errors.Is(err, ErrKeyring) {
+		t.Errorf("altered wrapped key: %v", err)
+	}
+	if err := kr.Remove(old); err != nil {
+		t.Fatal(err)
+	}
+	// The rotation outlives a restart; the configured secret no longer
+	// matters.
+	again, fromFile, err := OpenKeyring(path, testSecret(1))
+	if err != nil || !fromFile {
+		t.Fatalf("reopen: %v %v", fromFile, err)
+	}
+	list, _ := json.Marshal(again.List())
+	if want, _ := json.Marshal([]KeyInfo{{ID: next, Primary: true}}); !bytes.Equal(list, want) {
+		t.Errorf("keys after reopen: %s, want %s", list, want)
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Errorf("keyring file mode %v", st.Mode().Perm())
+	}
+	if _, err := NewKeyring([]byte("short")); !errors.Is(err, ErrKeyring) {
+		t.Errorf("short secret: %v", err)
+	}
+}
+
+func TestNonceCacheBounded(t *testing.T) {
+	c := newNonceCache(2)
+	now := time.Now()
+	if c.add([16]byte{1}, now.Add(2*AuthWindow)) != nonceNew || c.add([16]byte{1}, now.Add(2*AuthWindow)) != nonceSeen {
+		t.Fatal("replay not caught")
+	}
+	c.add([16]byte{2}, now.Add(2*AuthWindow))
+	if c.add([16]byte{3}, now.Add(2*AuthWindow)) != nonceFull {
+		t.Error("cache grew past its bound")
+	}
+	// Once the first two expire there is room again.
+	if c.add([16]byte{3}, now.Add(5*AuthWindow)) != nonceNew {
+		t.Error("expired nonces were not dropped")
+	}
+}
