@@ -3,8 +3,10 @@
 #   make build   the objstore binary in bin/ (static, CGO_ENABLED=0)
 #   make test    the whole suite: vet, unit tests, the remote conformance
 #                suite against a directory and a real MinIO server, API tests
-#                against real node processes, and cluster tests on real
-#                processes (a partition among them, on network namespaces).
+#                against real node processes, cluster tests on real
+#                processes (a partition among them, on network namespaces),
+#                then a few seconds of fuzzing of every decoder and parser
+#                that sees network or disk input (scripts/fuzz.sh).
 #                MinIO (pinned) is built with `go install` on first use and
 #                cached; scripts/test-deps.sh installs iproute2, nftables and
 #                iptables from Debian's packages when they are missing.
@@ -12,7 +14,7 @@
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GO      ?= go
 
-.PHONY: build test test-deps vet bench clean
+.PHONY: build test test-deps vet fuzz bench clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/objstore ./cmd/objstore
@@ -24,8 +26,12 @@ vet:
 test-deps:
 	@scripts/test-deps.sh
 
+fuzz:
+	@GO=$(GO) scripts/fuzz.sh
+
 test: test-deps vet
 	$(GO) test -count=1 -timeout 40m ./...
+	@GO=$(GO) scripts/fuzz.sh
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...

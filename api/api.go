@@ -75,6 +75,9 @@ type Config struct {
 	// is open, except for administrative calls, which are then served to
 	// clients on the node's own machine only.
 	Auth Authenticator
+	// Limits bounds how slowly request bodies may arrive (the listener
+	// applies the connection limits: LimitListener).
+	Limits Limits
 }
 
 // NewPublic returns the handler of the public API. Each route needs a
@@ -84,7 +87,8 @@ func NewPublic(cfg Config) http.Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	s := &server{store: cfg.Store, version: cfg.Version, log: cfg.Logger.With("component", "api"), auth: cfg.Auth}
+	s := &server{store: cfg.Store, version: cfg.Version, log: cfg.Logger.With("component", "api"), auth: cfg.Auth,
+		limits: cfg.Limits.withDefaults()}
 	read, write, admin := s.guard(auth.ScopeRead), s.guard(auth.ScopeWrite), s.guard(auth.ScopeAdmin)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/get/{id}", read(s.get))
@@ -113,7 +117,19 @@ func NewPublic(cfg Config) http.Handler {
 		}
 		s.fail(w, r, fmt.Errorf("%w: no such endpoint %s %s", errNoRoute, r.Method, r.URL.Path))
 	})
-	return s.middleware(mux)
+	return s.middleware(s.bodyRate(mux))
+}
+
+// bodyRate holds every request body to the minimum rate, so a client that
+// sends slowly, or stops, cannot hold a connection, an upload slot or
+// quota for long.
+func (s *server) bodyRate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			r.Body = newRateBody(w, r.Body, s.limits)
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // allowed lists the methods the mux serves r's path with, other than the
@@ -135,6 +151,7 @@ type server struct {
 	version string
 	log     *slog.Logger
 	auth    Authenticator // nil: open
+	limits  Limits
 }
 
 var errNoRoute = errors.New("not found")
@@ -204,6 +221,8 @@ func (s *server) middleware(next http.Handler) http.Handler {
 // status maps an error kind to its HTTP status.
 func status(err error) int {
 	switch {
+	case errors.Is(err, errSlowBody):
+		return http.StatusRequestTimeout
 	case errors.Is(err, node.ErrInvalid):
 		return http.StatusBadRequest
 	case errors.Is(err, node.ErrNotFound), errors.Is(err, node.ErrDeleted), errors.Is(err, errNoRoute):
@@ -218,6 +237,8 @@ func status(err error) int {
 		return http.StatusServiceUnavailable
 	case errors.Is(err, node.ErrRemote):
 		return http.StatusBadGateway
+	case errors.Is(err, node.ErrBusy):
+		return http.StatusTooManyRequests
 	}
 	return http.StatusInternalServerError
 }
@@ -226,12 +247,15 @@ func status(err error) int {
 // full and answered with a generic message, so internal details stay in the
 // log.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil {
-		// The client went away; there is nobody to answer.
-		s.log.Debug("client gone", "method", r.Method, "path", r.URL.Path, "err", err)
+	code := status(err)
+	if r.Context().Err() != nil && code == http.StatusInternalServerError {
+		// The request was canceled (the client went away, or its
+		// connection failed): not a server fault. An answer is still
+		// written, since a handler that writes nothing answers 200.
+		s.log.Debug("request canceled", "method", r.Method, "path", r.URL.Path, "err", err)
+		writeError(w, http.StatusBadRequest, "request canceled")
 		return
 	}
-	code := status(err)
 	msg := err.Error()
 	if code == http.StatusInternalServerError {
 		s.log.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
@@ -352,6 +376,12 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 		h.Set("ETag", `"`+obj.SHA256+`"`)
 	}
 	setObjectSafety(h, obj.Name)
+	// A reader that stops reading gives up its connection and open file
+	// after a while: long enough for the whole body at the minimum rate.
+	ctl := http.NewResponseController(w)
+	ctl.SetWriteDeadline(time.Now().Add(time.Minute +
+		time.Duration(float64(obj.Size)/float64(s.limits.MinBodyRate)*float64(time.Second))))
+	defer ctl.SetWriteDeadline(time.Time{}) // the connection may serve more requests
 	// ServeContent answers Range and conditional requests, and copies an
 	// *os.File with sendfile (the counting writer keeps that path).
 	cw := &countingWriter{ResponseWriter: w}

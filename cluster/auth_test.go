@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -349,4 +350,60 @@ func TestNonceCacheBounded(t *testing.T) {
 	if c.add([16]byte{3}, now.Add(5*AuthWindow)) != nonceNew {
 		t.Error("expired nonces were not dropped")
 	}
+}
+
+// Whatever a client without the key puts in the authentication headers
+// and body, the request does not verify, and nothing panics.
+func FuzzVerifyRequest(f *testing.F) {
+	kr, _ := NewKeyring(testSecret(1))
+	member := ulid.Make()
+	a := &Auth{Keyring: kr, NodeID: ulid.Make()}
+	a.once.Do(func() { a.nonces = newNonceCache(1 << 10) })
+	lookup := func(id ulid.ULID) (Member, bool) { return Member{ID: id, PrivateAddr: "127.0.0.1:1"}, id == member }
+	k := kr.primaryKey()
+	f.Add(member.String(), k.id, "1700000000000000000", strings.Repeat("ab", 16), "c2ln", strings.Repeat("0", 64), []byte("body"))
+	f.Add("", "", "", "", "", "", []byte{})
+	f.Fuzz(func(t *testing.T, node, key, date, nonce, sig, bodySum string, body []byte) {
+		r := httptest.NewRequest(http.MethodPost, PathAnnounce, bytes.NewReader(body))
+		for h, v := range map[string]string{HeaderNode: node, headerKey: key, headerDate: date, headerNonce: nonce, headerSignature: sig, headerBodySum: bodySum} {
+			r.Header.Set(h, v)
+		}
+		if _, err := a.verifyRequest(r, lookup, 1<<20); err == nil {
+			t.Fatalf("a forged request verified: %v", r.Header)
+		}
+	})
+}
+
+// A wrapped key arrives from a peer; garbage never unwraps or panics.
+func FuzzUnwrap(f *testing.F) {
+	kr, _ := NewKeyring(testSecret(1))
+	good, _ := kr.Wrap(testSecret(2))
+	f.Add(good)
+	f.Add(kr.primaryKey().id + ":")
+	f.Add(":::")
+	f.Fuzz(func(t *testing.T, s string) {
+		if s == good {
+			return
+		}
+		if secret, err := kr.Unwrap(s); err == nil && !bytes.Equal(secret, testSecret(2)) {
+			t.Fatalf("garbage unwrapped to %x", secret)
+		}
+	})
+}
+
+// A damaged keyring file is refused with an error, never a panic.
+func FuzzOpenKeyring(f *testing.F) {
+	f.Add([]byte(`{"format":1,"secrets":["` + base64.StdEncoding.EncodeToString(testSecret(1)) + `"]}`))
+	f.Add([]byte(`{"format":1,"secrets":[]}`))
+	f.Add([]byte(`{`))
+	dir := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		path := filepath.Join(dir, "keyring.json")
+		if err := os.WriteFile(path, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if kr, _, err := OpenKeyring(path, nil); err == nil && len(kr.List()) == 0 {
+			t.Fatal("an empty keyring opened")
+		}
+	})
 }

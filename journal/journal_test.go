@@ -406,3 +406,18 @@ func TestLatestSurvivesReopen(t *testing.T) {
 		t.Fatalf("Latest after reopen = %v, want %v", got, far)
 	}
 }
+
+func FuzzDecodeBlob(f *testing.F) {
+	f.Add(encodeBlob(Blob{Size: 5, Sum: [32]byte{1}, Stored: time.Unix(1, 0), Fetched: true}))
+	f.Add([]byte{1, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		blob, err := decodeBlob(ulid.ULID{}, b)
+		if err != nil {
+			return
+		}
+		again, err := decodeBlob(ulid.ULID{}, encodeBlob(blob))
+		if err != nil || !again.Stored.Equal(blob.Stored) || again.Size != blob.Size || again.Sum != blob.Sum || again.Fetched != blob.Fetched {
+			t.Fatalf("round trip of decoded blob: %+v vs %+v (%v)", again, blob, err)
+		}
+	})
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"sync"
 	"time"
@@ -31,36 +32,96 @@ type quota struct {
 // counts it) or abandoned. With no quota it reserves nothing. When nothing
 // more can be evicted the error matches ErrNoSpace and nothing was written.
 func (n *Node) reserve(size int64) (func(), error) {
-	if n.cfg.MaxDisk <= 0 || size <= 0 {
-		return func() {}, nil
+	r := n.newReservation(-1)
+	if err := r.grow(size); err != nil {
+		return nil, err
+	}
+	return r.release, nil
+}
+
+// reserveStep is how far ahead of the bytes that have arrived a client's
+// body reserves quota, so a body takes the quota lock once per step.
+const reserveStep = 1 << 20
+
+// reservation is the quota held for one body. A client's body reserves as
+// its bytes arrive (quotaWriter), not what it declares, so a client that
+// announces a large body and sends it slowly, or never, holds no more of
+// the quota than it has sent.
+type reservation struct {
+	n    *Node
+	size int64 // the body's declared size, or -1 when unknown
+	held int64
+
+	once sync.Once
+}
+
+func (n *Node) newReservation(size int64) *reservation { return &reservation{n: n, size: size} }
+
+// grow makes the reservation cover at least to bytes, a step ahead when
+// that fits (never past the declared size).
+func (r *reservation) grow(to int64) error {
+	n := r.n
+	if n.cfg.MaxDisk <= 0 || to <= r.held {
+		return nil
+	}
+	want := to + reserveStep
+	if r.size >= 0 && want > r.size {
+		want = max(r.size, to)
 	}
 	q := &n.quota
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if size > n.cfg.MaxDisk {
-		return nil, safeErrorf(ErrNoSpace, "%d bytes do not fit in the disk quota of %d bytes", size, n.cfg.MaxDisk)
+	if to > n.cfg.MaxDisk {
+		return safeErrorf(ErrNoSpace, "%d bytes do not fit in the disk quota of %d bytes", to, n.cfg.MaxDisk)
 	}
-	over := func() int64 { return n.journal.Stats().BlobBytes + q.reserved + size - n.cfg.MaxDisk }
-	if over() > 0 {
+	over := func(add int64) int64 { return n.journal.Stats().BlobBytes + q.reserved + add - n.cfg.MaxDisk }
+	if over(to-r.held) > 0 {
 		n.policy.Victims(func(id ulid.ULID) bool {
 			if n.evict(id) {
 				n.counters.evictions.Add(1)
 			}
-			return over() > 0
+			return over(to-r.held) > 0
 		})
 	}
-	if over() > 0 {
-		return nil, safeErrorf(ErrNoSpace, "the disk quota of %d bytes is full and no copy held here is safe elsewhere to evict", n.cfg.MaxDisk)
+	if over(to-r.held) > 0 {
+		return safeErrorf(ErrNoSpace, "the disk quota of %d bytes is full and no copy held here is safe elsewhere to evict", n.cfg.MaxDisk)
 	}
-	q.reserved += size
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			q.mu.Lock()
-			q.reserved -= size
-			q.mu.Unlock()
-		})
-	}, nil
+	if over(want-r.held) > 0 {
+		want = to // the step ahead does not fit; what arrived does
+	}
+	q.reserved += want - r.held
+	r.held = want
+	return nil
+}
+
+// release gives the reservation back. Safe to call more than once.
+func (r *reservation) release() {
+	r.once.Do(func() {
+		if r.held == 0 {
+			return
+		}
+		q := &r.n.quota
+		q.mu.Lock()
+		q.reserved -= r.held
+		q.mu.Unlock()
+	})
+}
+
+// quotaWriter grows a reservation ahead of every write, so a body is held
+// to the quota by the bytes that actually arrive.
+type quotaWriter struct {
+	w   io.Writer
+	r   *reservation
+	off int64
+}
+
+func (q *quotaWriter) Write(p []byte) (int, error) {
+	if err := q.r.grow(q.off + int64(len(p))); err != nil {
+		return 0, err
+	}
+	n, err := q.w.Write(p)
+	q.off += int64(n)
+	return n, err
 }
 
 // loadPolicy seeds the cache policy with the bodies held at start-up,

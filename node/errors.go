@@ -36,6 +36,9 @@ var (
 	ErrUnavailable = errors.New("object unavailable")
 	// ErrClosed: the node is shutting down.
 	ErrClosed = errors.New("node closed")
+	// ErrBusy: the node already runs as much of this kind of work as it
+	// takes at once; the same request may succeed later.
+	ErrBusy = errors.New("too busy")
 )
 
 // remoteErr classifies an error from the remote tier. Not-found stays

@@ -153,18 +153,28 @@ func (n *Node) dropBlob(id ulid.ULID, sum storage.Sum, refetch bool) {
 // fetch streams object id from the remote, joining a fetch already in
 // flight. known is the journal's entry, or nil on a total miss.
 func (n *Node) fetch(ctx context.Context, id ulid.ULID, known *journal.Entry) (*Object, error) {
-	f := n.startFill(id, known)
+	if known == nil && n.misses.has(id) {
+		n.counters.misses.Add(1)
+		return nil, fmt.Errorf("%w: %s is not in the remote tier (asked less than %v ago)", ErrNotFound, id, missTTL)
+	}
+	f := n.startFill(id, known, false)
 	select {
 	case <-f.ready:
 	case <-ctx.Done():
+		f.leave()
 		return nil, ctx.Err()
 	}
 	if f.headErr != nil {
+		f.leave()
 		n.counters.misses.Add(1)
+		if known == nil && errors.Is(f.headErr, ErrNotFound) {
+			n.misses.add(id)
+		}
 		return nil, f.headErr
 	}
 	r, entry, err := f.newReader(ctx)
 	if err != nil {
+		f.leave()
 		return nil, err
 	}
 	if f.source == SourcePeer {
@@ -175,7 +185,10 @@ func (n *Node) fetch(ctx context.Context, id ulid.ULID, known *journal.Entry) (*
 	m := metaOf(entry, nil)
 	m.IsFetched = f.source == SourceRemote
 	m.IsSymlink = f.source == SourcePeer
-	return &Object{Meta: m, Source: f.source, Fetched: true, Content: r, close: r.Close}, nil
+	return &Object{Meta: m, Source: f.source, Fetched: true, Content: r, close: func() error {
+		defer f.leave()
+		return r.Close()
+	}}, nil
 }
 
 // fill is one fetch of a body from the remote tier into local disk, which
@@ -208,19 +221,64 @@ type fill struct {
 	wanted   chan int
 	// first is the open stream of part 0 of a parted fetch.
 	first io.ReadCloser
+
+	// users counts the clients' GETs following the fill, and pinned is set
+	// once a caller that wants the copy itself (replication, repair,
+	// pre-warm) joins; both are guarded by the node's fillsMu. A fill
+	// that only clients wanted is canceled soon after the last of them
+	// leaves, so a client cannot start fetches and walk away from them.
+	users  int
+	pinned bool
+	cancel context.CancelFunc
+}
+
+// abandonGrace is how long a fill whose every reader left goes on, so a
+// client that reconnects at once (a retry, the next range) finds it.
+var abandonGrace = 5 * time.Second
+
+// join counts a new follower of the fill. Called with fillsMu held.
+func (f *fill) join(pin bool) {
+	if pin {
+		f.pinned = true
+	} else {
+		f.users++
+	}
+}
+
+// leave is called by a client's GET when it is done with the fill.
+func (f *fill) leave() {
+	n := f.n
+	n.fillsMu.Lock()
+	defer n.fillsMu.Unlock()
+	f.users--
+	if f.users > 0 || f.pinned {
+		return
+	}
+	time.AfterFunc(abandonGrace, func() {
+		n.fillsMu.Lock()
+		defer n.fillsMu.Unlock()
+		if f.users == 0 && !f.pinned {
+			f.cancel()
+		}
+	})
 }
 
 // startFill returns the fill in flight for id, starting one if there is
-// none. The fill runs under the node's context, not the caller's, so that
-// one reader going away does not fail the others.
-func (n *Node) startFill(id ulid.ULID, known *journal.Entry) *fill {
+// none. The fill runs under a context of its own below the node's, not the
+// caller's, so that one reader going away does not fail the others. A
+// client's GET joins with pin false and must call leave when done; a
+// caller that wants the copy kept (pin true) keeps the fill going to its
+// end.
+func (n *Node) startFill(id ulid.ULID, known *journal.Entry, pin bool) *fill {
 	n.fillsMu.Lock()
 	defer n.fillsMu.Unlock()
 	if f, ok := n.fills[id]; ok {
+		f.join(pin)
 		return f
 	}
 	f := &fill{n: n, id: id, known: known, ready: make(chan struct{})}
 	f.cond = sync.NewCond(&f.mu)
+	f.join(pin)
 	if n.closed.Load() {
 		// Close is waiting for the fills it knows; start no more.
 		f.headErr, f.err = ErrClosed, ErrClosed
@@ -228,10 +286,13 @@ func (n *Node) startFill(id ulid.ULID, known *journal.Entry) *fill {
 		return f
 	}
 	n.fills[id] = f
+	ctx, cancel := context.WithCancel(n.ctx)
+	f.cancel = cancel
 	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
-		err := f.run(n.ctx)
+		defer cancel()
+		err := f.run(ctx)
 		if err != nil {
 			n.counters.fetchErrors.Add(1)
 			n.log.Warn("fetch failed", "id", id, "err", err)

@@ -130,7 +130,7 @@ func (n *Node) repair(id ulid.ULID) error {
 	if b, err := n.journal.Blob(id); err == nil && b.Sum == e.Sum {
 		return nil
 	}
-	f := n.startFill(id, &e)
+	f := n.startFill(id, &e, true)
 	if err := f.wait(); err != nil {
 		return err
 	}

@@ -134,6 +134,7 @@ type Node struct {
 	counters counters
 	cl       *clusterState
 	clocks   clockState
+	misses   missCache
 	quota    quota
 	jobs     prewarms
 	policy   cache.Policy

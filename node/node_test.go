@@ -621,7 +621,8 @@ func TestPartedFetchServesRangesEarly(t *testing.T) {
 }
 
 // A body of unknown length under a quota it does not fit is refused with
-// ErrNoSpace before anything reaches the remote.
+// ErrNoSpace as soon as it passes the quota, and its upload to the remote
+// is aborted with it.
 func TestChunkedPutOverQuota(t *testing.T) {
 	dir := t.TempDir()
 	dr, _ := storage.NewDirRemote(filepath.Join(dir, "remote"))
@@ -639,12 +640,49 @@ func TestChunkedPutOverQuota(t *testing.T) {
 	if _, err := dr.Stat(context.Background(), "objects/"+id.String()); !errors.Is(err, storage.ErrNotFound) {
 		t.Errorf("the refused body reached the remote: %v", err)
 	}
-	// One that fits goes through, measured first and then uploaded.
+	// One that fits goes through.
 	if _, err := n.Put(context.Background(), PutRequest{ID: id, Level: journal.LevelRemote, Body: strings.NewReader("fits"), Size: -1}); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := dr.Stat(context.Background(), "objects/"+id.String()); err != nil {
 		t.Errorf("the accepted body is not in the remote: %v", err)
+	}
+}
+
+// A client that declares a large body and sends it slowly holds no more
+// of the quota than it has sent (and one step), so other writes still
+// fit; when it goes away its reservation is given back.
+func TestSlowPutHoldsOnlyWhatArrived(t *testing.T) {
+	dir := t.TempDir()
+	dr, _ := storage.NewDirRemote(filepath.Join(dir, "remote"))
+	n, err := Open(context.Background(), Config{StateDir: filepath.Join(dir, "state"), FilesDir: filepath.Join(dir, "files"),
+		Remote: dr, ScrubInterval: -1, MaxDisk: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	reserved := func() int64 { n.quota.mu.Lock(); defer n.quota.mu.Unlock(); return n.quota.reserved }
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		_, err := n.Put(context.Background(), PutRequest{ID: ulid.Make(), Level: journal.LevelLocal, Body: pr, Size: 3 << 20})
+		done <- err
+	}()
+	pw.Write(make([]byte, 100<<10))
+	waitFor(t, func() bool { return reserved() >= 100<<10 })
+	if r := reserved(); r > 100<<10+reserveStep {
+		t.Errorf("a slow PUT that sent 100 KiB holds %d bytes of quota", r)
+	}
+	if _, err := n.Put(context.Background(), PutRequest{ID: ulid.Make(), Level: journal.LevelLocal,
+		Body: bytes.NewReader(make([]byte, 2<<20)), Size: 2 << 20}); err != nil {
+		t.Fatalf("a PUT beside the slow one: %v", err)
+	}
+	pw.CloseWithError(errors.New("client went away"))
+	if err := <-done; !errors.Is(err, ErrInvalid) {
+		t.Errorf("the abandoned PUT: %v", err)
+	}
+	if r := reserved(); r != 0 {
+		t.Errorf("%d bytes still reserved after the PUT ended", r)
 	}
 }
 
@@ -712,5 +750,74 @@ func TestPartedFetchFailsWithTheCause(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("the reader hung although a part had failed")
+	}
+}
+
+// An ID the remote does not have is asked for once, then answered from
+// memory for a while, however often clients ask.
+func TestMissesRemembered(t *testing.T) {
+	env := newEnv(t)
+	id := ulid.Make()
+	for range 5 {
+		if _, err := env.node.Get(context.Background(), id, GetOptions{Fetch: true}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("fetch of a missing ID: %v", err)
+		}
+	}
+	if got := env.remote.gets.Load(); got != 1 {
+		t.Errorf("%d remote requests for 5 fetches of one missing ID, want 1", got)
+	}
+}
+
+// blockingRemote serves bodies that never arrive until the fetch is
+// canceled.
+type blockingRemote struct{ storage.Remote }
+
+type ctxReader struct{ ctx context.Context }
+
+func (r ctxReader) Read([]byte) (int, error) { <-r.ctx.Done(); return 0, r.ctx.Err() }
+func (r ctxReader) Close() error             { return nil }
+
+func (b blockingRemote) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, storage.ObjectInfo, error) {
+	rc, info, err := b.Remote.Get(ctx, key, off, n)
+	if err != nil {
+		return nil, info, err
+	}
+	rc.Close()
+	return ctxReader{ctx}, info, nil
+}
+
+// A fetch that only clients wanted is canceled soon after the last of
+// them leaves, instead of running on for nobody.
+func TestAbandonedFillIsCanceled(t *testing.T) {
+	defer func(g time.Duration) { abandonGrace = g }(abandonGrace)
+	abandonGrace = 50 * time.Millisecond
+	dir := t.TempDir()
+	dr, _ := storage.NewDirRemote(filepath.Join(dir, "remote"))
+	n, err := Open(context.Background(), Config{StateDir: filepath.Join(dir, "state"), FilesDir: filepath.Join(dir, "files"),
+		Remote: blockingRemote{dr}, ScrubInterval: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx := context.Background()
+	id := ulid.Make()
+	if _, err := n.Put(ctx, PutRequest{ID: id, Level: journal.LevelRemote, Body: strings.NewReader("cold"), Size: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Invalidate(ctx, id, false); err != nil {
+		t.Fatal(err)
+	}
+	obj, err := n.Get(ctx, id, GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj.Close() // the client walks away before a byte arrives
+	waitFor(t, func() bool {
+		n.fillsMu.Lock()
+		defer n.fillsMu.Unlock()
+		return n.fills[id] == nil
+	})
+	if _, err := n.journal.Blob(id); err == nil {
+		t.Error("the abandoned fetch committed a copy")
 	}
 }

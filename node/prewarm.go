@@ -20,7 +20,8 @@ import (
 
 // Limits of one pre-warm job.
 const (
-	maxPrewarmIDs     = 1_000_000
+	maxPrewarmIDs     = 250_000
+	maxRunningJobs    = 4 // jobs running on this node at once, clients' and peers' shares together
 	prewarmWorkers    = 4
 	maxPrewarmErrors  = 10
 	maxPrewarmHistory = 100
@@ -78,9 +79,10 @@ func (p *prewarm) snapshot() PrewarmJob {
 
 // prewarms keeps the recent jobs.
 type prewarms struct {
-	mu    sync.Mutex // guards jobs and order
-	jobs  map[string]*prewarm
-	order []string
+	mu     sync.Mutex // guards jobs, order and active
+	jobs   map[string]*prewarm
+	order  []string
+	active int // jobs running
 }
 
 func (ps *prewarms) add(p *prewarm) {
@@ -95,6 +97,24 @@ func (ps *prewarms) add(p *prewarm) {
 		delete(ps.jobs, ps.order[0])
 		ps.order = ps.order[1:]
 	}
+}
+
+// begin takes one of the maxRunningJobs slots, or reports that none is
+// free; end gives it back.
+func (ps *prewarms) begin() bool {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.active >= maxRunningJobs {
+		return false
+	}
+	ps.active++
+	return true
+}
+
+func (ps *prewarms) end() {
+	ps.mu.Lock()
+	ps.active--
+	ps.mu.Unlock()
 }
 
 func (ps *prewarms) get(id string) (*prewarm, bool) {
@@ -112,6 +132,15 @@ func (n *Node) Prewarm(ctx context.Context, spec PrewarmSpec) (PrewarmJob, error
 	if n.closed.Load() {
 		return PrewarmJob{}, ErrClosed
 	}
+	if !n.jobs.begin() {
+		return PrewarmJob{}, fmt.Errorf("%w: %d pre-warm jobs are running on this node, the most it runs at once; try again when one is done", ErrBusy, maxRunningJobs)
+	}
+	started := false
+	defer func() {
+		if !started {
+			n.jobs.end()
+		}
+	}()
 	ids, err := n.prewarmIDs(spec)
 	if err != nil {
 		return PrewarmJob{}, err
@@ -139,8 +168,10 @@ func (n *Node) Prewarm(ctx context.Context, spec PrewarmSpec) (PrewarmJob, error
 	}
 	n.jobs.add(p)
 	n.wg.Add(1)
+	started = true
 	go func() {
 		defer n.wg.Done()
+		defer n.jobs.end()
 		n.runPrewarm(p, ids)
 	}()
 	return p.snapshot(), nil
@@ -258,7 +289,7 @@ func (n *Node) warm(id ulid.ULID) (bool, int64, error) {
 	case e.Deleted || b != nil:
 		return false, 0, nil
 	}
-	if err := n.startFill(id, &e).wait(); err != nil {
+	if err := n.startFill(id, &e, true).wait(); err != nil {
 		return false, 0, err
 	}
 	return true, e.Size, nil

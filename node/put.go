@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -14,7 +13,6 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/objstore/objstore/journal"
-	"github.com/objstore/objstore/storage"
 )
 
 // PutRequest is one object to store.
@@ -132,13 +130,15 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 		Level:    req.Level,
 		UserMeta: req.UserMeta,
 	}
-	// Room for a body of known size is made before it streams; one of
-	// unknown size is measured first.
-	release, err := n.reserve(req.Size)
-	if err != nil {
-		return Meta{}, err
+	// A body that cannot fit at all is refused before it streams; quota
+	// is then reserved as its bytes arrive, so a slow client holds only
+	// what it sent. A body the quota refuses midway fails before anything
+	// is committed: the remote's upload is aborted with it.
+	if n.cfg.MaxDisk > 0 && req.Size > n.cfg.MaxDisk {
+		return Meta{}, safeErrorf(ErrNoSpace, "%d bytes do not fit in the disk quota of %d bytes", req.Size, n.cfg.MaxDisk)
 	}
-	defer func() { release() }()
+	res := n.newReservation(req.Size)
+	defer res.release()
 	w, err := n.disk.Create()
 	if err != nil {
 		return Meta{}, diskErr(err)
@@ -146,26 +146,14 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 	defer w.Abort()
 
 	body := &limitedBody{r: req.Body, max: n.cfg.MaxObjectSize}
-	// A body of unknown length under a quota is measured on disk before
-	// it may go to the remote: an upload must not happen for a body the
-	// quota then refuses.
-	measureFirst := req.Size < 0 && n.cfg.MaxDisk > 0
-	if req.Level.InRemote() && !measureFirst {
-		err = n.streamBoth(ctx, e, req.Size, body, w)
+	dst := &quotaWriter{w: w, r: res}
+	if req.Level.InRemote() {
+		err = n.streamBoth(ctx, e, req.Size, body, dst)
 	} else {
-		err = copyBody(w, body)
+		err = copyBody(dst, body)
 	}
 	if err == nil && req.Size >= 0 && w.Size() != req.Size {
 		err = fmt.Errorf("%w: body is %d bytes, expected %d", ErrInvalid, w.Size(), req.Size)
-	}
-	if err == nil && measureFirst {
-		var measured func()
-		if measured, err = n.reserve(w.Size()); err == nil {
-			release = measured
-			if req.Level.InRemote() {
-				err = n.uploadTemp(ctx, e, w)
-			}
-		}
 	}
 	if err != nil {
 		n.counters.putErrors.Add(1)
@@ -231,7 +219,7 @@ func (n *Node) commit(e journal.Entry, blob *journal.Blob) (old *journal.Blob, a
 // streamBoth copies body to the disk writer and to the remote tier at once.
 // Memory stays bounded by the remote's part buffers whatever the body's
 // size. It returns once both sides have finished, with the first error.
-func (n *Node) streamBoth(ctx context.Context, e journal.Entry, size int64, body io.Reader, w *storage.Writer) error {
+func (n *Node) streamBoth(ctx context.Context, e journal.Entry, size int64, body io.Reader, w io.Writer) error {
 	release, err := n.uploadSlot(ctx)
 	if err != nil {
 		return err
@@ -268,26 +256,6 @@ func (n *Node) streamBoth(ctx context.Context, e journal.Entry, size int64, body
 }
 
 var errRemoteStopped = errors.New("remote upload stopped")
-
-// uploadTemp uploads a body already measured on disk, from its temporary
-// file.
-func (n *Node) uploadTemp(ctx context.Context, e journal.Entry, w *storage.Writer) error {
-	release, err := n.uploadSlot(ctx)
-	if err != nil {
-		return err
-	}
-	defer release()
-	f, err := os.Open(w.TempPath())
-	if err != nil {
-		return fmt.Errorf("node: upload %s: %w", e.ID, err)
-	}
-	defer f.Close()
-	n.counters.remoteUploads.Add(1)
-	if err := n.remote.Put(ctx, n.remoteKey(e.ID), f, w.Size(), remoteMeta(e, false)); err != nil {
-		return remoteErr("upload "+e.ID.String(), err)
-	}
-	return nil
-}
 
 // uploadSlot waits for one of the MaxUploads slots and returns its release.
 func (n *Node) uploadSlot(ctx context.Context) (func(), error) {

@@ -67,6 +67,9 @@ type config struct {
 	TLSKey            string
 	CredentialsFile   string
 	MaxClockOffset    string
+	MaxConns          int
+	MaxConnsPerClient int
+	MinBodyRate       string
 
 	// Parsed forms, set by validate.
 	maxObjectSize int64
@@ -85,6 +88,7 @@ type config struct {
 	syncInterval   time.Duration
 	tombstoneTTL   time.Duration
 	maxClockOffset time.Duration
+	minBodyRate    int64
 }
 
 // envClusterSecret holds the cluster secret itself (base64), for
@@ -156,6 +160,12 @@ func (c *config) validate() error {
 		bad("--shutdown-grace %q: want a duration such as 30s", c.ShutdownGrace)
 	}
 	c.validateSecurity(bad)
+	if c.MaxConns < 1 || c.MaxConnsPerClient < 1 {
+		bad("--max-connections and --max-connections-per-client must be at least 1")
+	}
+	if c.minBodyRate, err = parseBytes(c.MinBodyRate); err != nil || c.minBodyRate < 1 {
+		bad("--min-body-rate %q: want a size per second such as 16KiB", c.MinBodyRate)
+	}
 	if c.MaxDisk != "" {
 		if p, ok := strings.CutSuffix(strings.TrimSpace(c.MaxDisk), "%"); ok {
 			v, err := strconv.ParseFloat(p, 64)

@@ -71,6 +71,9 @@ func main() {
 	app.StringPtr(&c.TLSCert, cli.StringOpt{Name: "tls-cert", Value: "", EnvVar: "APP_TLS_CERT", Desc: "PEM certificate for the public API: it serves HTTPS (reloaded on SIGHUP)."})
 	app.StringPtr(&c.TLSKey, cli.StringOpt{Name: "tls-key", Value: "", EnvVar: "APP_TLS_KEY", Desc: "PEM private key of --tls-cert."})
 	app.StringPtr(&c.CredentialsFile, cli.StringOpt{Name: "credentials-file", Value: "", EnvVar: "APP_CREDENTIALS_FILE", Desc: "File of access keys with scopes (read, write, admin): the public API then needs a key (SigV4 or Basic); reloaded on SIGHUP. Open when empty."})
+	app.IntPtr(&c.MaxConns, cli.IntOpt{Name: "max-connections", Value: 10000, EnvVar: "NET_MAX_CONNECTIONS", Desc: "Open connections a listener keeps at most; more are turned away at once."})
+	app.IntPtr(&c.MaxConnsPerClient, cli.IntOpt{Name: "max-connections-per-client", Value: 512, EnvVar: "NET_MAX_CONNECTIONS_PER_CLIENT", Desc: "Open connections one client address may hold on a listener."})
+	app.StringPtr(&c.MinBodyRate, cli.StringOpt{Name: "min-body-rate", Value: "16KiB", EnvVar: "NET_MIN_BODY_RATE", Desc: "Slowest a request body may arrive, per second over 10s windows; slower ones get 408 and give back what they held."})
 	app.StringPtr(&c.MaxClockOffset, cli.StringOpt{Name: "max-clock-offset", Value: "500ms", EnvVar: "APP_MAX_CLOCK_OFFSET", Desc: "Largest clock offset between nodes: entries stamped further ahead are refused, and a node this far off from most peers refuses writes."})
 	app.StringPtr(&c.GossipProfile, cli.StringOpt{Name: "gossip-profile", Value: "lan", EnvVar: "APP_GOSSIP_PROFILE", Desc: "Gossip timings: lan (a datacenter network) or local (every node on one machine: failures are noticed in about a second)."})
 	app.StringPtr(&c.AdvertiseHost, cli.StringOpt{Name: "advertise-host", Value: "", EnvVar: "NET_ADVERTISE_HOST", Desc: "Host or IP peers use to reach this node; default: the listen host, or the first private IP when listening on 0.0.0.0."})
@@ -146,10 +149,11 @@ func run(c config) error {
 	// The private API listens before the node joins, so peers that hear
 	// of it can reach it at once; it answers 503 until the node is open.
 	private := &lateHandler{}
+	limits := api.Limits{MaxConns: c.MaxConns, MaxConnsPerClient: c.MaxConnsPerClient, MinBodyRate: c.minBodyRate}
 	privateSrv := &http.Server{Handler: private, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+		MaxHeaderBytes: maxHeaderBytes, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
 	errc := make(chan error, 3)
-	if err := serve(privateSrv, c.PrivateAddr, sec.privateTLS, errc); err != nil {
+	if err := serve(privateSrv, c.PrivateAddr, sec.privateTLS, &limits, log, errc); err != nil {
 		return err
 	}
 	n, err := node.Open(ctx, node.Config{
@@ -198,13 +202,14 @@ func run(c config) error {
 	}
 
 	public := &http.Server{
-		Handler:           api.NewPublic(api.Config{Store: n, Version: version, Logger: log, Auth: sec.clients}),
+		Handler:           api.NewPublic(api.Config{Store: n, Version: version, Logger: log, Auth: sec.clients, Limits: limits}),
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	servers := []*http.Server{public}
-	if err := serve(public, c.PublicAddr, sec.publicTLS, errc); err != nil {
+	if err := serve(public, c.PublicAddr, sec.publicTLS, &limits, log, errc); err != nil {
 		privateSrv.Close()
 		n.Close()
 		return err
@@ -212,7 +217,7 @@ func run(c config) error {
 	log.Info("public API listening", "addr", c.PublicAddr)
 	if c.DebugAddr != "" {
 		dbg := &http.Server{Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
-		if err := serve(dbg, c.DebugAddr, nil, errc); err != nil {
+		if err := serve(dbg, c.DebugAddr, nil, nil, log, errc); err != nil {
 			public.Close()
 			privateSrv.Close()
 			n.Close()
@@ -257,13 +262,19 @@ func run(c config) error {
 	return err
 }
 
-// serve listens on addr (with TLS when tlsCfg is set) and serves s in the
-// background; a failure to listen is returned at once, a later failure is
-// sent to errc.
-func serve(s *http.Server, addr string, tlsCfg *tls.Config, errc chan<- error) error {
+// maxHeaderBytes bounds a request's headers on every listener.
+const maxHeaderBytes = 64 << 10
+
+// serve listens on addr (with connection limits when given, and TLS when
+// tlsCfg is set) and serves s in the background; a failure to listen is
+// returned at once, a later failure is sent to errc.
+func serve(s *http.Server, addr string, tlsCfg *tls.Config, limits *api.Limits, log *slog.Logger, errc chan<- error) error {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	if limits != nil {
+		ln = api.LimitListener(ln, *limits, tlsCfg == nil, log)
 	}
 	if tlsCfg != nil {
 		ln = tls.NewListener(ln, tlsCfg)

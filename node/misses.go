@@ -1,0 +1,58 @@
+package node
+
+import (
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+)
+
+// Misses remembered: an ID the remote tier did not have is answered 404
+// from memory for missTTL, so a client asking again and again for IDs that
+// do not exist (X-Meta-Fetch) costs one remote request per ID and minute,
+// not one per request. The memory is bounded: past maxMisses the oldest
+// are forgotten first. Only total misses are remembered: once the journal
+// knows an ID (a write, a merge), reads of it never consult this.
+const (
+	missTTL   = time.Minute
+	maxMisses = 1 << 16
+)
+
+// missCache is a bounded, expiring set of IDs. It is safe for concurrent
+// use.
+type missCache struct {
+	mu    sync.Mutex // guards seen and order
+	seen  map[ulid.ULID]time.Time
+	order []ulid.ULID // in the order added, for forgetting the oldest
+	now   func() time.Time
+}
+
+func (c *missCache) has(id ulid.ULID) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.seen[id]
+	return ok && c.clock().Sub(at) < missTTL
+}
+
+func (c *missCache) add(id ulid.ULID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seen == nil {
+		c.seen = make(map[ulid.ULID]time.Time)
+	}
+	if _, ok := c.seen[id]; !ok {
+		c.order = append(c.order, id)
+	}
+	c.seen[id] = c.clock()
+	for len(c.order) > maxMisses {
+		delete(c.seen, c.order[0])
+		c.order = c.order[1:]
+	}
+}
+
+func (c *missCache) clock() time.Time {
+	if c.now != nil {
+		return c.now()
+	}
+	return time.Now()
+}

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every fuzz target of the decoders and parsers that see network or
+# disk input for a short while each (FUZZTIME, default 3s), as part of
+# `make test`. Each target's seed corpus also runs in the ordinary tests;
+# this adds a few seconds of new inputs per target on every run. A crash
+# leaves its input under the package's testdata/fuzz/ for `go test` to
+# replay.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+FUZZTIME=${FUZZTIME:-3s}
+GO=${GO:-go}
+targets=(
+	"./api FuzzPublicRequest"
+	"./auth FuzzParseCredentials"
+	"./auth FuzzAuthorizationHeader"
+	"./cluster FuzzDecodeEntries"
+	"./cluster FuzzDecodeMessages"
+	"./cluster FuzzDecodeGossipMeta"
+	"./cluster FuzzVerifyRequest"
+	"./cluster FuzzUnwrap"
+	"./cluster FuzzOpenKeyring"
+	"./journal FuzzDecodeEntry"
+	"./journal FuzzDecodeBlob"
+	"./node FuzzEntryFromRemote"
+	"./storage/seal FuzzOpen"
+	"./storage/seal FuzzRoundTrip"
+	"./storage/seal FuzzParseKeyFile"
+)
+for t in "${targets[@]}"; do
+	read -r pkg name <<<"$t"
+	echo "fuzz $pkg $name ($FUZZTIME)"
+	$GO test -run '^$' -fuzz "^${name}\$" -fuzztime "$FUZZTIME" "$pkg" >/tmp/objstore-fuzz.log 2>&1 || { cat /tmp/objstore-fuzz.log; exit 1; }
+done
