@@ -100,9 +100,12 @@ const (
 	entryFormat byte = 2
 	// entryFormatV1 lacks Origin; its entries take the writer as origin.
 	entryFormatV1 byte = 1
-	blobFormat    byte = 1
-	flagDeleted   byte = 1 << 0
-	flagFetched   byte = 1 << 0
+	// entryFormatSealed is format 2 with the name and user metadata
+	// encrypted (Config.Sealer); it is only ever stored, never sent.
+	entryFormatSealed byte = 3
+	blobFormat        byte = 1
+	flagDeleted       byte = 1 << 0
+	flagFetched       byte = 1 << 0
 )
 
 // Layout of an entry, format 2:
@@ -116,8 +119,13 @@ const (
 // Integers are big-endian; map pairs are sorted by key so that equal entries
 // encode to equal bytes, which the cluster's range hashes rely on.
 func encodeEntry(e Entry) []byte {
-	b := make([]byte, 0, 64+len(e.Name))
-	b = append(b, entryFormat)
+	b := appendFixed(make([]byte, 0, 64+len(e.Name)), entryFormat, e)
+	return appendNames(b, e)
+}
+
+// appendFixed appends the format byte and the fields before the name.
+func appendFixed(b []byte, format byte, e Entry) []byte {
+	b = append(b, format)
 	b = binary.BigEndian.AppendUint64(b, uint64(e.Version.Time.Wall))
 	b = binary.BigEndian.AppendUint32(b, e.Version.Time.Logical)
 	b = append(b, e.Version.Node[:]...)
@@ -128,7 +136,12 @@ func encodeEntry(e Entry) []byte {
 	}
 	b = append(b, flags, byte(e.Level))
 	b = binary.AppendUvarint(b, uint64(e.Size))
-	b = append(b, e.Sum[:]...)
+	return append(b, e.Sum[:]...)
+}
+
+// appendNames appends the fields that name the object: its name and user
+// metadata, pairs sorted by key.
+func appendNames(b []byte, e Entry) []byte {
 	b = appendString(b, e.Name)
 	keys := sortedKeys(e.UserMeta)
 	b = binary.AppendUvarint(b, uint64(len(keys)))
@@ -139,11 +152,67 @@ func encodeEntry(e Entry) []byte {
 	return b
 }
 
-func decodeEntry(id ulid.ULID, b []byte) (Entry, error) {
+// Layout of a stored entry with sealed names, format 3:
+//
+//	format(1)=3 wall(8) logical(4) node(16) origin(16) flags(1) level(1)
+//	size(uvarint) sum(32) sealed(uvarint len + bytes)
+//
+// where sealed is Sealer.SealValue(ID, name and user metadata as format 2
+// lays them out). The fields the cluster and the journal's counts need
+// (version, flags, size) stay readable without the key.
+func encodeSealedEntry(e Entry, s Sealer) ([]byte, error) {
+	sealed, err := s.SealValue(e.ID[:], appendNames(nil, e))
+	if err != nil {
+		return nil, fmt.Errorf("journal: seal entry %s: %w", e.ID, err)
+	}
+	b := appendFixed(make([]byte, 0, 96+len(sealed)), entryFormatSealed, e)
+	b = binary.AppendUvarint(b, uint64(len(sealed)))
+	return append(b, sealed...), nil
+}
+
+// decodeEntry reads an entry in format 1 or 2, as peers send them.
+func decodeEntry(id ulid.ULID, b []byte) (Entry, error) { return decodeStored(id, b, nil) }
+
+// decodeStored reads an entry in any format; format 3 needs the sealer
+// that sealed it.
+func decodeStored(id ulid.ULID, b []byte, s Sealer) (Entry, error) {
 	d := decoder{b: b}
+	e, format := decodeFixed(&d, id)
+	switch {
+	case d.err:
+	case format == entryFormatSealed && s == nil:
+		return Entry{}, fmt.Errorf("%w: entry %s has sealed names and the journal has no key", ErrNoKey, id)
+	case format == entryFormatSealed:
+		n := d.uvarint()
+		if n > uint64(len(d.b)) {
+			d.err = true
+			break
+		}
+		plain, err := s.OpenValue(id[:], d.bytes(int(n)))
+		if err != nil {
+			return Entry{}, fmt.Errorf("%w: entry %s: %w", ErrNoKey, id, err)
+		}
+		if len(d.b) != 0 {
+			d.err = true
+			break
+		}
+		d = decoder{b: plain}
+		decodeNames(&d, &e)
+	default:
+		decodeNames(&d, &e)
+	}
+	if d.err || len(d.b) != 0 || !e.Level.Valid() {
+		return Entry{}, fmt.Errorf("%w: entry %s", ErrCorrupt, id)
+	}
+	return e, nil
+}
+
+// decodeFixed reads the format byte and the fields before the name.
+func decodeFixed(d *decoder, id ulid.ULID) (Entry, byte) {
 	format := d.byte()
-	if format != entryFormat && format != entryFormatV1 {
-		return Entry{}, fmt.Errorf("%w: entry %s has format %d, this release reads %d and %d", ErrCorrupt, id, format, entryFormatV1, entryFormat)
+	if format != entryFormat && format != entryFormatV1 && format != entryFormatSealed {
+		d.err = true
+		return Entry{}, format
 	}
 	e := Entry{ID: id}
 	e.Version.Time.Wall = int64(d.uint64())
@@ -163,9 +232,14 @@ func decodeEntry(id ulid.ULID, b []byte) (Entry, error) {
 	}
 	e.Size = int64(size)
 	copy(e.Sum[:], d.bytes(32))
+	return e, format
+}
+
+// decodeNames reads the name and user metadata.
+func decodeNames(d *decoder, e *Entry) {
 	e.Name = d.string()
 	n := d.uvarint()
-	if n > uint64(len(b)) {
+	if n > uint64(len(d.b)) {
 		d.err = true
 	}
 	if n > 0 && !d.err {
@@ -175,7 +249,14 @@ func decodeEntry(id ulid.ULID, b []byte) (Entry, error) {
 			e.UserMeta[k] = d.string()
 		}
 	}
-	if d.err || len(d.b) != 0 || !e.Level.Valid() {
+}
+
+// decodeHead reads what an entry's record says without its names: for
+// scans (counts, the hash tree, summaries) that need no key.
+func decodeHead(id ulid.ULID, b []byte) (Entry, error) {
+	d := decoder{b: b}
+	e, _ := decodeFixed(&d, id)
+	if d.err || !e.Level.Valid() {
 		return Entry{}, fmt.Errorf("%w: entry %s", ErrCorrupt, id)
 	}
 	return e, nil

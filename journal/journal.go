@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -22,6 +23,20 @@ import (
 // ErrNotFound is returned, possibly wrapped, when the journal holds no entry
 // or blob record for an ID.
 var ErrNotFound = errors.New("journal: not found")
+
+// ErrNoKey is returned, wrapped, when a record's names are sealed and the
+// journal has no key that opens them.
+var ErrNoKey = errors.New("journal: sealed names and no key for them")
+
+// Sealer encrypts the fields of stored entries that name objects (names
+// and user metadata), bound to the object's ID; *seal.Keyring implements
+// it. ValueCurrent reports whether a sealed value is under the key that
+// seals new values.
+type Sealer interface {
+	SealValue(binding, plain []byte) ([]byte, error)
+	OpenValue(binding, sealed []byte) ([]byte, error)
+	ValueCurrent(sealed []byte) bool
+}
 
 // ErrSchema is returned by Open when the database was written by a release
 // whose schema this one cannot read.
@@ -53,6 +68,10 @@ type Config struct {
 	// zero means one second. A second node on the same state directory fails
 	// to start instead of waiting forever.
 	LockTimeout time.Duration
+	// Sealer, when set, encrypts the names and user metadata of the
+	// entries written from now on (ResealEntries does the older ones); nil
+	// stores them in the clear. Sealed entries need it to be read.
+	Sealer Sealer
 }
 
 // Stats counts what the journal holds.
@@ -85,6 +104,27 @@ type Journal struct {
 	latest Timestamp // the greatest version time of any entry applied
 
 	tree *tree
+
+	sealer atomic.Pointer[sealerBox]
+}
+
+type sealerBox struct{ s Sealer }
+
+// SetSealer replaces the sealer (nil: names of new entries in the clear),
+// as when keys are reloaded.
+func (j *Journal) SetSealer(s Sealer) {
+	if s == nil {
+		j.sealer.Store(nil)
+		return
+	}
+	j.sealer.Store(&sealerBox{s})
+}
+
+func (j *Journal) currentSealer() Sealer {
+	if b := j.sealer.Load(); b != nil {
+		return b.s
+	}
+	return nil
 }
 
 // Open opens or creates the journal at cfg.Path, checks its schema and
@@ -108,6 +148,7 @@ func Open(cfg Config) (*Journal, error) {
 		return nil, fmt.Errorf("journal: open %s: %w", cfg.Path, err)
 	}
 	j := &Journal{db: db, log: cfg.Logger, tree: newTree()}
+	j.SetSealer(cfg.Sealer)
 	if err := j.init(); err != nil {
 		db.Close()
 		return nil, err
@@ -165,7 +206,7 @@ func (j *Journal) init() error {
 		}
 		var s Stats
 		var deltas []treeDelta
-		err := tx.ForEachEntry(ulid.ULID{}, func(e Entry) error {
+		err := tx.ForEachHead(ulid.ULID{}, func(e Entry) error {
 			s.add(entryStats(e, 1))
 			if e.Version.Time.Compare(j.latest) > 0 {
 				j.latest = e.Version.Time
@@ -219,7 +260,8 @@ func (j *Journal) Stats() Stats {
 // View runs fn in a read-only transaction. Values fn reads are copies and
 // outlive the transaction.
 func (j *Journal) View(fn func(*Tx) error) error {
-	return j.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx}) })
+	s := j.currentSealer()
+	return j.db.View(func(btx *bolt.Tx) error { return fn(&Tx{tx: btx, sealer: s}) })
 }
 
 // Update runs fn in a read-write transaction and commits it durably (the
@@ -228,8 +270,9 @@ func (j *Journal) Update(fn func(*Tx) error) error {
 	var delta Stats
 	var tree []treeDelta
 	var latest Timestamp
+	s := j.currentSealer()
 	err := j.db.Update(func(btx *bolt.Tx) error {
-		tx := &Tx{tx: btx}
+		tx := &Tx{tx: btx, sealer: s}
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -313,6 +356,7 @@ func (j *Journal) Blobs(after ulid.ULID, limit int) ([]BlobRef, error) {
 // passed to returns.
 type Tx struct {
 	tx     *bolt.Tx
+	sealer Sealer // nil: names stored in the clear
 	delta  Stats
 	tree   []treeDelta
 	latest Timestamp // the greatest version time applied in this transaction
@@ -324,7 +368,7 @@ func (tx *Tx) Entry(id ulid.ULID) (Entry, error) {
 	if v == nil {
 		return Entry{}, fmt.Errorf("entry %s: %w", id, ErrNotFound)
 	}
-	return decodeEntry(id, v)
+	return decodeStored(id, v, tx.sealer)
 }
 
 // Apply stores e if it is newer than the entry held for its ID, or if there
@@ -345,7 +389,7 @@ func (tx *Tx) Apply(e Entry) (bool, error) {
 	}
 	b := tx.tx.Bucket(bucketEntries)
 	if v := b.Get(e.ID[:]); v != nil {
-		old, err := decodeEntry(e.ID, v)
+		old, err := decodeHead(e.ID, v)
 		if err != nil {
 			return false, err
 		}
@@ -362,7 +406,11 @@ func (tx *Tx) Apply(e Entry) (bool, error) {
 		}
 		tx.tree = append(tx.tree, treeDelta{leaf: LeafOf(e.ID), xor: entryDigest(e.ID, e.Version), count: 1})
 	}
-	if err := b.Put(e.ID[:], encodeEntry(e)); err != nil {
+	rec, err := tx.encode(e)
+	if err != nil {
+		return false, err
+	}
+	if err := b.Put(e.ID[:], rec); err != nil {
 		return false, fmt.Errorf("journal: put entry %s: %w", e.ID, err)
 	}
 	tx.delta.add(entryStats(e, 1))
@@ -372,10 +420,21 @@ func (tx *Tx) Apply(e Entry) (bool, error) {
 	return true, nil
 }
 
-// ForEachEntry calls fn for every entry with an ID at or after from, in ID
-// order, until fn returns an error, which ForEachEntry returns.
-func (tx *Tx) ForEachEntry(from ulid.ULID, fn func(Entry) error) error {
-	return forEach(tx.tx.Bucket(bucketEntries), from, decodeEntry, func(_ ulid.ULID, e Entry) error { return fn(e) })
+// encode makes an entry's stored record: its names sealed when the journal
+// has a sealer (a tombstone has none to hide).
+func (tx *Tx) encode(e Entry) ([]byte, error) {
+	if tx.sealer == nil || e.Deleted {
+		return encodeEntry(e), nil
+	}
+	return encodeSealedEntry(e, tx.sealer)
+}
+
+// ForEachHead calls fn for every entry with an ID at or after from, in ID
+// order, until fn returns an error, which ForEachHead returns. The entries
+// carry everything but their names and user metadata (empty here), so a
+// scan needs no key and decrypts nothing.
+func (tx *Tx) ForEachHead(from ulid.ULID, fn func(Entry) error) error {
+	return forEach(tx.tx.Bucket(bucketEntries), from, decodeHead, func(_ ulid.ULID, e Entry) error { return fn(e) })
 }
 
 // Blob returns this node's blob record for id, or an error matching

@@ -36,7 +36,7 @@ func (j *Journal) Summaries(leaves []uint16) ([]Summary, error) {
 				if v == nil {
 					return fmt.Errorf("%w: sync index names %s, which has no entry", ErrCorrupt, id)
 				}
-				e, err := decodeEntry(id, v)
+				e, err := decodeHead(id, v)
 				if err != nil {
 					return err
 				}
@@ -77,7 +77,7 @@ func (tx *Tx) Forget(id ulid.ULID) error {
 	if v == nil {
 		return nil
 	}
-	old, err := decodeEntry(id, v)
+	old, err := decodeHead(id, v)
 	if err != nil {
 		return err
 	}
@@ -105,7 +105,7 @@ func (j *Journal) CompactTombstones(before time.Time, limit int) (int, error) {
 	for len(victims) < limit {
 		var page []Entry
 		err := j.View(func(tx *Tx) error {
-			return stopAt(tx.ForEachEntry(after, func(e Entry) error {
+			return stopAt(tx.ForEachHead(after, func(e Entry) error {
 				if e.ID == after {
 					return nil
 				}
@@ -185,3 +185,104 @@ func MarshalEntry(e Entry) []byte { return encodeEntry(e) }
 
 // UnmarshalEntry decodes a record made by MarshalEntry for entry id.
 func UnmarshalEntry(id ulid.ULID, b []byte) (Entry, error) { return decodeEntry(id, b) }
+
+// ResealEntries rewrites, with the current sealer, up to limit stored
+// entries whose names are in the clear or sealed under another key, so
+// that turning encryption on, or rolling a key, reaches every entry. It
+// pages through the journal, holding no transaction for long, and returns
+// how many it rewrote. Without a sealer it does nothing. Versions are
+// unchanged, so the hash tree and the cluster see no change.
+func (j *Journal) ResealEntries(limit int) (int, error) {
+	s := j.currentSealer()
+	if s == nil {
+		return 0, nil
+	}
+	var done int
+	var after ulid.ULID
+	for first := true; done < limit; first = false {
+		var ids []ulid.ULID
+		var last ulid.ULID
+		scanned := 0
+		err := j.View(func(tx *Tx) error {
+			c := tx.tx.Bucket(bucketEntries).Cursor()
+			k, v := c.Seek(after[:])
+			if !first && k != nil && string(k) == string(after[:]) {
+				k, v = c.Next()
+			}
+			for ; k != nil && scanned < 4096 && len(ids) < limit-done; k, v = c.Next() {
+				scanned++
+				id, err := keyID(k)
+				if err != nil {
+					return err
+				}
+				last = id
+				if needsReseal(v, s) {
+					ids = append(ids, id)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return done, fmt.Errorf("journal: reseal: %w", err)
+		}
+		if len(ids) > 0 {
+			err = j.db.Update(func(btx *bolt.Tx) error {
+				tx := &Tx{tx: btx, sealer: s}
+				b := btx.Bucket(bucketEntries)
+				for _, id := range ids {
+					v := b.Get(id[:])
+					if v == nil || !needsReseal(v, s) {
+						continue // changed meanwhile
+					}
+					e, err := decodeStored(id, v, s)
+					if errors.Is(err, ErrNoKey) {
+						continue // under a key this node lacks: left as it is
+					}
+					if err != nil {
+						return err
+					}
+					rec, err := tx.encode(e)
+					if err != nil {
+						return err
+					}
+					if err := b.Put(id[:], rec); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err != nil {
+				return done, fmt.Errorf("journal: reseal: %w", err)
+			}
+			done += len(ids)
+		}
+		// (An entry it could not open counts as done, so a missing key
+		// does not make the pass spin.)
+		if scanned == 0 {
+			break
+		}
+		after = last
+	}
+	return done, nil
+}
+
+// needsReseal reports whether a stored live entry's names are in the clear
+// or sealed under a key other than s's current one.
+func needsReseal(v []byte, s Sealer) bool {
+	if len(v) == 0 {
+		return false
+	}
+	d := decoder{b: v}
+	e, format := decodeFixed(&d, ulid.ULID{})
+	switch {
+	case d.err || e.Deleted:
+		return false
+	case format != entryFormatSealed:
+		return true
+	}
+	n := d.uvarint()
+	if d.err || n > uint64(len(d.b)) {
+		return false
+	}
+	return !s.ValueCurrent(d.bytes(int(n)))
+}

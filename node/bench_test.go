@@ -5,11 +5,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"path/filepath"
 	"testing"
 
 	"github.com/oklog/ulid/v2"
 
 	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/storage"
 )
 
 // BenchmarkPut measures PUTs through the node to local disk (level 0) and
@@ -36,11 +38,55 @@ func BenchmarkPut(b *testing.B) {
 }
 
 // BenchmarkGetLocal measures local hits: journal lookups, open, size check
-// and reading the body.
+// and reading the body, in the clear and encrypted at rest.
 func BenchmarkGetLocal(b *testing.B) {
+	for _, sealed := range []bool{false, true} {
+		for _, size := range []int{4 << 10, 1 << 20} {
+			b.Run(fmt.Sprintf("size=%dKiB/sealed=%v", size>>10, sealed), func(b *testing.B) {
+				benchGetLocal(b, size, sealed)
+			})
+		}
+	}
+}
+
+// BenchmarkPutSealed measures level-0 PUTs encrypted at rest, beside
+// BenchmarkPut's level-0 figures.
+func BenchmarkPutSealed(b *testing.B) {
 	for _, size := range []int{4 << 10, 1 << 20} {
 		b.Run(fmt.Sprintf("size=%dKiB", size>>10), func(b *testing.B) {
+			env := &testEnv{t: b, dir: b.TempDir(), keyring: sealKeyring(b, 1)}
+			env.remote = &countingRemote{Remote: mustDirRemote(b, env.dir)}
+			env.start()
+			defer env.node.Close()
+			body := bytes.Repeat([]byte("x"), size)
+			b.SetBytes(int64(size))
+			b.ResetTimer()
+			for b.Loop() {
+				if _, err := env.node.Put(context.Background(), PutRequest{ID: ulid.Make(), Body: bytes.NewReader(body), Size: int64(size)}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+func mustDirRemote(t testing.TB, dir string) storage.Remote {
+	dr, err := storage.NewDirRemote(filepath.Join(dir, "remote"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dr
+}
+
+func benchGetLocal(b *testing.B, size int, sealed bool) {
+	{
+		{
 			env := newEnv(b)
+			if sealed {
+				env.node.Close()
+				env.keyring = sealKeyring(b, 1)
+				env.start()
+			}
 			ids := make([]ulid.ULID, 64)
 			for i := range ids {
 				ids[i] = ulid.Make()
@@ -59,6 +105,6 @@ func BenchmarkGetLocal(b *testing.B) {
 				obj.Close()
 				i++
 			}
-		})
+		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"sync"
 	"time"
 
@@ -110,18 +109,19 @@ func (n *Node) openLocal(e journal.Entry, b *journal.Blob) (*Object, error) {
 	if b == nil {
 		return nil, storage.ErrNotFound
 	}
-	f, err := n.disk.Open(e.ID, b.Sum)
-	if err == nil {
-		var st os.FileInfo
-		if st, err = f.Stat(); err == nil && st.Size() != b.Size {
-			f.Close()
-			err = fmt.Errorf("%w: body of %s is %d bytes on disk, %d in the journal", storage.ErrNotFound, e.ID, st.Size(), b.Size)
-		}
+	f, size, err := n.disk.Open(e.ID, b.Sum)
+	if err == nil && size != b.Size {
+		f.Close()
+		err = fmt.Errorf("%w: body of %s is %d bytes on disk, %d in the journal", storage.ErrNotFound, e.ID, size, b.Size)
 	}
 	if errors.Is(err, storage.ErrNotFound) {
 		n.log.Warn("local body missing or damaged; dropping it", "id", e.ID, "err", err)
 		n.dropBlob(e.ID, b.Sum, e.Level.InRemote())
 		return nil, storage.ErrNotFound
+	}
+	if errors.Is(err, storage.ErrNoKey) {
+		n.log.Error("cannot decrypt a local body", "id", e.ID, "err", err)
+		return nil, safeErrorf(ErrUnavailable, "this node's copy of %s is encrypted with a key it does not have", e.ID)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("node: open body %s: %w", e.ID, err)
@@ -315,7 +315,7 @@ func (f *fill) run(ctx context.Context) (err error) {
 		var release func()
 		if release, err = n.reserve(f.entry.Size); err == nil {
 			defer release()
-			f.w, err = n.disk.Create()
+			f.w, err = n.disk.Create(f.id, f.entry.Size)
 			err = diskErr(err)
 		}
 	}
@@ -354,7 +354,7 @@ func (f *fill) run(ctx context.Context) (err error) {
 				return diskErr(werr)
 			}
 			f.mu.Lock()
-			f.written += int64(nr)
+			f.written = f.w.Readable()
 			f.cond.Broadcast()
 			f.mu.Unlock()
 		}
@@ -605,7 +605,7 @@ func (f *fill) fetchPart(ctx context.Context, k int, rc io.Reader) error {
 // hashPrefix feeds the body to the writer's hash in order as parts
 // complete, advancing written, until the whole body is hashed.
 func (f *fill) hashPrefix(ctx context.Context) error {
-	file, err := os.Open(f.w.TempPath())
+	file, err := f.w.Follow()
 	if err != nil {
 		return fmt.Errorf("node: follow parts of %s: %w", f.id, err)
 	}
@@ -758,11 +758,13 @@ func (f *fill) newReader(ctx context.Context) (*fillReader, journal.Entry, error
 	if f.err != nil {
 		return nil, journal.Entry{}, f.err
 	}
-	path := f.n.disk.Path(f.id, f.entry.Sum)
-	if !f.done {
-		path = f.w.TempPath()
+	var file storage.Body
+	var err error
+	if f.done {
+		file, _, err = f.n.disk.Open(f.id, f.entry.Sum)
+	} else {
+		file, err = f.w.Follow()
 	}
-	file, err := os.Open(path)
 	if err != nil {
 		return nil, journal.Entry{}, fmt.Errorf("node: follow fetch of %s: %w", f.id, err)
 	}
@@ -776,7 +778,7 @@ func (f *fill) newReader(ctx context.Context) (*fillReader, journal.Entry, error
 // later turns out to be short, damaged or deleted: the read fails instead.
 type fillReader struct {
 	f    *fill
-	file *os.File
+	file storage.Body
 	size int64
 	off  int64
 	ctx  context.Context

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"time"
 
@@ -55,8 +56,8 @@ func (n *Node) reconcile(ctx context.Context) error {
 			return fmt.Errorf("node: reconcile: %w", err)
 		}
 		for _, ref := range page {
-			st, err := os.Stat(n.disk.Path(ref.ID, ref.Sum))
-			if err == nil && st.Size() == ref.Size {
+			size, err := n.disk.Stat(ref.ID, ref.Sum)
+			if err == nil && size == ref.Size {
 				continue
 			}
 			missing++
@@ -169,10 +170,14 @@ func (n *Node) scrubLoop() {
 
 // ScrubReport sums up one scrub.
 type ScrubReport struct {
-	Checked int64         `json:"checked"`
-	Bytes   int64         `json:"bytes"`
-	Damaged int64         `json:"damaged"`
-	Elapsed time.Duration `json:"elapsed_ns"`
+	Checked int64 `json:"checked"`
+	Bytes   int64 `json:"bytes"`
+	Damaged int64 `json:"damaged"`
+	// Resealed counts bodies rewritten under the primary encryption key,
+	// ResealedEntries journal entries whose names were.
+	Resealed        int64         `json:"resealed"`
+	ResealedEntries int64         `json:"resealed_entries"`
+	Elapsed         time.Duration `json:"elapsed_ns"`
 }
 
 // Scrub reads every body this node holds, at most ScrubRate bytes per
@@ -196,15 +201,26 @@ func (n *Node) Scrub(ctx context.Context) (ScrubReport, error) {
 		}
 		var verified []journal.BlobRef
 		for _, ref := range page {
-			ok, err := n.verify(ctx, ref, limiter, buf)
+			v, err := n.verify(ctx, ref, limiter, buf)
 			if err != nil {
 				return rep, err
+			}
+			if v == unreadable {
+				continue // not damaged: logged by verify, kept
 			}
 			rep.Checked++
 			rep.Bytes += ref.Size
 			n.counters.scrubbed.Add(1)
-			if ok {
+			if v == whole {
 				verified = append(verified, ref)
+				// A body in the clear or under an older key is sealed
+				// again under the primary key.
+				if changed, err := n.reseal(ctx, ref); err != nil {
+					n.log.Warn("reseal body", "id", ref.ID, "err", err)
+				} else if changed {
+					rep.Resealed++
+					n.counters.resealed.Add(1)
+				}
 				continue
 			}
 			rep.Damaged++
@@ -217,23 +233,58 @@ func (n *Node) Scrub(ctx context.Context) (ScrubReport, error) {
 		}
 		after = page[len(page)-1].ID
 	}
+	// Names and user metadata follow the bodies under the primary key.
+	k, err := n.journal.ResealEntries(math.MaxInt)
+	rep.ResealedEntries = int64(k)
+	if err != nil {
+		return rep, fmt.Errorf("node: scrub: %w", err)
+	}
 	rep.Elapsed = time.Since(start)
 	return rep, nil
 }
 
+// reseal rewrites a body under the primary encryption key, holding the
+// object's lock so that no write or delete of it runs meanwhile (a delete
+// would otherwise leave the rewritten file behind).
+func (n *Node) reseal(ctx context.Context, ref journal.BlobRef) (bool, error) {
+	unlock, err := n.locks.lock(ctx, ref.ID)
+	if err != nil {
+		return false, err
+	}
+	defer unlock()
+	if b, err := n.journal.Blob(ref.ID); err != nil || b.Sum != ref.Sum {
+		return false, nil // dropped or replaced meanwhile
+	}
+	return n.disk.Reseal(ref.ID, ref.Sum)
+}
+
+// verdict is what the scrub found of one body.
+type verdict int
+
+const (
+	whole      verdict = iota
+	damaged            // missing, short, or not matching its checksum
+	unreadable         // sealed with a key this node lacks: not its fault
+)
+
 // verify reads one body and compares it with its record. It returns an
 // error only when the scrub itself cannot go on.
-func (n *Node) verify(ctx context.Context, ref journal.BlobRef, limiter *rate.Limiter, buf []byte) (bool, error) {
-	f, err := n.disk.Open(ref.ID, ref.Sum)
+func (n *Node) verify(ctx context.Context, ref journal.BlobRef, limiter *rate.Limiter, buf []byte) (verdict, error) {
+	f, _, err := n.disk.Open(ref.ID, ref.Sum)
+	if errors.Is(err, storage.ErrNoKey) {
+		// Dropping it would lose what a restored key file still reads.
+		n.log.Error("scrub cannot read a body: its encryption key is not in --encryption-key-file", "id", ref.ID, "err", err)
+		return unreadable, nil
+	}
 	if err != nil {
-		return false, nil
+		return damaged, nil
 	}
 	defer f.Close()
 	h := sha256.New()
 	var size int64
 	for {
 		if err := limiter.WaitN(ctx, len(buf)); err != nil {
-			return false, err
+			return damaged, err
 		}
 		nr, rerr := f.Read(buf)
 		h.Write(buf[:nr])
@@ -243,12 +294,15 @@ func (n *Node) verify(ctx context.Context, ref journal.BlobRef, limiter *rate.Li
 		}
 		if rerr != nil {
 			n.log.Error("scrub read failed", "id", ref.ID, "err", rerr)
-			return false, nil
+			return damaged, nil
 		}
 	}
 	var sum storage.Sum
 	h.Sum(sum[:0])
-	return size == ref.Size && sum == ref.Sum, nil
+	if size == ref.Size && sum == ref.Sum {
+		return whole, nil
+	}
+	return damaged, nil
 }
 
 // markVerified records the scrub time of bodies found whole, in one commit

@@ -24,6 +24,7 @@ import (
 	"github.com/objstore/objstore/cluster"
 	"github.com/objstore/objstore/journal"
 	"github.com/objstore/objstore/storage"
+	"github.com/objstore/objstore/storage/seal"
 )
 
 // Config configures a Node. Zero values take the defaults documented on
@@ -90,6 +91,11 @@ type Config struct {
 	// Now is the physical clock behind the node's hybrid logical clock; nil
 	// means time.Now. Tests inject skewed clocks here.
 	Now func() time.Time
+	// Keyring, when set, encrypts every body this node writes to its disk
+	// (storage/seal), and lets it read bodies sealed with any of its keys;
+	// the scrub reseals bodies in the clear or under older keys. Nil
+	// writes bodies in the clear.
+	Keyring *seal.Keyring
 	// MaxClockOffset bounds how far apart nodes' clocks may be: an entry
 	// from a peer (or a remote copy's metadata) stamped further ahead of
 	// this node's clock is refused rather than observed, and a node whose
@@ -160,6 +166,7 @@ type counters struct {
 	remoteUploads, remoteGets atomic.Int64
 	evictions                 atomic.Int64
 	mergeRefused              atomic.Int64
+	resealed                  atomic.Int64
 	bytesLocal, bytesPeer     atomic.Int64
 	bytesRemote               atomic.Int64
 }
@@ -214,15 +221,23 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Now != nil {
 		cfg.Auth.Now = cfg.Now
 	}
-	disk, err := storage.OpenDisk(cfg.FilesDir)
+	if r := cfg.FetchPartSize % storage.SegmentSize; r != 0 {
+		// Parts written side by side must start on segment boundaries.
+		cfg.FetchPartSize += storage.SegmentSize - r
+	}
+	disk, err := storage.OpenDisk(cfg.FilesDir, cfg.Keyring)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
 	opened := time.Now()
-	j, err := journal.Open(journal.Config{
+	jc := journal.Config{
 		Path:   filepath.Join(cfg.StateDir, journalFile),
 		Logger: cfg.Logger.With("component", "journal"),
-	})
+	}
+	if cfg.Keyring != nil {
+		jc.Sealer = cfg.Keyring // names and user metadata sealed like bodies
+	}
+	j, err := journal.Open(jc)
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
@@ -298,6 +313,18 @@ func (n *Node) Close() error {
 	n.wg.Wait()
 	n.closeCluster()
 	return n.journal.Close()
+}
+
+// SetKeyring replaces the keys bodies are encrypted with at rest, as when
+// the key file is reloaded: new bodies are sealed with the new primary,
+// and the scrub reseals the rest.
+func (n *Node) SetKeyring(kr *seal.Keyring) {
+	n.disk.SetKeyring(kr)
+	if kr == nil {
+		n.journal.SetSealer(nil)
+	} else {
+		n.journal.SetSealer(kr)
+	}
 }
 
 // ID returns the node's persistent identity.
@@ -438,7 +465,9 @@ func (n *Node) live(op string, id ulid.ULID) (journal.Entry, *journal.Blob, erro
 // entry's body, its blob record, in one transaction.
 func (n *Node) lookup(id ulid.ULID) (e journal.Entry, b *journal.Blob, err error) {
 	err = n.journal.View(func(tx *journal.Tx) error {
-		if e, err = tx.Entry(id); err != nil {
+		if e, err = tx.Entry(id); errors.Is(err, journal.ErrNoKey) {
+			return safeErrorf(ErrUnavailable, "the journal entry of %s is encrypted with a key this node does not have", id)
+		} else if err != nil {
 			return err
 		}
 		blob, err := tx.Blob(id)

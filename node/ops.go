@@ -151,7 +151,7 @@ func blobPtr(b journal.Blob, ok bool) *journal.Blob {
 // upload copies this node's body of e to the remote tier, streaming from
 // disk.
 func (n *Node) upload(ctx context.Context, e journal.Entry) error {
-	f, err := n.disk.Open(e.ID, e.Sum)
+	f, _, err := n.disk.Open(e.ID, e.Sum)
 	if err != nil {
 		return fmt.Errorf("node: upload %s: %w", e.ID, err)
 	}
@@ -203,6 +203,9 @@ type Traffic struct {
 	// MergeRefused counts entries from peers refused as invalid or as
 	// stamped too far ahead of this node's clock.
 	MergeRefused int64 `json:"merge_refused"`
+	// Resealed counts bodies the scrub rewrote under the primary
+	// encryption key.
+	Resealed int64 `json:"resealed"`
 }
 
 // Stats reports disk usage, what the journal holds and the node's traffic.
@@ -225,7 +228,7 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 			Scrubbed: c.scrubbed.Load(), ScrubDamaged: c.scrubDamaged.Load(),
 			Repairs: c.repairs.Load(), RepairErrors: c.repairErrors.Load(),
 			BytesLocal: c.bytesLocal.Load(), BytesPeer: c.bytesPeer.Load(), BytesRemote: c.bytesRemote.Load(),
-			Evictions: c.evictions.Load(), MergeRefused: c.mergeRefused.Load(),
+			Evictions: c.evictions.Load(), MergeRefused: c.mergeRefused.Load(), Resealed: c.resealed.Load(),
 		},
 	}, nil
 }

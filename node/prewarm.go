@@ -205,7 +205,7 @@ func (n *Node) prewarmIDs(spec PrewarmSpec) ([]ulid.ULID, error) {
 	var ids []ulid.ULID
 	errFull := errors.New("full")
 	err := n.journal.View(func(tx *journal.Tx) error {
-		return tx.ForEachEntry(from, func(e journal.Entry) error {
+		return tx.ForEachHead(from, func(e journal.Entry) error {
 			if e.ID.Compare(to) > 0 {
 				return errStopWalk
 			}

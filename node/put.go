@@ -139,7 +139,7 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 	}
 	res := n.newReservation(req.Size)
 	defer res.release()
-	w, err := n.disk.Create()
+	w, err := n.disk.Create(req.ID, req.Size)
 	if err != nil {
 		return Meta{}, diskErr(err)
 	}

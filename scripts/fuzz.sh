@@ -25,6 +25,7 @@ targets=(
 	"./storage/seal FuzzOpen"
 	"./storage/seal FuzzRoundTrip"
 	"./storage/seal FuzzParseKeyFile"
+	"./storage/seal FuzzOpenValue"
 )
 for t in "${targets[@]}"; do
 	read -r pkg name <<<"$t"

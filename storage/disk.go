@@ -7,13 +7,17 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/storage/seal"
 )
 
 // ErrNoSpace is returned, wrapped with the cause, when the local disk is
@@ -38,15 +42,46 @@ const tmpDir = ".tmp"
 // written beside the old one and switched to by a journal commit, so a
 // crash never leaves a record pointing at the wrong bytes.
 //
+// With a keyring, bodies are encrypted at rest (package seal: AES-256-GCM
+// in authenticated 64 KiB segments, bound to the object's ID) and their
+// names end in ".s":
+//
+//	<dir>/<shard>/<ID>.<sum prefix>.s
+//
+// so the name says how to read a file, whatever the configuration: a
+// node that turns encryption on still reads its plain bodies until the
+// scrub reseals them (Reseal), and one that turns it off refuses to serve
+// sealed bodies rather than serve ciphertext.
+//
 // A Disk is safe for concurrent use.
 type Disk struct {
 	dir string
+	kr  atomic.Pointer[seal.Keyring] // nil: bodies are written in the clear
+}
+
+// sealedSuffix marks the name of a sealed body.
+const sealedSuffix = ".s"
+
+// ErrNoKey is returned, wrapped, when a sealed body is opened by a Disk
+// without the key it was sealed with.
+var ErrNoKey = errors.New("storage: body is encrypted with a key this node does not have")
+
+// Body is a stored body opened for reading: its plaintext, from any
+// offset. The caller closes it. A plain body is an *os.File, so it can be
+// served with sendfile.
+type Body interface {
+	io.ReadSeeker
+	io.ReaderAt
+	io.Closer
 }
 
 // OpenDisk opens the files directory dir, creating it if needed, and removes
-// the temporary files a crash may have left behind.
-func OpenDisk(dir string) (*Disk, error) {
+// the temporary files a crash may have left behind. With a keyring, new
+// bodies are sealed with its primary key, and sealed bodies are read with
+// any of its keys; nil writes bodies in the clear.
+func OpenDisk(dir string, kr *seal.Keyring) (*Disk, error) {
 	d := &Disk{dir: filepath.Clean(dir)}
+	d.kr.Store(kr)
 	if err := os.MkdirAll(filepath.Join(d.dir, tmpDir), 0o750); err != nil {
 		return nil, fmt.Errorf("storage: open disk: %w", err)
 	}
@@ -62,42 +97,166 @@ func OpenDisk(dir string) (*Disk, error) {
 // Dir returns the files directory.
 func (d *Disk) Dir() string { return d.dir }
 
-// Path returns where the body of id with checksum sum lives.
+// Path returns where a plain body of id with checksum sum lives; a sealed
+// one has sealedSuffix added.
 func (d *Disk) Path(id ulid.ULID, sum Sum) string {
 	s := id.String()
 	return filepath.Join(d.dir, s[24:], s+"."+hex.EncodeToString(sum[:8]))
 }
 
-// Open opens the body of id with checksum sum for reading. A missing file
-// yields an error matching ErrNotFound. The caller closes the file.
-func (d *Disk) Open(id ulid.ULID, sum Sum) (*os.File, error) {
-	f, err := os.Open(d.Path(id, sum))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("storage: body %s: %w", id, ErrNotFound)
+// SetKeyring replaces the keyring (nil: write bodies in the clear from now
+// on), as when the key file is reloaded. Bodies being written keep the
+// key they started with.
+func (d *Disk) SetKeyring(kr *seal.Keyring) { d.kr.Store(kr) }
+
+// names returns the two names a body may have, the one this Disk writes
+// first.
+func (d *Disk) names(id ulid.ULID, sum Sum) (first, second string, firstSealed bool) {
+	plain := d.Path(id, sum)
+	if d.kr.Load() != nil {
+		return plain + sealedSuffix, plain, true
 	}
-	return f, err
+	return plain, plain + sealedSuffix, false
 }
 
-// Remove deletes the body of id with checksum sum. Removing a missing body
-// is not an error.
+// Open opens the body of id with checksum sum for reading and returns it
+// with its size. A missing file yields an error matching ErrNotFound; a
+// sealed body that does not authenticate (damaged, truncated, or another
+// object's) an error matching ErrNotFound too, since it holds no body;
+// one sealed with a key this Disk lacks, ErrNoKey.
+func (d *Disk) Open(id ulid.ULID, sum Sum) (Body, int64, error) {
+	var f *os.File
+	sealed, err := d.find(id, sum, func(name string) (err error) {
+		f, err = os.Open(name)
+		return err
+	})
+	if err != nil {
+		return nil, 0, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	if !sealed {
+		return f, st.Size(), nil
+	}
+	b, err := d.openSealed(f, st.Size(), id)
+	if err != nil {
+		f.Close()
+		return nil, 0, err
+	}
+	return b, b.Size(), nil
+}
+
+// find calls try with the body's names, the one this Disk writes first,
+// until one exists, and reports whether that one is sealed. A body under
+// neither name is ErrNotFound.
+func (d *Disk) find(id ulid.ULID, sum Sum, try func(name string) error) (sealed bool, err error) {
+	first, second, firstSealed := d.names(id, sum)
+	err, sealed = try(first), firstSealed
+	if errors.Is(err, fs.ErrNotExist) {
+		err, sealed = try(second), !firstSealed
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("storage: body %s: %w", id, ErrNotFound)
+	}
+	return sealed, err
+}
+
+// sealedBody is a sealed body's plaintext; Close closes its file.
+type sealedBody struct {
+	*seal.Reader
+	f *os.File
+}
+
+func (b *sealedBody) Close() error {
+	b.Reader.Close() // returns its buffers to the pool
+	return b.f.Close()
+}
+
+// KeyID returns the key a sealed body was sealed with.
+func (b *sealedBody) KeyID() uint32 { return b.Reader.KeyID() }
+
+func (d *Disk) openSealed(f *os.File, size int64, id ulid.ULID) (*sealedBody, error) {
+	kr := d.kr.Load()
+	if kr == nil {
+		return nil, fmt.Errorf("storage: body %s: %w (no --encryption-key-file)", id, ErrNoKey)
+	}
+	r, err := seal.Open(f, size, kr, id[:])
+	switch {
+	case errors.Is(err, seal.ErrUnknownKey):
+		return nil, fmt.Errorf("storage: body %s: %w: %w", id, ErrNoKey, err)
+	case errors.Is(err, seal.ErrCorrupt):
+		return nil, fmt.Errorf("storage: body %s: %w: %w", id, ErrNotFound, err)
+	case err != nil:
+		return nil, fmt.Errorf("storage: body %s: %w", id, err)
+	}
+	return &sealedBody{Reader: r, f: f}, nil
+}
+
+// Stat returns the size of the body of id with checksum sum from its
+// file's length alone, without reading it; a missing file yields an error
+// matching ErrNotFound.
+func (d *Disk) Stat(id ulid.ULID, sum Sum) (int64, error) {
+	var st os.FileInfo
+	sealed, err := d.find(id, sum, func(name string) (err error) {
+		st, err = os.Stat(name)
+		return err
+	})
+	if err != nil {
+		return 0, err
+	}
+	if !sealed {
+		return st.Size(), nil
+	}
+	size, err := seal.PlainSize(st.Size(), seal.DefaultSegmentSize)
+	if err != nil {
+		return 0, fmt.Errorf("storage: body %s: %w: %w", id, ErrNotFound, err)
+	}
+	return size, nil
+}
+
+// Remove deletes the body of id with checksum sum, under either name.
+// Removing a missing body is not an error.
 func (d *Disk) Remove(id ulid.ULID, sum Sum) error {
-	err := os.Remove(d.Path(id, sum))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return fmt.Errorf("storage: remove %s: %w", id, err)
+	for _, name := range []string{d.Path(id, sum), d.Path(id, sum) + sealedSuffix} {
+		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("storage: remove %s: %w", id, err)
+		}
 	}
 	return nil
 }
 
-// Create starts a new body. Bytes written to the returned Writer go to a
-// temporary file and are hashed as they stream; Commit makes the body
-// durable under its final path and Abort discards it.
-func (d *Disk) Create() (*Writer, error) {
+// Create starts a new body of object id, of size bytes (-1 when unknown).
+// Bytes written to the returned Writer go to a temporary file (sealed,
+// with a keyring) and are hashed as they stream; Commit makes the body
+// durable under its final path and Abort discards it. WriteAt and Follow
+// need the size.
+func (d *Disk) Create(id ulid.ULID, size int64) (*Writer, error) {
 	f, err := os.CreateTemp(filepath.Join(d.dir, tmpDir), "body-*")
 	if err != nil {
 		return nil, fmt.Errorf("storage: create body: %w", noSpace(err))
 	}
-	return &Writer{d: d, f: f, h: sha256.New()}, nil
+	w := &Writer{d: d, f: f, h: sha256.New(), id: id, size: size, kr: d.kr.Load()}
+	if w.kr != nil {
+		if size >= 0 {
+			w.sw, err = seal.NewWriterSize(f, w.kr, id[:], size)
+		} else {
+			w.sw, err = seal.NewWriter(f, w.kr, id[:])
+		}
+		if err != nil {
+			f.Close()
+			os.Remove(f.Name())
+			return nil, fmt.Errorf("storage: create body: %w", noSpace(err))
+		}
+	}
+	return w, nil
 }
+
+// SegmentSize is the unit sealed bodies are written in: parts of a body
+// written with WriteAt must start at multiples of it.
+const SegmentSize = seal.DefaultSegmentSize
 
 // Walk calls fn for every body file under the files directory, with the ID
 // and checksum prefix parsed from its name, until fn returns an error. Files
@@ -131,6 +290,7 @@ func (d *Disk) Walk(ctx context.Context, fn func(path string, id ulid.ULID, sumP
 }
 
 func parseBodyName(shard, name string) (ulid.ULID, string, bool) {
+	name = strings.TrimSuffix(name, sealedSuffix)
 	idPart, prefix, found := strings.Cut(name, ".")
 	if !found || len(prefix) != 16 {
 		return ulid.ULID{}, "", false
@@ -169,20 +329,36 @@ func (d *Disk) Usage() (Usage, error) {
 }
 
 // Writer streams one new body to disk. It is not safe for concurrent use,
-// except that Written and TempPath may be called from other goroutines
-// through the caller's own synchronization.
+// except that WriteAt may be called for distinct parts at once, and
+// Readable and Follow from other goroutines.
 type Writer struct {
 	d    *Disk
 	f    *os.File
 	h    hash.Hash
-	n    int64
-	done bool
+	n    int64 // bytes hashed
+	id   ulid.ULID
+	size int64         // declared size, or -1
+	kr   *seal.Keyring // the keyring it is sealed with, nil in the clear
+	sw   *seal.Writer  // nil: the body is written in the clear
+	// readable counts the bytes of a body written in order that a
+	// follower can read back (all of them in the clear; whole segments
+	// when sealed).
+	readable atomic.Int64
+	done     bool
 }
 
 // Write appends p to the body. A full disk yields an error matching
 // ErrNoSpace.
 func (w *Writer) Write(p []byte) (int, error) {
-	n, err := w.f.Write(p)
+	var n int
+	var err error
+	if w.sw != nil {
+		n, err = w.sw.Write(p)
+		w.readable.Store(w.sw.Sealed())
+	} else {
+		n, err = w.f.Write(p)
+		w.readable.Add(int64(n))
+	}
 	w.h.Write(p[:n])
 	w.n += int64(n)
 	if err != nil {
@@ -191,11 +367,19 @@ func (w *Writer) Write(p []byte) (int, error) {
 	return n, nil
 }
 
-// WriteAt writes p at offset off without hashing it, for a body that
-// arrives in parts out of order. A caller using it must then pass every
-// byte of the body, in order, to Hash, so that Size and Sum describe it.
+// WriteAt writes p at offset off without hashing it, for a body of
+// declared size that arrives in parts out of order. Each part must start
+// at a multiple of SegmentSize and arrive in order; distinct parts may be
+// written at once. A caller using it must then pass every byte of the
+// body, in order, to Hash, so that Size and Sum describe it.
 func (w *Writer) WriteAt(p []byte, off int64) (int, error) {
-	n, err := w.f.WriteAt(p, off)
+	var n int
+	var err error
+	if w.sw != nil {
+		n, err = w.sw.WriteAt(p, off)
+	} else {
+		n, err = w.f.WriteAt(p, off)
+	}
 	if err != nil {
 		return n, fmt.Errorf("storage: write body: %w", noSpace(err))
 	}
@@ -219,10 +403,30 @@ func (w *Writer) Sum() Sum {
 	return s
 }
 
-// TempPath returns the temporary file the body is being written to, so that
-// readers can follow a body while it streams in. The file disappears when
-// the Writer commits or aborts; readers that opened it keep their handle.
-func (w *Writer) TempPath() string { return w.f.Name() }
+// Readable returns how many bytes of a body written in order (Write) a
+// follower can read back now.
+func (w *Writer) Readable() int64 { return w.readable.Load() }
+
+// Follow opens the body being written for reading, so that readers can
+// follow it as it streams in: bytes below Readable, and parts whose
+// WriteAt calls have returned, read back as written. The body needs a
+// declared size. The handle stays valid after Commit or Abort; the caller
+// closes it.
+func (w *Writer) Follow() (Body, error) {
+	f, err := os.Open(w.f.Name())
+	if err != nil {
+		return nil, fmt.Errorf("storage: follow body: %w", err)
+	}
+	if w.sw == nil {
+		return f, nil
+	}
+	r, err := seal.OpenPartial(f, w.kr, w.id[:], w.size)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("storage: follow body: %w", err)
+	}
+	return &sealedBody{Reader: r, f: f}, nil
+}
 
 // Commit makes the body durable as the body of id: the file is fsynced,
 // renamed to its final path, and the folder holding it is fsynced. It
@@ -235,7 +439,13 @@ func (w *Writer) Commit(id ulid.ULID) (int64, Sum, error) {
 	}
 	w.done = true
 	sum := w.Sum()
-	err := w.f.Sync()
+	var err error
+	if w.sw != nil {
+		err = w.sw.Close() // seals the last segment
+	}
+	if err == nil {
+		err = w.f.Sync()
+	}
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}
@@ -244,6 +454,9 @@ func (w *Writer) Commit(id ulid.ULID) (int64, Sum, error) {
 		return 0, Sum{}, fmt.Errorf("storage: sync body %s: %w", id, noSpace(err))
 	}
 	final := w.d.Path(id, sum)
+	if w.sw != nil {
+		final += sealedSuffix
+	}
 	if err := w.d.ensureShard(filepath.Dir(final)); err != nil {
 		os.Remove(w.f.Name())
 		return 0, Sum{}, err
@@ -262,6 +475,14 @@ func (w *Writer) Commit(id ulid.ULID) (int64, Sum, error) {
 		}
 		return 0, Sum{}, fmt.Errorf("storage: sync folder of %s: %w", id, noSpace(err))
 	}
+	// The same body under its other name (sealed, or not) is now stale.
+	other := w.d.Path(id, sum)
+	if w.sw == nil {
+		other += sealedSuffix
+	}
+	if err := os.Remove(other); err == nil {
+		syncDir(filepath.Dir(final))
+	}
 	return w.n, sum, nil
 }
 
@@ -272,8 +493,50 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.done = true
+	if w.sw != nil {
+		w.sw.Abort()
+	}
 	w.f.Close()
 	os.Remove(w.f.Name())
+}
+
+// Reseal rewrites the body of id with checksum sum sealed with the
+// primary key when it is in the clear or sealed with another key, so a
+// node that turns encryption on, or rolls in a new key, ends with every
+// body under its primary key. It reports whether it rewrote the body. The
+// rewrite is atomic (a temporary file, fsync, rename); readers holding the
+// old file keep reading it. Without a keyring it does nothing.
+func (d *Disk) Reseal(id ulid.ULID, sum Sum) (bool, error) {
+	kr := d.kr.Load()
+	if kr == nil {
+		return false, nil
+	}
+	b, size, err := d.Open(id, sum)
+	if err != nil {
+		return false, err
+	}
+	defer b.Close()
+	if sb, ok := b.(*sealedBody); ok && sb.KeyID() == kr.Primary() {
+		return false, nil
+	}
+	w, err := d.Create(id, size)
+	if err != nil {
+		return false, err
+	}
+	defer w.Abort()
+	if _, err := b.Seek(0, io.SeekStart); err != nil {
+		return false, err
+	}
+	if _, err := io.Copy(w, b); err != nil {
+		return false, fmt.Errorf("storage: reseal %s: %w", id, err)
+	}
+	if w.Sum() != sum {
+		return false, fmt.Errorf("storage: reseal %s: %w: the body does not match its checksum", id, ErrNotFound)
+	}
+	if _, _, err := w.Commit(id); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // ensureShard creates a shard folder and makes its entry in the files

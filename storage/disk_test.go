@@ -12,15 +12,37 @@ import (
 	"testing"
 
 	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/storage/seal"
 )
 
 func TestDiskCommitOpenRemove(t *testing.T) {
-	d, err := OpenDisk(t.TempDir())
+	for name, kr := range map[string]*seal.Keyring{"plain": nil, "sealed": testKeyring(t, 1, 1)} {
+		t.Run(name, func(t *testing.T) { testDiskCommitOpenRemove(t, kr) })
+	}
+}
+
+// testKeyring returns a keyring whose keys are IDs ids, the first primary.
+func testKeyring(t *testing.T, ids ...uint32) *seal.Keyring {
+	t.Helper()
+	keys := map[uint32][]byte{}
+	for _, id := range ids {
+		keys[id] = bytes.Repeat([]byte{byte(id)}, 32)
+	}
+	kr, err := seal.NewKeyring(ids[0], keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kr
+}
+
+func testDiskCommitOpenRemove(t *testing.T, kr *seal.Keyring) {
+	d, err := OpenDisk(t.TempDir(), kr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	id := ulid.Make()
-	w, err := d.Create()
+	w, err := d.Create(id, -1)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,14 +57,17 @@ func TestDiskCommitOpenRemove(t *testing.T) {
 		t.Fatalf("commit = %d %x", size, sum)
 	}
 	w.Abort() // after Commit: a no-op
-	f, err := d.Open(id, sum)
+	f, n, err := d.Open(id, sum)
 	if err != nil {
 		t.Fatal(err)
 	}
 	got, _ := io.ReadAll(f)
 	f.Close()
-	if !bytes.Equal(got, body) {
-		t.Fatal("body differs")
+	if !bytes.Equal(got, body) || n != int64(len(body)) {
+		t.Fatalf("body differs (size %d)", n)
+	}
+	if n, err := d.Stat(id, sum); err != nil || n != int64(len(body)) {
+		t.Errorf("Stat = %d, %v", n, err)
 	}
 	path := d.Path(id, sum)
 	if !strings.HasPrefix(path, filepath.Join(d.Dir(), id.String()[24:])) {
@@ -54,15 +79,15 @@ func TestDiskCommitOpenRemove(t *testing.T) {
 	if err := d.Remove(id, sum); err != nil {
 		t.Errorf("second remove: %v", err)
 	}
-	if _, err := d.Open(id, sum); !errors.Is(err, ErrNotFound) {
+	if _, _, err := d.Open(id, sum); !errors.Is(err, ErrNotFound) {
 		t.Errorf("open after remove: %v, want ErrNotFound", err)
 	}
 }
 
 func TestDiskAbortLeavesNothing(t *testing.T) {
 	dir := t.TempDir()
-	d, _ := OpenDisk(dir)
-	w, _ := d.Create()
+	d, _ := OpenDisk(dir, nil)
+	w, _ := d.Create(ulid.Make(), -1)
 	w.Write([]byte("partial"))
 	w.Abort()
 	var n int
@@ -75,23 +100,23 @@ func TestDiskAbortLeavesNothing(t *testing.T) {
 
 func TestOpenDiskClearsTemporaryFiles(t *testing.T) {
 	dir := t.TempDir()
-	d, _ := OpenDisk(dir)
-	w, _ := d.Create()
+	d, _ := OpenDisk(dir, nil)
+	w, _ := d.Create(ulid.Make(), -1)
 	w.Write([]byte("interrupted by a crash"))
 	// No Commit, no Abort: as if the process died here.
-	if _, err := OpenDisk(dir); err != nil {
+	if _, err := OpenDisk(dir, nil); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(w.TempPath()); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(w.f.Name()); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("temporary file survived a restart: %v", err)
 	}
 }
 
 func TestDiskWalkTellsForeignFiles(t *testing.T) {
 	dir := t.TempDir()
-	d, _ := OpenDisk(dir)
+	d, _ := OpenDisk(dir, nil)
 	id := ulid.Make()
-	w, _ := d.Create()
+	w, _ := d.Create(id, -1)
 	w.Write([]byte("x"))
 	_, sum, err := w.Commit(id)
 	if err != nil {
@@ -120,12 +145,114 @@ func TestDiskWalkTellsForeignFiles(t *testing.T) {
 }
 
 func TestDiskUsage(t *testing.T) {
-	d, _ := OpenDisk(t.TempDir())
+	d, _ := OpenDisk(t.TempDir(), nil)
 	u, err := d.Usage()
 	if err != nil {
 		t.Fatal(err)
 	}
 	if u.Total == 0 || u.Free > u.Total || u.Used > u.Total {
 		t.Errorf("usage = %+v", u)
+	}
+}
+
+// A sealed body holds no plaintext on disk, serves any range, and is
+// refused when damaged or opened without its key.
+func TestSealedBodies(t *testing.T) {
+	dir := t.TempDir()
+	kr := testKeyring(t, 1)
+	d, _ := OpenDisk(dir, kr)
+	id := ulid.Make()
+	body := bytes.Repeat([]byte("secret payload "), 20000) // 300 KB: several segments
+	w, _ := d.Create(id, int64(len(body)))
+	// In parts, out of order, as a parted fetch writes them.
+	half := int64(2 * SegmentSize)
+	w.WriteAt(body[half:], half)
+	w.WriteAt(body[:half], 0)
+	w.Hash(body)
+	follow, err := w.Follow()
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := make([]byte, 100)
+	if _, err := follow.ReadAt(p, 5000); err != nil || !bytes.Equal(p, body[5000:5100]) {
+		t.Fatalf("follow: %v", err)
+	}
+	follow.Close()
+	_, sum, err := w.Commit(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(d.Path(id, sum) + sealedSuffix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(raw, []byte("secret payload")) {
+		t.Fatal("the plaintext is on disk")
+	}
+	b, size, err := d.Open(id, sum)
+	if err != nil || size != int64(len(body)) {
+		t.Fatalf("open: %d %v", size, err)
+	}
+	if _, err := b.ReadAt(p, 123456); err != nil || !bytes.Equal(p, body[123456:123556]) {
+		t.Fatalf("range: %v", err)
+	}
+	b.Close()
+	// Without the key, or with another: refused, never served as bytes.
+	plain, _ := OpenDisk(dir, nil)
+	if _, _, err := plain.Open(id, sum); !errors.Is(err, ErrNoKey) {
+		t.Errorf("open without a key: %v", err)
+	}
+	other, _ := OpenDisk(dir, testKeyring(t, 2))
+	if _, _, err := other.Open(id, sum); !errors.Is(err, ErrNoKey) {
+		t.Errorf("open with another key: %v", err)
+	}
+	// A flipped byte or a cut file holds no body.
+	raw[len(raw)/2] ^= 1
+	os.WriteFile(d.Path(id, sum)+sealedSuffix, raw, 0o600)
+	if b, _, err := d.Open(id, sum); err == nil {
+		if _, err := io.ReadAll(b); err == nil {
+			t.Error("a damaged sealed body read back whole")
+		}
+		b.Close()
+	}
+	os.WriteFile(d.Path(id, sum)+sealedSuffix, raw[:len(raw)-100], 0o600)
+	if _, _, err := d.Open(id, sum); !errors.Is(err, ErrNotFound) {
+		t.Errorf("truncated sealed body: %v", err)
+	}
+}
+
+// Reseal brings plain bodies and bodies under an old key to the primary
+// key, keeping their bytes.
+func TestReseal(t *testing.T) {
+	dir := t.TempDir()
+	plain, _ := OpenDisk(dir, nil)
+	id := ulid.Make()
+	w, _ := plain.Create(id, -1)
+	w.Write([]byte("written before encryption was on"))
+	_, sum, _ := w.Commit(id)
+
+	d1, _ := OpenDisk(dir, testKeyring(t, 1))
+	if changed, err := d1.Reseal(id, sum); err != nil || !changed {
+		t.Fatalf("reseal of a plain body: %v %v", changed, err)
+	}
+	if _, err := os.Stat(d1.Path(id, sum)); !errors.Is(err, os.ErrNotExist) {
+		t.Error("the plain file survived resealing")
+	}
+	if changed, _ := d1.Reseal(id, sum); changed {
+		t.Error("a body under the primary key was resealed again")
+	}
+	d2, _ := OpenDisk(dir, testKeyring(t, 2, 1)) // key 2 rolled in, 1 kept
+	if changed, err := d2.Reseal(id, sum); err != nil || !changed {
+		t.Fatalf("reseal under a new key: %v %v", changed, err)
+	}
+	only2, _ := OpenDisk(dir, testKeyring(t, 2))
+	b, _, err := only2.Open(id, sum)
+	if err != nil {
+		t.Fatalf("the body after rotation: %v", err)
+	}
+	got, _ := io.ReadAll(b)
+	b.Close()
+	if string(got) != "written before encryption was on" {
+		t.Fatalf("read %q", got)
 	}
 }

@@ -66,6 +66,7 @@ type config struct {
 	TLSCert           string
 	TLSKey            string
 	CredentialsFile   string
+	EncryptionKeyFile string
 	MaxClockOffset    string
 	MaxConns          int
 	MaxConnsPerClient int

@@ -71,6 +71,7 @@ func main() {
 	app.StringPtr(&c.TLSCert, cli.StringOpt{Name: "tls-cert", Value: "", EnvVar: "APP_TLS_CERT", Desc: "PEM certificate for the public API: it serves HTTPS (reloaded on SIGHUP)."})
 	app.StringPtr(&c.TLSKey, cli.StringOpt{Name: "tls-key", Value: "", EnvVar: "APP_TLS_KEY", Desc: "PEM private key of --tls-cert."})
 	app.StringPtr(&c.CredentialsFile, cli.StringOpt{Name: "credentials-file", Value: "", EnvVar: "APP_CREDENTIALS_FILE", Desc: "File of access keys with scopes (read, write, admin): the public API then needs a key (SigV4 or Basic); reloaded on SIGHUP. Open when empty."})
+	app.StringPtr(&c.EncryptionKeyFile, cli.StringOpt{Name: "encryption-key-file", Value: "", EnvVar: "APP_ENCRYPTION_KEY_FILE", Desc: "File of keys (id:base64, 32 bytes each; the first seals) that encrypt bodies on local disk with AES-256-GCM; reloaded on SIGHUP, and the scrub reseals bodies under older keys. In the clear when empty."})
 	app.IntPtr(&c.MaxConns, cli.IntOpt{Name: "max-connections", Value: 10000, EnvVar: "NET_MAX_CONNECTIONS", Desc: "Open connections a listener keeps at most; more are turned away at once."})
 	app.IntPtr(&c.MaxConnsPerClient, cli.IntOpt{Name: "max-connections-per-client", Value: 512, EnvVar: "NET_MAX_CONNECTIONS_PER_CLIENT", Desc: "Open connections one client address may hold on a listener."})
 	app.StringPtr(&c.MinBodyRate, cli.StringOpt{Name: "min-body-rate", Value: "16KiB", EnvVar: "NET_MIN_BODY_RATE", Desc: "Slowest a request body may arrive, per second over 10s windows; slower ones get 408 and give back what they held."})
@@ -92,10 +93,15 @@ func main() {
 			}
 		}
 	})
-	app.Command("keygen", "Print a new random cluster secret (base64) for --cluster-secret-file or $"+envClusterSecret+".", func(cmd *cli.Cmd) {
+	app.Command("keygen", "Print a new random key: a cluster secret (base64) for --cluster-secret-file or $"+envClusterSecret+", or with --id a line for --encryption-key-file.", func(cmd *cli.Cmd) {
+		id := cmd.IntOpt("id", -1, "key ID of an encryption key line (id:base64)")
 		cmd.Action = func() {
 			b := make([]byte, 32)
 			rand.Read(b)
+			if *id >= 0 {
+				fmt.Printf("%d:%s\n", *id, base64.StdEncoding.EncodeToString(b))
+				return
+			}
 			fmt.Println(base64.StdEncoding.EncodeToString(b))
 		}
 	})
@@ -172,6 +178,7 @@ func run(c config) error {
 		SyncInterval:     c.syncInterval,
 		TombstoneTTL:     c.tombstoneTTL,
 		MaxClockOffset:   c.maxClockOffset,
+		Keyring:          sec.bodyKeys,
 		Now:              faultClock(log),
 		Auth:             sec.auth,
 		Logger:           log,
@@ -195,6 +202,7 @@ func run(c config) error {
 		return err
 	}
 	private.set(api.NewPrivate(api.PrivateConfig{Store: n, Auth: sec.auth, Logger: log}))
+	sec.onBodyKeys(n.SetKeyring)
 	log.Info("node started", "node_id", n.ID(), "version", version, "state_dir", c.StateDir, "files_dir", c.FilesDir,
 		"private_addr", c.PrivateAddr, "gossip_addr", c.GossipAddr, "tag", c.Tag)
 	if len(c.Nodes) == 0 {

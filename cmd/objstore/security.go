@@ -8,12 +8,14 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/objstore/objstore/api"
 	"github.com/objstore/objstore/auth"
 	"github.com/objstore/objstore/cluster"
+	"github.com/objstore/objstore/storage/seal"
 )
 
 // security is what the configuration's security settings become: the
@@ -21,7 +23,9 @@ import (
 type security struct {
 	auth       *cluster.Auth
 	clients    api.Authenticator // nil: the public API is open
-	privateTLS *tls.Config       // nil: plain HTTP
+	bodyKeys   *seal.Keyring     // encryption at rest; nil: bodies in the clear
+	setKeys    atomic.Pointer[func(*seal.Keyring)]
+	privateTLS *tls.Config // nil: plain HTTP
 	publicTLS  *tls.Config
 	reloaders  []reloader
 }
@@ -99,6 +103,25 @@ func openSecurity(c config, log *slog.Logger) (*security, error) {
 	} else {
 		log.Warn("the public API is open to every client that reaches it: give --credentials-file to require access keys")
 	}
+	if c.EncryptionKeyFile != "" {
+		kr, err := readBodyKeys(c.EncryptionKeyFile, log)
+		if err != nil {
+			return nil, err
+		}
+		s.bodyKeys = kr
+		log.Info("bodies are encrypted at rest", "keys", kr.String(), "primary", kr.Primary())
+		s.reloaders = append(s.reloaders, reloader{"encryption keys", func() error {
+			kr, err := readBodyKeys(c.EncryptionKeyFile, log)
+			if err != nil {
+				return err
+			}
+			if set := s.setKeys.Load(); set != nil {
+				(*set)(kr)
+			}
+			log.Info("encryption keys", "keys", kr.String(), "primary", kr.Primary())
+			return nil
+		}})
+	}
 	if c.TLSCert != "" {
 		certs, err := cluster.LoadCerts("", c.TLSCert, c.TLSKey)
 		if err != nil {
@@ -108,6 +131,27 @@ func openSecurity(c config, log *slog.Logger) (*security, error) {
 		s.reloaders = append(s.reloaders, reloader{"public TLS certificate", certs.Reload})
 	}
 	return s, nil
+}
+
+// onBodyKeys names who takes a reloaded encryption keyring (the node, once
+// it is open).
+func (s *security) onBodyKeys(set func(*seal.Keyring)) { s.setKeys.Store(&set) }
+
+// readBodyKeys reads the key file of encryption at rest; it warns when
+// others than its owner may read it.
+func readBodyKeys(path string, log *slog.Logger) (*seal.Keyring, error) {
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		log.Warn("the encryption key file is readable by others than its owner", "file", path, "mode", st.Mode().Perm())
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--encryption-key-file: %w", err)
+	}
+	kr, err := seal.ParseKeyFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("--encryption-key-file %s: %w", path, err)
+	}
+	return kr, nil
 }
 
 // startReloader reloads every reloader on SIGHUP until ctx ends; the

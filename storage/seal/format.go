@@ -244,3 +244,10 @@ func getBuf(p *sync.Pool, segSize int) *segBuf {
 	}
 	return &segBuf{b: make([]byte, segSize+TagSize)}
 }
+
+// PlainSize returns the plaintext size of a sealed file of fileSize bytes
+// written with segments of segSize bytes, or an error matching ErrCorrupt
+// if no plaintext size yields that length. It reads nothing: a caller that
+// knows the segment size (the default, for everything objstore writes)
+// can size a body from its file's length alone.
+func PlainSize(fileSize int64, segSize int) (int64, error) { return plainSize(fileSize, segSize) }
