@@ -47,6 +47,12 @@ const (
 // error or cannot be reached.
 var ErrPeer = errors.New("peer failed")
 
+// ErrUntrusted is returned, wrapped, when a peer and this node do not
+// authenticate each other: the peer refused this node's signature or
+// certificate (401, or a TLS alert), or presented a certificate this node
+// refuses. Unlike a peer that is down, it will not get better by itself.
+var ErrUntrusted = errors.New("peer not authenticated")
+
 // ClientConfig configures a Client.
 type ClientConfig struct {
 	// CallTimeout bounds a metadata call (announce, sync); zero means 30s.
@@ -138,6 +144,11 @@ func dialTLS(ctx context.Context, d *net.Dialer, certs *CertReloader, network, a
 	conn := tls.Client(raw, cfg)
 	if err := conn.HandshakeContext(ctx); err != nil {
 		raw.Close()
+		var alert tls.AlertError
+		var verr *tls.CertificateVerificationError
+		if errors.As(err, &alert) || errors.As(err, &verr) || errors.Is(err, errBadCert) {
+			return nil, fmt.Errorf("%w: %w", ErrUntrusted, err)
+		}
 		return nil, err
 	}
 	return conn, nil
@@ -216,7 +227,11 @@ func (p *Peer) call(ctx context.Context, path string, body []byte, decode func(i
 	resp.Body = &countingReadCloser{ReadCloser: resp.Body, n: &p.c.recv}
 	if resp.StatusCode != http.StatusOK {
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		return fmt.Errorf("%w: %s: %s: %s", ErrPeer, path, resp.Status, strings.TrimSpace(string(msg)))
+		err := fmt.Errorf("%w: %s: %s: %s", ErrPeer, path, resp.Status, strings.TrimSpace(string(msg)))
+		if resp.StatusCode == http.StatusUnauthorized {
+			err = fmt.Errorf("%w: %w", ErrUntrusted, err)
+		}
+		return err
 	}
 	r, check := p.c.auth.checkBody(resp, nonce)
 	if err := decode(r); err != nil {
@@ -327,7 +342,11 @@ func (p *Peer) Get(ctx context.Context, id ulid.ULID) (*http.Response, error) {
 	}
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
-		return nil, fmt.Errorf("%w: get %s: %s", ErrPeer, id, resp.Status)
+		err := fmt.Errorf("%w: get %s: %s", ErrPeer, id, resp.Status)
+		if resp.StatusCode == http.StatusUnauthorized {
+			err = fmt.Errorf("%w: %w", ErrUntrusted, err)
+		}
+		return nil, err
 	}
 	resp.Body = &countingReadCloser{ReadCloser: resp.Body, n: &p.c.recv}
 	return resp, nil

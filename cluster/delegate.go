@@ -264,8 +264,11 @@ func (m *Membership) nodeAlive(n *memberlist.Node, joined bool) {
 		e.m, e.boot, e.since = mb, nm.Boot, now
 		m.emitLocked(EventJoin, mb)
 	case e.m != mb:
-		e.m = mb
-		m.emitLocked(EventUpdate, mb)
+		mb.Untrusted = e.m.Untrusted // vetted again on join, not on updates
+		if e.m != mb {
+			e.m = mb
+			m.emitLocked(EventUpdate, mb)
+		}
 	}
 }
 

@@ -147,6 +147,11 @@ type Member struct {
 	State State `json:"state"`
 	// Self marks the local node.
 	Self bool `json:"self"`
+	// Untrusted marks a member that gossip knows but that failed to
+	// authenticate on the private API (its certificate or signature was
+	// refused, or it refused ours): it is not a peer until it passes
+	// (SetTrusted). Gossip alone proves nothing when it is not encrypted.
+	Untrusted bool `json:"untrusted,omitempty"`
 }
 
 // EventType says what happened to a member.
@@ -448,17 +453,29 @@ func (m *Membership) Members() []Member {
 	return out
 }
 
-// Peers returns the alive (and suspect) members other than self, sorted by
-// ID: the nodes worth sending requests to. It does not block.
+// Peers returns the alive (and suspect) members other than self that are
+// not untrusted, sorted by ID: the nodes worth sending requests to. It
+// does not block.
 func (m *Membership) Peers() []Member {
 	all := m.Members()
 	out := all[:0]
 	for _, mb := range all {
-		if !mb.Self && (mb.State == StateAlive || mb.State == StateSuspect) {
+		if !mb.Self && !mb.Untrusted && (mb.State == StateAlive || mb.State == StateSuspect) {
 			out = append(out, mb)
 		}
 	}
 	return out
+}
+
+// SetTrusted marks a member as trusted or not (see Member.Untrusted); a
+// member that rejoins starts trusted until vetted again. Unknown IDs are
+// ignored.
+func (m *Membership) SetTrusted(id ulid.ULID, trusted bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if e, ok := m.members[id]; ok && !e.m.Self {
+		e.m.Untrusted = !trusted
+	}
 }
 
 // Member returns the member with the given ID, if known (in any state). It

@@ -124,20 +124,23 @@ func (r *CertReloader) ClientConfig() *tls.Config {
 	}
 }
 
+// errBadCert marks the errors of verifyChain.
+var errBadCert = errors.New("cluster: peer certificate refused")
+
 // verifyChain checks that the first certificate of raw chains to pool for
-// usage and, when host is set, covers host.
+// usage and, when host is set, covers host. Its errors match errBadCert.
 func verifyChain(raw [][]byte, pool *x509.CertPool, host string, usage x509.ExtKeyUsage) error {
 	if pool == nil {
-		return errors.New("cluster: no CA to verify the peer's certificate with")
+		return fmt.Errorf("%w: no CA to verify it with", errBadCert)
 	}
 	if len(raw) == 0 {
-		return errors.New("cluster: the peer presented no certificate")
+		return fmt.Errorf("%w: the peer presented none", errBadCert)
 	}
 	certs := make([]*x509.Certificate, len(raw))
 	for i, b := range raw {
 		c, err := x509.ParseCertificate(b)
 		if err != nil {
-			return fmt.Errorf("cluster: peer certificate: %w", err)
+			return fmt.Errorf("%w: %w", errBadCert, err)
 		}
 		certs[i] = c
 	}
@@ -147,7 +150,7 @@ func verifyChain(raw [][]byte, pool *x509.CertPool, host string, usage x509.ExtK
 	}
 	_, err := certs[0].Verify(x509.VerifyOptions{Roots: pool, Intermediates: inter, DNSName: host, KeyUsages: []x509.ExtKeyUsage{usage}})
 	if err != nil {
-		return fmt.Errorf("cluster: peer certificate: %w", err)
+		return fmt.Errorf("%w: %w", errBadCert, err)
 	}
 	return nil
 }

@@ -7,7 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/oklog/ulid/v2"
+	"github.com/objstore/objstore/cluster"
 )
 
 // This file keeps the node's clock honest against its peers'. Every answer
@@ -123,22 +123,55 @@ func (n *Node) clockLoop() {
 	}
 }
 
-// probeClocks pings every live peer at once; each answer is a measurement
-// (the client reports it through observeClock).
+// probeClocks pings every live member at once, trusted or not; each
+// answer is a measurement of its clock (the client reports it through
+// observeClock) and vets the member (vet).
 func (n *Node) probeClocks() {
 	ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, p := range n.peers(ulid.ULID{}) {
+	for _, p := range n.cl.members.Members() {
+		if p.Self || p.State != cluster.StateAlive {
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			if _, err := n.cl.client.Peer(p.PrivateAddr).Ping(ctx); err != nil && !errors.Is(err, context.Canceled) {
-				n.log.Debug("clock probe failed", "peer", p.ID, "err", err)
-			}
+			n.vet(ctx, p)
 		}()
 	}
 	wg.Wait()
+}
+
+// vet pings a member over the private API and decides whether it is a
+// peer: one that answers as the node gossip says it is is trusted; one that
+// fails to authenticate (its certificate or signature refused, or ours),
+// or answers as another node, is not, until a later ping passes. A member
+// that cannot be reached is left as it is: gossip judges that. It reports
+// whether the member is trusted now.
+func (n *Node) vet(ctx context.Context, p cluster.Member) bool {
+	id, err := n.cl.client.Peer(p.PrivateAddr).Ping(ctx)
+	switch {
+	case err == nil && id == p.ID:
+		if p.Untrusted {
+			n.log.Info("member authenticated; it is a peer again", "peer", p.ID, "private_addr", p.PrivateAddr)
+			n.cl.members.SetTrusted(p.ID, true)
+		}
+		return true
+	case err == nil || errors.Is(err, cluster.ErrUntrusted):
+		if !p.Untrusted {
+			if err == nil {
+				err = fmt.Errorf("it answers as node %s", id)
+			}
+			n.log.Warn("member failed to authenticate on the private API; it is not a peer until it does",
+				"peer", p.ID, "private_addr", p.PrivateAddr, "err", err)
+			n.cl.members.SetTrusted(p.ID, false)
+		}
+		return false
+	case !errors.Is(err, context.Canceled):
+		n.log.Debug("clock probe failed", "peer", p.ID, "err", err)
+	}
+	return !p.Untrusted
 }
 
 // safeError is an error whose message is meant for clients as it is, even

@@ -260,7 +260,14 @@ func (n *Node) eventLoop() {
 				n.wg.Add(1)
 				go func() {
 					defer n.wg.Done()
-					n.syncWith(ev.Member)
+					// A new member is vetted before anything is
+					// exchanged with it.
+					ctx, cancel := context.WithTimeout(n.ctx, 5*time.Second)
+					trusted := n.vet(ctx, ev.Member)
+					cancel()
+					if trusted {
+						n.syncWith(ev.Member)
+					}
 				}()
 			}
 		}

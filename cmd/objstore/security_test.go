@@ -413,6 +413,32 @@ func TestMutualTLSAndPublicTLS(t *testing.T) {
 	if code := rawPrivate(t, a, "GET", cluster.PathPing, nil); code == 200 {
 		t.Error("plain HTTP to the private port was served")
 	}
+	// A node with another CA's certificate gets into gossip (which TLS
+	// does not cover) but not into the cluster: vetted over the private
+	// API, it is marked untrusted, is no one's peer, and learns nothing.
+	rogueArgs := []string{"--cluster-ca", rogue.CertFile(), "--node-cert", rcert, "--node-key", rkey}
+	intruder := secureNode(t, t.TempDir(), nil, rogueArgs, a)
+	intruderID := nodeID(t, intruder)
+	eventually(t, "a marks the intruder untrusted", func() bool {
+		_, b, _ := a.Do(testnode.Request{Path: "/api/v1/nodes"})
+		var ms []struct {
+			ID        string `json:"id"`
+			Untrusted bool   `json:"untrusted"`
+		}
+		json.Unmarshal(b, &ms)
+		for _, m := range ms {
+			if m.ID == intruderID {
+				return m.Untrusted
+			}
+		}
+		return false
+	})
+	if s, _ := metaOn(t, intruder, id); s != 404 {
+		t.Errorf("the intruder learned of an object: %d", s)
+	}
+	if resp, _ := get(t, intruder, id, map[string]string{"X-Meta-Fetch": "true"}); resp.StatusCode == 200 {
+		t.Error("the intruder read an object")
+	}
 
 	// SIGHUP reloads the node certificate.
 	tlsArgs("a")
