@@ -124,38 +124,48 @@ func (c *limitedConn) Close() error {
 // than the minimum rate; the client gets 408.
 var errSlowBody = errors.New("request body too slow")
 
-// rateBody enforces the minimum rate on a request body: the connection's
-// read deadline is one window away, and moves a window on each time the
-// body has delivered a window's worth of bytes at the minimum rate.
+// rateBody enforces the minimum rate on a request body, counting only the
+// time spent waiting for the client inside Read: time the server spends
+// elsewhere (waiting for an upload slot, a lock, the remote) is not the
+// client's fault. A window's worth of waiting must bring at least
+// MinBodyRate × BodyWindow bytes; each Read's deadline is what is left of
+// that budget.
 type rateBody struct {
 	io.ReadCloser
-	ctl    *http.ResponseController
-	need   int64 // bytes per window
-	window time.Duration
-	got    int64 // bytes in this window
+	ctl     *http.ResponseController
+	need    int64 // bytes per window
+	window  time.Duration
+	got     int64         // bytes in this window
+	blocked time.Duration // time waited in Read in this window
+	noDeadl bool          // the writer does not support deadlines
 }
 
 func newRateBody(w http.ResponseWriter, body io.ReadCloser, l Limits) io.ReadCloser {
-	ctl := http.NewResponseController(w)
-	if err := ctl.SetReadDeadline(time.Now().Add(l.BodyWindow)); err != nil {
-		return body // a writer without deadlines (tests): nothing to enforce
-	}
-	return &rateBody{ReadCloser: body, ctl: ctl, need: l.MinBodyRate * int64(l.BodyWindow/time.Second), window: l.BodyWindow}
+	return &rateBody{ReadCloser: body, ctl: http.NewResponseController(w),
+		need: l.MinBodyRate * int64(l.BodyWindow/time.Second), window: l.BodyWindow}
 }
 
 func (b *rateBody) Read(p []byte) (int, error) {
+	if b.noDeadl {
+		return b.ReadCloser.Read(p)
+	}
+	start := time.Now()
+	if err := b.ctl.SetReadDeadline(start.Add(b.window - b.blocked)); err != nil {
+		b.noDeadl = true // a writer without deadlines (tests): nothing to enforce
+		return b.ReadCloser.Read(p)
+	}
 	n, err := b.ReadCloser.Read(p)
+	b.blocked += time.Since(start)
 	b.got += int64(n)
 	if b.got >= b.need {
-		b.got = 0
-		b.ctl.SetReadDeadline(time.Now().Add(b.window))
+		b.got, b.blocked = 0, 0
 	}
 	var ne net.Error
 	if err != nil && errors.As(err, &ne) && ne.Timeout() {
-		return n, fmt.Errorf("%w: less than %d bytes in %v", errSlowBody, b.need, b.window)
+		return n, fmt.Errorf("%w: less than %d bytes in %v of waiting", errSlowBody, b.need, b.window)
 	}
-	if err == io.EOF {
-		b.ctl.SetReadDeadline(time.Time{})
-	}
+	// Between reads the server may take its time: no deadline is left set
+	// that would count it against the client.
+	b.ctl.SetReadDeadline(time.Time{})
 	return n, err
 }

@@ -65,7 +65,7 @@
 // or the Date header in its absence) must be within MaxClockSkew (15
 // minutes) of the server's clock, and the credential scope's date must be
 // the request's day. The signed headers must include host, and every
-// x-amz-* header in the request must be signed (x-amz-date and
+// x-amz-* and X-Meta-* header in the request must be signed (x-amz-date and
 // x-amz-content-sha256 excepted, which the signature covers anyway), so
 // that no one can add, say, x-amz-copy-source to a signed request; other
 // headers may be added freely, as proxies do.

@@ -270,7 +270,7 @@ func (v *sigV4) checkScopeDate() error {
 // (path forms times the query forms in queries) and compares it with the
 // client's in constant time.
 //
-// Every x-amz-* header present must be signed, except those named in
+// Every x-amz-* and X-Meta-* header present must be signed, except those named in
 // exempt, whose values the signature covers by other means; otherwise a
 // third party could add one (x-amz-copy-source, x-amz-meta-*) that
 // changes what the request does.
@@ -286,7 +286,7 @@ func (v *sigV4) verify(r *http.Request, cred Credential, queries []string, exemp
 	}
 	for name := range r.Header {
 		lower := strings.ToLower(name)
-		if !strings.HasPrefix(lower, "x-amz-") || signed[lower] {
+		if !mustSign(lower) || signed[lower] {
 			continue
 		}
 		isExempt := false
@@ -319,6 +319,14 @@ func (v *sigV4) verify(r *http.Request, cred Credential, queries []string, exemp
 		}
 	}
 	return ErrSignature
+}
+
+// mustSign reports whether a header, when present, must be covered by
+// the signature: S3's x-amz-* headers, and objstore's own X-Meta-*
+// headers, which say what a request does (which object, which level, a
+// purge) as much as its path does.
+func mustSign(lower string) bool {
+	return strings.HasPrefix(lower, "x-amz-") || strings.HasPrefix(lower, "x-meta-")
 }
 
 // signingKey derives the SigV4 signing key for a day, region and service.

@@ -74,6 +74,11 @@ type Auth struct {
 	TLS *CertReloader
 	// NodeID is this node, named on every request it sends.
 	NodeID ulid.ULID
+	// Addr is the private address peers reach this node at (the one it
+	// advertises). A signed request names the address it was sent to, and
+	// a node serves only those sent to Addr, so a request captured on its
+	// way to one node cannot be replayed to another. Empty: not checked.
+	Addr string
 	// Now is the clock used for timestamps and their window; nil means
 	// time.Now.
 	Now func() time.Time
@@ -120,7 +125,7 @@ func (a *Auth) signRequest(req *http.Request, body []byte) string {
 	h.Set(headerNonce, nonce)
 	h.Set(headerBodySum, bodySum)
 	h.Set(headerSignature, base64.StdEncoding.EncodeToString(
-		k.sign("request", req.Method, req.URL.RequestURI(), a.NodeID.String(), k.id, date, nonce, bodySum)))
+		k.sign("request", req.Method, req.URL.Host, req.URL.RequestURI(), a.NodeID.String(), k.id, date, nonce, bodySum)))
 	return nonce
 }
 
@@ -135,11 +140,11 @@ func answerParts(nonce string, status int, h http.Header) []string {
 	return parts
 }
 
-// checkAnswer verifies the signature of an answer to the request signed
-// with nonce. Only 200 answers are checked: an error answer is believed
-// only as far as failing the call.
+// checkAnswer verifies the signature of an answer (of any status) to the
+// request signed with nonce. Without a keyring there is nothing to check
+// here: TLS, if on, authenticated the answer already.
 func (a *Auth) checkAnswer(resp *http.Response, nonce string) error {
-	if a.Keyring == nil || resp.StatusCode != http.StatusOK {
+	if a.Keyring == nil {
 		return nil
 	}
 	k, ok := a.Keyring.key(resp.Header.Get(headerKey))
@@ -207,8 +212,18 @@ func (a *Auth) Middleware(next http.Handler, members MemberLookup, maxBody int64
 		if err != nil {
 			log.Warn("refused a private request", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
 			code := http.StatusUnauthorized
-			if errors.Is(err, errBusy) {
+			switch {
+			case errors.Is(err, errBusy):
 				code = http.StatusServiceUnavailable
+			case errors.Is(err, errNotMember):
+				code = http.StatusForbidden
+			}
+			if a.Keyring != nil {
+				// Refusals are signed too (over the nonce the request
+				// claims), so a node can believe the clock of a peer
+				// that refuses it; the status is in the signature, so
+				// a refusal never passes for a success.
+				w = &signingWriter{ResponseWriter: w, k: a.Keyring.primaryKey(), nonce: r.Header.Get(headerNonce)}
 			}
 			http.Error(w, err.Error(), code)
 			return
@@ -233,6 +248,11 @@ func (a *Auth) Middleware(next http.Handler, members MemberLookup, maxBody int64
 
 var errBusy = errors.New("cluster: replay cache full; try again")
 
+// errNotMember refuses a request from a node this node has not heard of
+// (yet: gossip may not have told it). It is answered 403, not 401, so the
+// sender does not take it for a failure to authenticate.
+var errNotMember = errors.New("cluster: not a member of this cluster")
+
 // verifyRequest checks r's authentication and returns its nonce.
 func (a *Auth) verifyRequest(r *http.Request, members MemberLookup, maxBody int64) (string, error) {
 	id, err := ulid.ParseStrict(r.Header.Get(HeaderNode))
@@ -241,7 +261,10 @@ func (a *Auth) verifyRequest(r *http.Request, members MemberLookup, maxBody int6
 	}
 	m, known := members(id)
 	if !known {
-		return "", fmt.Errorf("%w: node %s is not a member of this cluster", ErrUnauthenticated, id)
+		return "", fmt.Errorf("%w: %w: node %s", ErrUnauthenticated, errNotMember, id)
+	}
+	if a.Addr != "" && r.Host != a.Addr {
+		return "", fmt.Errorf("%w: request for %s, this node is %s", ErrUnauthenticated, r.Host, a.Addr)
 	}
 	if a.TLS != nil {
 		if r.TLS == nil || len(r.TLS.PeerCertificates) == 0 {
@@ -278,7 +301,7 @@ func (a *Auth) verifyRequest(r *http.Request, members MemberLookup, maxBody int6
 	if _, err := hex.Decode(nb[:], []byte(nonce)); err != nil {
 		return "", fmt.Errorf("%w: no valid %s", ErrUnauthenticated, headerNonce)
 	}
-	want := k.sign("request", r.Method, r.URL.RequestURI(), id.String(), k.id, h.Get(headerDate), nonce, h.Get(headerBodySum))
+	want := k.sign("request", r.Method, r.Host, r.URL.RequestURI(), id.String(), k.id, h.Get(headerDate), nonce, h.Get(headerBodySum))
 	got, err := base64.StdEncoding.DecodeString(h.Get(headerSignature))
 	if err != nil || !hmac.Equal(got, want) {
 		return "", fmt.Errorf("%w: signature does not verify", ErrUnauthenticated)

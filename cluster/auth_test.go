@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -112,8 +113,12 @@ func TestHMACAuthenticatesBothWays(t *testing.T) {
 	} {
 		q := &authPair{srv: p.srv, client: NewClient(ClientConfig{Auth: a})}
 		before := p.served.Load()
-		if err := q.entries(t); err == nil || !strings.Contains(err.Error(), "401") {
-			t.Errorf("%s: %v, want 401", name, err)
+		// Refused with 401 (403 for a node gossip has not told of); a
+		// client with another secret cannot even verify the refusal,
+		// which is signed with the server's key.
+		err := q.entries(t)
+		if err == nil || !strings.Contains(err.Error(), "401") && !strings.Contains(err.Error(), "403") && !errors.Is(err, ErrUntrusted) {
+			t.Errorf("%s: %v, want a refusal", name, err)
 		}
 		if p.served.Load() != before {
 			t.Errorf("%s: the handler ran", name)
@@ -167,6 +172,34 @@ func TestHMACRefusesReplayTamperAndStaleRequests(t *testing.T) {
 	}
 }
 
+// A request signed for one node is refused by another.
+func TestHMACBindsRequestsToTheirNode(t *testing.T) {
+	kr, _ := NewKeyring(testSecret(1))
+	a := &Auth{Keyring: kr, NodeID: ulid.Make()}
+	client := &Auth{Keyring: kr, NodeID: ulid.Make()}
+	p := newAuthPair(t, a, client, false)
+	a.Addr = strings.TrimPrefix(p.srv.URL, "http://")
+	if err := p.entries(t); err != nil {
+		t.Fatalf("a request to the node's own address: %v", err)
+	}
+	body := EncodeIDs([]ulid.ULID{ulid.Make()})
+	req, _ := http.NewRequest(http.MethodPost, "http://10.1.2.3:11999"+PathEntries, bytes.NewReader(body))
+	req.Header.Set(HeaderProto, ProtoVersion)
+	client.signRequest(req, body) // captured on its way to another node
+	replay, _ := http.NewRequest(http.MethodPost, p.srv.URL+PathEntries, bytes.NewReader(body))
+	replay.Header = req.Header.Clone()
+	replay.Host = "10.1.2.3:11999"
+	before := p.served.Load()
+	resp, err := http.DefaultClient.Do(replay)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusUnauthorized || p.served.Load() != before {
+		t.Errorf("a request for another node: %d", resp.StatusCode)
+	}
+}
+
 // An answer altered on the way (a man in the middle) is refused by the
 // client, headers or body.
 func TestHMACRefusesForgedAnswers(t *testing.T) {
@@ -182,6 +215,7 @@ func TestHMACRefusesForgedAnswers(t *testing.T) {
 		mitm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			out, _ := http.NewRequest(r.Method, target+r.URL.Path, r.Body)
 			out.Header = r.Header.Clone()
+			out.Host = r.Host // the request was signed for this host
 			resp, err := http.DefaultClient.Do(out)
 			if err != nil {
 				http.Error(w, err.Error(), 502)
@@ -406,4 +440,41 @@ func FuzzOpenKeyring(f *testing.F) {
 			t.Fatal("an empty keyring opened")
 		}
 	})
+}
+
+// An answer that does not authenticate says nothing about the peer's
+// clock: a forged time could otherwise make a node refuse writes.
+func TestClockOnlyFromAuthenticatedAnswers(t *testing.T) {
+	kr, _ := NewKeyring(testSecret(1))
+	forger := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(HeaderTime, fmt.Sprint(time.Now().Add(time.Hour).UnixNano()))
+		w.Header().Set(headerKey, kr.primaryKey().id)
+		w.Header().Set(headerSignature, "Zm9yZ2Vk")
+		io.WriteString(w, "01ARZ3NDEKTSV4RRFFQ69G5FAV")
+	}))
+	defer forger.Close()
+	var samples int
+	c := NewClient(ClientConfig{Auth: &Auth{Keyring: kr, NodeID: ulid.Make()},
+		OnClock: func(string, time.Duration, time.Duration) { samples++ }})
+	defer c.Close()
+	if _, err := c.Peer(strings.TrimPrefix(forger.URL, "http://")).Ping(context.Background()); !errors.Is(err, ErrUntrusted) {
+		t.Errorf("a forged answer: %v", err)
+	}
+	if samples != 0 {
+		t.Error("the clock of a forged answer was measured")
+	}
+}
+
+// A keyring change that cannot be saved is not made.
+func TestKeyringChangeSavedFirst(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "not-a-dir")
+	os.WriteFile(file, nil, 0o600)
+	kr, _ := NewKeyring(testSecret(1))
+	kr.path = filepath.Join(file, "keyring.json") // cannot be written
+	if err := kr.Install(testSecret(2)); err == nil {
+		t.Fatal("an install that could not be saved succeeded")
+	}
+	if len(kr.List()) != 1 || len(kr.Gossip().GetKeys()) != 1 {
+		t.Errorf("an unsaved install took effect: %v", kr.List())
+	}
 }

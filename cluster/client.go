@@ -146,7 +146,9 @@ func dialTLS(ctx context.Context, d *net.Dialer, certs *CertReloader, network, a
 		raw.Close()
 		var alert tls.AlertError
 		var verr *tls.CertificateVerificationError
-		if errors.As(err, &alert) || errors.As(err, &verr) || errors.Is(err, errBadCert) {
+		var opErr *net.OpError
+		remoteAlert := errors.As(err, &opErr) && opErr.Op == "remote error" // the peer refused our certificate
+		if errors.As(err, &alert) || errors.As(err, &verr) || errors.Is(err, errBadCert) || remoteAlert {
 			return nil, fmt.Errorf("%w: %w", ErrUntrusted, err)
 		}
 		return nil, err
@@ -166,16 +168,18 @@ func (p *Peer) do(req *http.Request, body []byte) (*http.Response, string, error
 		return nil, "", err
 	}
 	rtt := time.Since(start)
-	if p.c.onClock != nil {
+	if err := p.c.auth.checkAnswer(resp, nonce); err != nil {
+		resp.Body.Close()
+		return nil, "", fmt.Errorf("%w: %w", ErrUntrusted, err)
+	}
+	// Only an authenticated answer's clock is believed: a forged one
+	// could otherwise make this node think its clock is off.
+	if p.c.onClock != nil && (p.c.auth.Keyring != nil || resp.TLS != nil || !p.c.auth.Secure()) {
 		if t, err := strconv.ParseInt(resp.Header.Get(HeaderTime), 10, 64); err == nil {
 			// The peer read its clock about halfway through the round trip.
 			local := p.c.auth.now().Add(-rtt / 2)
 			p.c.onClock(p.addr, time.Duration(t-local.UnixNano()), rtt)
 		}
-	}
-	if err := p.c.auth.checkAnswer(resp, nonce); err != nil {
-		resp.Body.Close()
-		return nil, "", err
 	}
 	return resp, nonce, nil
 }

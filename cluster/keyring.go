@@ -147,7 +147,7 @@ func OpenKeyring(path string, secret []byte) (kr *Keyring, fromFile bool, err er
 			}
 			continue
 		}
-		if err := kr.add(raw); err != nil {
+		if err := kr.add(raw, false); err != nil {
 			return nil, false, fmt.Errorf("%s: %w", path, err)
 		}
 	}
@@ -157,12 +157,17 @@ func OpenKeyring(path string, secret []byte) (kr *Keyring, fromFile bool, err er
 
 // save writes the keyring to its file atomically, readable by its owner
 // only. Called with mu held (or before the keyring is shared).
-func (kr *Keyring) save() error {
+func (kr *Keyring) save() error { return kr.saveAs(kr.keys, kr.primary) }
+
+// saveAs writes keys with primary to the keyring's file: every change is
+// on disk before it takes effect, so a change that cannot be saved is not
+// made, and a restart never goes back on one that was.
+func (kr *Keyring) saveAs(keys []clusterKey, primary string) error {
 	if kr.path == "" {
 		return nil
 	}
 	f := keyringFile{Format: 1}
-	for _, k := range kr.ordered() {
+	for _, k := range orderedOf(keys, primary) {
 		f.Secrets = append(f.Secrets, base64.StdEncoding.EncodeToString(k.secret))
 	}
 	b, err := json.Marshal(f)
@@ -194,10 +199,12 @@ func syncFile(path string) error {
 }
 
 // ordered returns the keys primary first. Called with mu held.
-func (kr *Keyring) ordered() []clusterKey {
-	out := make([]clusterKey, 0, len(kr.keys))
-	for _, k := range kr.keys {
-		if k.id == kr.primary {
+func (kr *Keyring) ordered() []clusterKey { return orderedOf(kr.keys, kr.primary) }
+
+func orderedOf(keys []clusterKey, primary string) []clusterKey {
+	out := make([]clusterKey, 0, len(keys))
+	for _, k := range keys {
+		if k.id == primary {
 			out = append([]clusterKey{k}, out...)
 		} else {
 			out = append(out, k)
@@ -206,7 +213,9 @@ func (kr *Keyring) ordered() []clusterKey {
 	return out
 }
 
-func (kr *Keyring) add(secret []byte) error {
+// add adds secret to the keyring, after saving the keyring with it when
+// persist is set. Called with mu held (or before the keyring is shared).
+func (kr *Keyring) add(secret []byte, persist bool) error {
 	k, err := deriveKey(secret)
 	if err != nil {
 		return err
@@ -219,10 +228,16 @@ func (kr *Keyring) add(secret []byte) error {
 	if len(kr.keys) >= maxKeys {
 		return fmt.Errorf("%w: the keyring already holds %d keys; remove one first", ErrKeyring, maxKeys)
 	}
+	keys := append(slices.Clone(kr.keys), k)
+	if persist {
+		if err := kr.saveAs(keys, kr.primary); err != nil {
+			return err
+		}
+	}
 	if err := kr.gossip.AddKey(k.gossip); err != nil {
 		return fmt.Errorf("%w: %w", ErrKeyring, err)
 	}
-	kr.keys = append(kr.keys, k)
+	kr.keys = keys
 	return nil
 }
 
@@ -256,10 +271,7 @@ func Fingerprint(secret []byte) (string, error) {
 func (kr *Keyring) Install(secret []byte) error {
 	kr.mu.Lock()
 	defer kr.mu.Unlock()
-	if err := kr.add(secret); err != nil {
-		return err
-	}
-	return kr.save()
+	return kr.add(secret, true)
 }
 
 // Use makes the installed key with fingerprint id the primary: new
@@ -271,11 +283,14 @@ func (kr *Keyring) Use(id string) error {
 	if !ok {
 		return fmt.Errorf("%w: key %s is not installed", ErrKeyring, id)
 	}
+	if err := kr.saveAs(kr.keys, id); err != nil {
+		return err
+	}
 	if err := kr.gossip.UseKey(k.gossip); err != nil {
 		return fmt.Errorf("%w: %w", ErrKeyring, err)
 	}
 	kr.primary = id
-	return kr.save()
+	return nil
 }
 
 // Remove drops the key with fingerprint id. The primary key cannot be
@@ -290,11 +305,15 @@ func (kr *Keyring) Remove(id string) error {
 	if !ok {
 		return nil
 	}
+	keys := slices.DeleteFunc(slices.Clone(kr.keys), func(c clusterKey) bool { return c.id == id })
+	if err := kr.saveAs(keys, kr.primary); err != nil {
+		return err
+	}
 	if err := kr.gossip.RemoveKey(k.gossip); err != nil {
 		return fmt.Errorf("%w: %w", ErrKeyring, err)
 	}
-	kr.keys = slices.DeleteFunc(kr.keys, func(c clusterKey) bool { return c.id == id })
-	return kr.save()
+	kr.keys = keys
+	return nil
 }
 
 // find returns the key with fingerprint id. Called with mu held.

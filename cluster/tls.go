@@ -90,7 +90,9 @@ func (r *CertReloader) ServerConfig() *tls.Config {
 	}
 	if r.caFile != "" {
 		// The pool is read per handshake, so a reloaded CA applies to the
-		// next connection.
+		// next connection; resumed sessions would skip that check, so
+		// there are none.
+		cfg.SessionTicketsDisabled = true
 		cfg.ClientAuth = tls.RequireAnyClientCert
 		cfg.VerifyPeerCertificate = func(raw [][]byte, _ [][]*x509.Certificate) error {
 			_, pool := r.current()

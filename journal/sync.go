@@ -55,7 +55,9 @@ func (j *Journal) Entries(ids []ulid.ULID) ([]Entry, error) {
 	err := j.View(func(tx *Tx) error {
 		for _, id := range ids {
 			e, err := tx.Entry(id)
-			if errors.Is(err, ErrNotFound) {
+			if errors.Is(err, ErrNotFound) || errors.Is(err, ErrNoKey) {
+				// An entry this node cannot read (sealed under a key it
+				// lacks) is not offered; the others still are.
 				continue
 			}
 			if err != nil {

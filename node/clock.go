@@ -74,7 +74,7 @@ func (n *Node) ClockOffsets() map[string]time.Duration {
 }
 
 // checkClock fails with ErrUnavailable when this node's clock is further
-// than MaxClockOffset from the clocks of more than half of its live peers,
+// than MaxClockOffset from the clocks of more than half of its live members,
 // as measured recently. Only an offset beyond the measurement's own
 // uncertainty counts, and a peer not measured yet counts as agreeing, so
 // one skewed peer never stops a healthy majority.
@@ -85,7 +85,14 @@ func (n *Node) checkClock() error {
 	now := n.physicalNow()
 	var far int
 	var worst time.Duration
-	peers := n.cl.members.Peers()
+	// Every live member counts, trusted or not: peers that refuse this
+	// node because its clock is off are exactly the ones to count.
+	var peers []cluster.Member
+	for _, m := range n.cl.members.Members() {
+		if !m.Self && m.State == cluster.StateAlive {
+			peers = append(peers, m)
+		}
+	}
 	n.clocks.mu.Lock()
 	for _, p := range peers {
 		s, ok := n.clocks.samples[p.PrivateAddr]

@@ -705,8 +705,12 @@ func (f *fill) commit(sum storage.Sum) (err error) {
 		if learned, err = tx.Apply(f.entry); err != nil {
 			return err
 		}
-		if err := n.clock.Observe(f.entry.Version.Time); err != nil {
-			return err
+		if f.known == nil {
+			// Learned from the remote's metadata (checked by describe);
+			// an entry from the journal was observed when it arrived.
+			if err := n.clock.Observe(f.entry.Version.Time); err != nil {
+				return err
+			}
 		}
 		return tx.PutBlob(f.id, blob)
 	})

@@ -255,7 +255,14 @@ func (n *Node) reseal(ctx context.Context, ref journal.BlobRef) (bool, error) {
 	if b, err := n.journal.Blob(ref.ID); err != nil || b.Sum != ref.Sum {
 		return false, nil // dropped or replaced meanwhile
 	}
-	return n.disk.Reseal(ref.ID, ref.Sum)
+	changed, err := n.disk.Reseal(ref.ID, ref.Sum)
+	// Drops that do not take the lock (a merged tombstone, an eviction)
+	// may have removed the body meanwhile: then the rewritten file is
+	// nobody's and goes too.
+	if b, berr := n.journal.Blob(ref.ID); changed && (berr != nil || b.Sum != ref.Sum) {
+		n.disk.Remove(ref.ID, ref.Sum)
+	}
+	return changed, err
 }
 
 // verdict is what the scrub found of one body.

@@ -218,6 +218,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Auth = &cluster.Auth{}
 	}
 	cfg.Auth.NodeID = id
+	if cfg.Cluster != nil {
+		cfg.Auth.Addr = cfg.Cluster.PrivateAddr
+	}
 	if cfg.Now != nil {
 		cfg.Auth.Now = cfg.Now
 	}

@@ -159,6 +159,12 @@ func (d *Disk) find(id ulid.ULID, sum Sum, try func(name string) error) (sealed 
 		err, sealed = try(second), !firstSealed
 	}
 	if errors.Is(err, fs.ErrNotExist) {
+		// A body moving from one name to the other (Reseal, or a commit
+		// under the other name) is renamed into place before its old
+		// name is removed: a look between the two would miss it.
+		err, sealed = try(first), firstSealed
+	}
+	if errors.Is(err, fs.ErrNotExist) {
 		return false, fmt.Errorf("storage: body %s: %w", id, ErrNotFound)
 	}
 	return sealed, err

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/oklog/ulid/v2"
@@ -254,5 +256,60 @@ func TestReseal(t *testing.T) {
 	b.Close()
 	if string(got) != "written before encryption was on" {
 		t.Fatalf("read %q", got)
+	}
+}
+
+// A body moving between its plain and sealed names is never missed by a
+// reader looking at the moment of the move.
+func TestOpenDuringReseal(t *testing.T) {
+	dir := t.TempDir()
+	plain, _ := OpenDisk(dir, nil)
+	sealed, _ := OpenDisk(dir, testKeyring(t, 1))
+	id := ulid.Make()
+	body := []byte("moving between names")
+	write := func() Sum {
+		w, _ := plain.Create(id, -1)
+		w.Write(body)
+		_, sum, err := w.Commit(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sum
+	}
+	sum := write()
+	stop := make(chan struct{})
+	var misses atomic.Int64
+	var wg sync.WaitGroup
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				for _, d := range []*Disk{sealed, plain} {
+					b, _, err := d.Open(id, sum)
+					if errors.Is(err, ErrNotFound) {
+						misses.Add(1)
+					} else if err == nil {
+						b.Close()
+					}
+				}
+			}
+		}()
+	}
+	for range 200 {
+		write()                                           // sealed -> plain
+		if _, err := sealed.Reseal(id, sum); err != nil { // plain -> sealed
+			t.Fatal(err)
+		}
+	}
+	close(stop)
+	wg.Wait()
+	if n := misses.Load(); n > 0 {
+		t.Errorf("readers missed the body %d times while it moved", n)
 	}
 }
