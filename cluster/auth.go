@@ -140,22 +140,30 @@ func answerParts(nonce string, status int, h http.Header) []string {
 	return parts
 }
 
-// checkAnswer verifies the signature of an answer (of any status) to the
-// request signed with nonce. Without a keyring there is nothing to check
-// here: TLS, if on, authenticated the answer already.
-func (a *Auth) checkAnswer(resp *http.Response, nonce string) error {
+// checkAnswer verifies the signature of an answer to the request signed
+// with nonce, and reports whether the answer is authenticated. A 200
+// answer must verify. Another answer may come unsigned from a node that is
+// not serving yet (starting up) or from the HTTP server itself: it fails
+// the call anyway, so it is only not believed (its clock is not read);
+// one whose signature does not verify is an error. Without a keyring there
+// is nothing to check here: TLS, if on, authenticated the answer already.
+func (a *Auth) checkAnswer(resp *http.Response, nonce string) (bool, error) {
 	if a.Keyring == nil {
-		return nil
+		return true, nil
+	}
+	sig := resp.Header.Get(headerSignature)
+	if sig == "" && resp.StatusCode != http.StatusOK {
+		return false, nil
 	}
 	k, ok := a.Keyring.key(resp.Header.Get(headerKey))
 	if !ok {
-		return fmt.Errorf("%w: answer signed with an unknown key", ErrUnauthenticated)
+		return false, fmt.Errorf("%w: answer signed with an unknown key", ErrUnauthenticated)
 	}
-	got, err := base64.StdEncoding.DecodeString(resp.Header.Get(headerSignature))
+	got, err := base64.StdEncoding.DecodeString(sig)
 	if err != nil || !hmac.Equal(got, k.sign(answerParts(nonce, resp.StatusCode, resp.Header)...)) {
-		return fmt.Errorf("%w: answer signature does not verify", ErrUnauthenticated)
+		return false, fmt.Errorf("%w: answer signature does not verify", ErrUnauthenticated)
 	}
-	return nil
+	return true, nil
 }
 
 // bodyChecker hashes an answer's body as the caller reads it; check then

@@ -463,6 +463,19 @@ func TestClockOnlyFromAuthenticatedAnswers(t *testing.T) {
 	if samples != 0 {
 		t.Error("the clock of a forged answer was measured")
 	}
+	// A node still starting answers 503 unsigned: the call fails, the
+	// peer is not taken for untrusted, and its clock is not read.
+	starting := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set(HeaderTime, fmt.Sprint(time.Now().Add(time.Hour).UnixNano()))
+		http.Error(w, "node starting", http.StatusServiceUnavailable)
+	}))
+	defer starting.Close()
+	if _, err := c.Peer(strings.TrimPrefix(starting.URL, "http://")).Ping(context.Background()); err == nil || errors.Is(err, ErrUntrusted) {
+		t.Errorf("an unsigned 503: %v", err)
+	}
+	if samples != 0 {
+		t.Error("the clock of an unsigned answer was measured")
+	}
 }
 
 // A keyring change that cannot be saved is not made.

@@ -168,13 +168,14 @@ func (p *Peer) do(req *http.Request, body []byte) (*http.Response, string, error
 		return nil, "", err
 	}
 	rtt := time.Since(start)
-	if err := p.c.auth.checkAnswer(resp, nonce); err != nil {
+	verified, err := p.c.auth.checkAnswer(resp, nonce)
+	if err != nil {
 		resp.Body.Close()
 		return nil, "", fmt.Errorf("%w: %w", ErrUntrusted, err)
 	}
 	// Only an authenticated answer's clock is believed: a forged one
 	// could otherwise make this node think its clock is off.
-	if p.c.onClock != nil && (p.c.auth.Keyring != nil || resp.TLS != nil || !p.c.auth.Secure()) {
+	if p.c.onClock != nil && verified {
 		if t, err := strconv.ParseInt(resp.Header.Get(HeaderTime), 10, 64); err == nil {
 			// The peer read its clock about halfway through the round trip.
 			local := p.c.auth.now().Add(-rtt / 2)
