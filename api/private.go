@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strconv"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 
@@ -32,6 +34,12 @@ type PrivateStore interface {
 	Member(id ulid.ULID) (cluster.Member, bool)
 	// ApplyKeyring carries out a peer's keyring change on this node.
 	ApplyKeyring(ctx context.Context, op node.KeyringOp) error
+	// CheckFresh refuses the entries of a node whose last sync is older
+	// than this node's tombstone retention.
+	CheckFresh(peerLastSync time.Time) error
+	// Syncable fails while this node is stale: its journal may hold
+	// entries its peers have forgotten they deleted, so it offers none.
+	Syncable() error
 }
 
 var _ PrivateStore = (*node.Node)(nil)
@@ -139,6 +147,17 @@ func (s *privateServer) nodes(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *privateServer) announce(w http.ResponseWriter, r *http.Request) {
+	if v := r.Header.Get(cluster.HeaderLastSync); v != "" {
+		ns, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			s.failMessage(w, r, fmt.Errorf("%s: %w", cluster.HeaderLastSync, err))
+			return
+		}
+		if err := s.store.CheckFresh(time.Unix(0, ns)); err != nil {
+			s.fail(w, r, err)
+			return
+		}
+	}
 	entries, err := cluster.DecodeEntries(r.Body)
 	if err != nil {
 		s.failMessage(w, r, err)
@@ -153,6 +172,10 @@ func (s *privateServer) announce(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *privateServer) tree(w http.ResponseWriter, r *http.Request) {
+	if err := s.store.Syncable(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	level, nodes, err := cluster.DecodeTreeRequest(r.Body)
 	if err != nil {
 		s.failMessage(w, r, err)
@@ -167,6 +190,10 @@ func (s *privateServer) tree(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *privateServer) summaries(w http.ResponseWriter, r *http.Request) {
+	if err := s.store.Syncable(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	leaves, err := cluster.DecodeLeaves(r.Body)
 	if err != nil {
 		s.failMessage(w, r, err)
@@ -181,6 +208,10 @@ func (s *privateServer) summaries(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *privateServer) entries(w http.ResponseWriter, r *http.Request) {
+	if err := s.store.Syncable(); err != nil {
+		s.fail(w, r, err)
+		return
+	}
 	ids, err := cluster.DecodeIDs(r.Body)
 	if err != nil {
 		s.failMessage(w, r, err)

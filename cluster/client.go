@@ -35,6 +35,10 @@ const (
 	PathKeyring    = "/private/v1/keyring"
 )
 
+// HeaderLastSync carries, on private requests, when the sending node last
+// completed anti-entropy (Unix nanoseconds).
+const HeaderLastSync = "X-Objstore-Last-Sync"
+
 // Headers of a private get's answer: the served body's checksum and
 // version, so the reader can refuse a body that is not the one it wants
 // before streaming it.
@@ -70,6 +74,10 @@ type ClientConfig struct {
 	// peer's clock: its offset from Auth's clock (or time.Now) and the
 	// round trip it was measured over.
 	OnClock func(addr string, offset, rtt time.Duration)
+	// LastSync, when set, says when this node last completed anti-entropy;
+	// every request carries it (HeaderLastSync), so peers can refuse the
+	// entries of a node away for longer than their tombstone retention.
+	LastSync func() time.Time
 	// WrapTransport, when set, wraps the client's transport, for tests
 	// that watch or replay what goes on the wire.
 	WrapTransport func(http.RoundTripper) http.RoundTripper
@@ -78,12 +86,13 @@ type ClientConfig struct {
 // Client calls peers' private APIs. It is safe for concurrent use and
 // counts the bytes it moves, for measurements.
 type Client struct {
-	hc      *http.Client
-	timeout time.Duration
-	auth    *Auth
-	onClock func(addr string, offset, rtt time.Duration)
-	sent    atomic.Int64
-	recv    atomic.Int64
+	hc       *http.Client
+	timeout  time.Duration
+	auth     *Auth
+	onClock  func(addr string, offset, rtt time.Duration)
+	lastSync func() time.Time
+	sent     atomic.Int64
+	recv     atomic.Int64
 }
 
 // NewClient returns a Client.
@@ -116,7 +125,7 @@ func NewClient(cfg ClientConfig) *Client {
 	if cfg.WrapTransport != nil {
 		rt = cfg.WrapTransport(tr)
 	}
-	return &Client{hc: &http.Client{Transport: rt}, timeout: cfg.CallTimeout, auth: cfg.Auth, onClock: cfg.OnClock}
+	return &Client{hc: &http.Client{Transport: rt}, timeout: cfg.CallTimeout, auth: cfg.Auth, onClock: cfg.OnClock, lastSync: cfg.LastSync}
 }
 
 // dialTLS connects to a peer with mutual TLS, checking that the peer's
@@ -161,6 +170,11 @@ func dialTLS(ctx context.Context, d *net.Dialer, certs *CertReloader, network, a
 // answer with.
 func (p *Peer) do(req *http.Request, body []byte) (*http.Response, string, error) {
 	req.Header.Set(HeaderProto, ProtoVersion)
+	if p.c.lastSync != nil {
+		if t := p.c.lastSync(); !t.IsZero() {
+			req.Header.Set(HeaderLastSync, strconv.FormatInt(t.UnixNano(), 10))
+		}
+	}
 	nonce := p.c.auth.signRequest(req, body)
 	start := time.Now()
 	resp, err := p.c.hc.Do(req)

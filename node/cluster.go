@@ -51,7 +51,7 @@ type clusterState struct {
 // journal in step with its peers'.
 func (n *Node) startCluster() error {
 	n.cl = &clusterState{
-		client:    cluster.NewClient(cluster.ClientConfig{Auth: n.cfg.Auth, OnClock: n.observeClock}),
+		client:    cluster.NewClient(cluster.ClientConfig{Auth: n.cfg.Auth, OnClock: n.observeClock, LastSync: n.lastSync}),
 		annC:      make(chan struct{}, 1),
 		lastSyncs: make(map[ulid.ULID]time.Time),
 		firstSync: make(chan struct{}),
@@ -139,10 +139,10 @@ func (n *Node) Ready() error {
 	case n.draining.Load():
 		return fmt.Errorf("%w: draining before shutdown", ErrClosed)
 	}
-	// A node that refuses writes for its clock should get no traffic; the
-	// clock is named first, since it also keeps the first sync from
-	// happening.
-	if err := n.checkClock(); err != nil {
+	// A node that refuses writes (stale, or its clock off) should get no
+	// traffic; that is named first, since it also keeps the first sync
+	// from happening.
+	if err := n.writable(); err != nil {
 		return err
 	}
 	select {
@@ -179,7 +179,7 @@ func (n *Node) peers(origin ulid.ULID) []cluster.Member {
 // the write, as behind a load balancer, finds it. A peer that misses it is
 // caught up by anti-entropy.
 func (n *Node) tell(ctx context.Context, e journal.Entry) {
-	if n.cl.members == nil {
+	if n.cl.members == nil || n.stale() != nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), writeAnnounceTimeout)
@@ -190,7 +190,7 @@ func (n *Node) tell(ctx context.Context, e journal.Entry) {
 // announce queues a local write for the peers. Announcements are batched
 // and sent to every live peer; one lost is repaired by anti-entropy.
 func (n *Node) announce(e journal.Entry) {
-	if n.cl.members == nil {
+	if n.cl.members == nil || n.stale() != nil {
 		return
 	}
 	n.cl.annMu.Lock()
@@ -297,12 +297,23 @@ func (n *Node) syncLoop() {
 		}
 		if ps := n.peers(ulid.ULID{}); len(ps) > 0 {
 			n.syncWith(ps[0])
+		} else if len(n.cfg.Cluster.Join) == 0 && len(n.cl.members.Members()) == 1 {
+			// Alone by design (no seeds to join) and with no member at
+			// all, not cut off from dead ones: nothing it holds can be
+			// stale.
+			if err := n.journal.SetLastSync(n.physicalNow()); err != nil {
+				n.log.Warn("record sync time", "err", err)
+			}
 		}
 	}
 }
 
-// syncWith runs one anti-entropy round with peer p.
+// syncWith runs one anti-entropy round with peer p. A stale node runs
+// none: it would push what its peers have forgotten they deleted.
 func (n *Node) syncWith(p cluster.Member) {
+	if n.stale() != nil {
+		return
+	}
 	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Minute)
 	defer cancel()
 	st, err := cluster.Sync(ctx, n, n.cl.client.Peer(p.PrivateAddr))

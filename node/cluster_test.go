@@ -267,3 +267,69 @@ func TestClockResumesAboveJournal(t *testing.T) {
 		t.Fatalf("read %q, %v", got, err)
 	}
 }
+
+// A level-2 body this node could not pull (its quota was full of sole
+// copies) is pulled by itself once room is made, and one still pending
+// when the node stops is pulled after it starts again: pending pulls are
+// derived from the journal, not kept in memory only.
+func TestLevel2PullsAreKeptUntilDone(t *testing.T) {
+	dir := t.TempDir()
+	dr, err := storage.NewDirRemote(filepath.Join(dir, "remote"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &testEnv{t: t, dir: filepath.Join(dir, "a"), remote: &countingRemote{Remote: dr}}
+	a.start()
+	t.Cleanup(func() { a.node.Close() })
+	ctx := context.Background()
+	openB := func(maxDisk int64) *Node {
+		b, err := Open(ctx, Config{StateDir: filepath.Join(dir, "b", "state"), FilesDir: filepath.Join(dir, "b", "files"),
+			Remote: dr, RemotePrefix: "objects/", ScrubInterval: -1, MaxDisk: maxDisk})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b := openB(64 << 10)
+	// b's quota is full of its own level-0 bodies, which it never evicts.
+	var sole []ulid.ULID
+	for range 2 {
+		id := ulid.Make()
+		if _, err := b.Put(ctx, PutRequest{ID: id, Body: strings.NewReader(strings.Repeat("s", 30<<10)), Size: 30 << 10}); err != nil {
+			t.Fatal(err)
+		}
+		sole = append(sole, id)
+	}
+	full := ulid.Make()
+	a.put(full, journal.LevelFull, strings.Repeat("2", 20<<10))
+	entries, _ := a.node.Entries(ctx, []ulid.ULID{full})
+	if _, err := b.Merge(ctx, entries); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return b.counters.repairErrors.Load() > 0 })
+	if b.RepairBacklog() != 1 {
+		t.Fatalf("backlog %d, want the one level-2 body", b.RepairBacklog())
+	}
+	// Room is made: the pull completes without anyone reading.
+	if _, err := b.Delete(ctx, sole[0], false); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { bl, err := b.journal.Blob(full); return err == nil && bl.Size == 20<<10 })
+	if b.RepairBacklog() != 0 {
+		t.Errorf("backlog %d after the pull", b.RepairBacklog())
+	}
+
+	// Another level-2 body arrives while b is full again, and b stops
+	// before it can pull it; started with room, it pulls it by itself.
+	other := ulid.Make()
+	if _, err := b.Put(ctx, PutRequest{ID: ulid.Make(), Body: strings.NewReader(strings.Repeat("s", 10<<10)), Size: 10 << 10}); err != nil {
+		t.Fatal(err)
+	}
+	a.put(other, journal.LevelFull, strings.Repeat("3", 20<<10))
+	entries, _ = a.node.Entries(ctx, []ulid.ULID{other})
+	b.Merge(ctx, entries)
+	b.Close()
+	b = openB(1 << 20)
+	defer b.Close()
+	waitFor(t, func() bool { _, err := b.journal.Blob(other); return err == nil })
+}

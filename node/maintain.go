@@ -80,10 +80,37 @@ func (n *Node) inRemote(id ulid.ULID) bool {
 	return err == nil && !e.Deleted && e.Level.InRemote()
 }
 
-// queueRepair asks the repair loop to fetch the body of id again.
+// Repairs and replication pulls are one set of IDs whose bodies this node
+// should hold and does not: level-2 objects (every node holds them), and
+// level-1/2 bodies found missing or damaged. The set is derived from the
+// journal at start-up (wantSweep), so a restart loses none, and kept up by
+// merges, writes and the scrub; every ID is retried with backoff until the
+// body is here or no longer wanted, so a pull that failed for a full disk,
+// an outage or a restart completes by itself.
+const (
+	repairTick       = time.Second
+	repairMaxBackoff = 15 * time.Second
+	wantSweepEvery   = time.Hour
+	repairGiveUp     = 20 // failures to find a body anywhere before it waits for the next sweep
+)
+
+// wanted is one pending body: when to try next and how often it failed.
+type wanted struct {
+	next  time.Time
+	tries int
+}
+
+// queueRepair asks the repair loop to fetch the body of id, now.
 func (n *Node) queueRepair(id ulid.ULID) {
 	n.repairMu.Lock()
-	n.repairQ = append(n.repairQ, id)
+	if n.want == nil {
+		n.want = make(map[ulid.ULID]*wanted)
+	}
+	if w, ok := n.want[id]; ok {
+		w.next = time.Time{} // asked again: try now
+	} else {
+		n.want[id] = &wanted{}
+	}
 	n.repairMu.Unlock()
 	select {
 	case n.repairC <- struct{}{}:
@@ -91,34 +118,107 @@ func (n *Node) queueRepair(id ulid.ULID) {
 	}
 }
 
-// repairLoop fetches again, one at a time, the bodies that were found
-// missing or damaged, so a node heals without waiting for a client to ask.
+// RepairBacklog counts the bodies this node should hold and does not yet.
+func (n *Node) RepairBacklog() int {
+	n.repairMu.Lock()
+	defer n.repairMu.Unlock()
+	return len(n.want)
+}
+
+// wantSweep queues every level-2 object whose body this node lacks, from
+// the journal: what pulls were pending when the node stopped, or were
+// never made.
+func (n *Node) wantSweep() (int, error) {
+	var ids []ulid.ULID
+	err := n.journal.View(func(tx *journal.Tx) error {
+		return tx.ForEachHead(ulid.ULID{}, func(e journal.Entry) error {
+			if e.Deleted || e.Level != journal.LevelFull {
+				return nil
+			}
+			if b, err := tx.Blob(e.ID); err == nil && b.Sum == e.Sum {
+				return nil
+			}
+			ids = append(ids, e.ID)
+			return nil
+		})
+	})
+	if err != nil {
+		return 0, fmt.Errorf("node: find pending pulls: %w", err)
+	}
+	for _, id := range ids {
+		n.queueRepair(id)
+	}
+	return len(ids), nil
+}
+
+// repairLoop fetches, one at a time, the bodies this node should hold, each
+// when it is due, so a node heals and replicates without waiting for a
+// client to ask. It sweeps the journal at start and every wantSweepEvery.
 func (n *Node) repairLoop() {
 	defer n.wg.Done()
+	if k, err := n.wantSweep(); err != nil {
+		n.log.Error("sweep for pending pulls", "err", err)
+	} else if k > 0 {
+		n.log.Info("level-2 bodies to pull", "count", k)
+	}
+	tick := time.NewTicker(repairTick)
+	defer tick.Stop()
+	sweep := time.NewTicker(wantSweepEvery)
+	defer sweep.Stop()
 	for {
 		select {
 		case <-n.ctx.Done():
 			return
 		case <-n.repairC:
-		}
-		for {
-			n.repairMu.Lock()
-			if len(n.repairQ) == 0 {
-				n.repairMu.Unlock()
-				break
+		case <-tick.C:
+		case <-sweep.C:
+			if _, err := n.wantSweep(); err != nil {
+				n.log.Error("sweep for pending pulls", "err", err)
 			}
-			id := n.repairQ[0]
-			n.repairQ = n.repairQ[1:]
-			n.repairMu.Unlock()
-			if err := n.repair(id); err != nil {
-				if n.ctx.Err() != nil {
-					return
+		}
+		for _, id := range n.dueRepairs() {
+			err := n.repair(id)
+			if n.ctx.Err() != nil {
+				return
+			}
+			n.repairMu.Lock()
+			tries := 0
+			if w := n.want[id]; w != nil {
+				switch {
+				case err == nil:
+					delete(n.want, id) // here now, or no longer wanted
+				case errors.Is(err, ErrNotFound) && w.tries >= repairGiveUp:
+					// Nowhere to be found for minutes: the hourly sweep
+					// tries a level-2 body again; a level-1 copy waits
+					// for a read.
+					delete(n.want, id)
+				default:
+					w.tries++
+					w.next = time.Now().Add(min(repairMaxBackoff, time.Second<<min(w.tries-1, 10)))
 				}
+				tries = w.tries
+			}
+			n.repairMu.Unlock()
+			if err != nil {
 				n.counters.repairErrors.Add(1)
-				n.log.Warn("repair failed", "id", id, "err", err)
+				n.log.Warn("repair failed; retrying later", "id", id, "tries", tries, "err", err)
 			}
 		}
 	}
+}
+
+// dueRepairs returns the IDs whose next try is due.
+func (n *Node) dueRepairs() []ulid.ULID {
+	now := time.Now()
+	n.repairMu.Lock()
+	defer n.repairMu.Unlock()
+	var due []ulid.ULID
+	for id, w := range n.want {
+		if !w.next.After(now) {
+			due = append(due, id)
+		}
+	}
+	return due
 }
 
 // repair fetches the body of id from the remote if the journal still wants

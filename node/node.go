@@ -133,8 +133,8 @@ type Node struct {
 	fillsMu sync.Mutex // guards fills
 	fills   map[ulid.ULID]*fill
 
-	repairMu sync.Mutex // guards repairQ
-	repairQ  []ulid.ULID
+	repairMu sync.Mutex // guards want
+	want     map[ulid.ULID]*wanted
 	repairC  chan struct{} // signals new repair work, capacity 1
 
 	counters counters
@@ -147,11 +147,12 @@ type Node struct {
 
 	// ctx is canceled by Close; every background goroutine and every
 	// fetch runs under it and is counted in wg.
-	ctx      context.Context
-	cancel   context.CancelFunc
-	wg       sync.WaitGroup
-	closed   atomic.Bool
-	draining atomic.Bool
+	ctx       context.Context
+	cancel    context.CancelFunc
+	wg        sync.WaitGroup
+	closed    atomic.Bool
+	draining  atomic.Bool
+	staleOnce sync.Once // logs the wipe instructions once
 }
 
 // counters are the node's traffic statistics since start.

@@ -21,8 +21,9 @@ func (n *Node) Delete(ctx context.Context, id ulid.ULID, purge bool) (Meta, erro
 	if n.closed.Load() {
 		return Meta{}, ErrClosed
 	}
-	// A write stamped by a clock the cluster would refuse is not taken.
-	if err := n.checkClock(); err != nil {
+	// A write stamped by a clock the cluster would refuse, or taken by a
+	// stale node, is not taken.
+	if err := n.writable(); err != nil {
 		return Meta{}, err
 	}
 	unlock, err := n.locks.lock(ctx, id)
@@ -78,8 +79,9 @@ func (n *Node) SetLevel(ctx context.Context, id ulid.ULID, level journal.Level) 
 	if n.closed.Load() {
 		return Meta{}, ErrClosed
 	}
-	// A write stamped by a clock the cluster would refuse is not taken.
-	if err := n.checkClock(); err != nil {
+	// A write stamped by a clock the cluster would refuse, or taken by a
+	// stale node, is not taken.
+	if err := n.writable(); err != nil {
 		return Meta{}, err
 	}
 	if !level.Valid() {
@@ -177,6 +179,9 @@ type Stats struct {
 	Disk    storage.Usage `json:"-"`
 	Journal journal.Stats `json:"journal"`
 	Traffic Traffic       `json:"traffic"`
+	// RepairBacklog counts the bodies this node should hold and does not
+	// yet: level-2 pulls and repairs pending, retried with backoff.
+	RepairBacklog int `json:"repair_backlog"`
 }
 
 // Traffic counts the node's work since it started.
@@ -216,10 +221,11 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	}
 	c := &n.counters
 	return Stats{
-		NodeID:  n.id.String(),
-		Remote:  n.remote.String(),
-		Disk:    u,
-		Journal: n.journal.Stats(),
+		NodeID:        n.id.String(),
+		Remote:        n.remote.String(),
+		Disk:          u,
+		Journal:       n.journal.Stats(),
+		RepairBacklog: n.RepairBacklog(),
 		Traffic: Traffic{
 			HitsLocal: c.hitsLocal.Load(), HitsPeer: c.hitsPeer.Load(), HitsRemote: c.hitsRemote.Load(), Misses: c.misses.Load(),
 			Fetches: c.fetches.Load(), FetchErrors: c.fetchErrors.Load(),

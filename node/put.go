@@ -98,8 +98,9 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 	if n.closed.Load() {
 		return Meta{}, ErrClosed
 	}
-	// A write stamped by a clock the cluster would refuse is not taken.
-	if err := n.checkClock(); err != nil {
+	// A write stamped by a clock the cluster would refuse, or taken by a
+	// stale node, is not taken.
+	if err := n.writable(); err != nil {
 		return Meta{}, err
 	}
 	if err := n.validate(&req); err != nil {

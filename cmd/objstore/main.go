@@ -93,6 +93,16 @@ func main() {
 			}
 		}
 	})
+	app.Command("wipe", "Remove a stopped node's journal and bodies (keeping its identity and cluster keyring), so a node away for longer than --tombstone-ttl can rejoin afresh.", func(cmd *cli.Cmd) {
+		state := cmd.StringOpt("state-dir", "state/", "the node's --state-dir")
+		files := cmd.StringOpt("files-dir", "files/", "the node's --files-dir")
+		cmd.Action = func() {
+			if err := wipe(*state, *files); err != nil {
+				fmt.Fprintf(os.Stderr, "objstore wipe: %v\n", err)
+				cli.Exit(1)
+			}
+		}
+	})
 	app.Command("keygen", "Print a new random key: a cluster secret (base64) for --cluster-secret-file or $"+envClusterSecret+", or with --id a line for --encryption-key-file.", func(cmd *cli.Cmd) {
 		id := cmd.IntOpt("id", -1, "key ID of an encryption key line (id:base64)")
 		cmd.Action = func() {
