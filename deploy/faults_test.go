@@ -25,8 +25,8 @@ import (
 )
 
 type cluster struct {
-	t       *testing.T
-	dir     string // deploy/
+	t       *testing.T // the test helpers fail; see with
+	dir     string     // deploy/
 	project string
 	env     []string
 	compose []string
@@ -179,6 +179,15 @@ func (c *cluster) waitWhole(limit time.Duration) time.Duration {
 	}
 }
 
+// with returns the cluster with its helpers failing t: a subtest must not
+// call its parent's Fatal (from the subtest's goroutine that panics, and
+// leaves the load running).
+func (c *cluster) with(t *testing.T) *cluster {
+	cp := *c
+	cp.t = t
+	return &cp
+}
+
 // put stores body under a new ID at level through the load balancer.
 func (c *cluster) put(level int, body string) (string, int, string) {
 	id := ulid.Make().String()
@@ -218,6 +227,7 @@ type load struct {
 	wErr    atomic.Int64
 	errs    sync.Map // first errors, for the log
 	stop    chan struct{}
+	halted  sync.Once
 	wg      sync.WaitGroup
 }
 
@@ -280,7 +290,7 @@ func (l *load) start(workers int) {
 }
 
 func (l *load) halt() {
-	close(l.stop)
+	l.halted.Do(func() { close(l.stop) })
 	l.wg.Wait()
 }
 
@@ -350,8 +360,10 @@ func TestFaults(t *testing.T) {
 	}
 	c := up(t)
 	t.Run("KillNode", func(t *testing.T) {
+		c := c.with(t)
 		l := newLoad(c, 1, 2)
 		l.start(4)
+		defer l.halt() // stops the load even when the subtest fails early
 		time.Sleep(5 * time.Second)
 		node := c.container("node2")
 		if err := c.docker(time.Minute, "kill", node); err != nil {
@@ -370,6 +382,7 @@ func TestFaults(t *testing.T) {
 		l.verify(t)
 	})
 	t.Run("Partition", func(t *testing.T) {
+		c := c.with(t)
 		l := newLoad(c, 1, 2)
 		netName := c.project + "_cluster"
 		node := c.container("node3")
@@ -379,6 +392,7 @@ func TestFaults(t *testing.T) {
 		// Writes go on at both sides: the load balancer still reaches node3,
 		// which is cut off from its peers only.
 		l.start(4)
+		defer l.halt() // stops the load even when the subtest fails early
 		time.Sleep(20 * time.Second)
 		l.halt()
 		l.report(t, "node3 cut off")
@@ -409,8 +423,10 @@ func TestFaults(t *testing.T) {
 		l.verify(t)
 	})
 	t.Run("RollingRestart", func(t *testing.T) {
+		c := c.with(t)
 		l := newLoad(c, 1, 2)
 		l.start(4)
+		defer l.halt() // stops the load even when the subtest fails early
 		for _, svc := range []string{"node1", "node2", "node3"} {
 			id := c.container(svc)
 			if err := c.docker(2*time.Minute, "restart", "-t", "40", id); err != nil {
@@ -440,6 +456,7 @@ func TestFaults(t *testing.T) {
 		l.verify(t)
 	})
 	t.Run("MinIOOutage", func(t *testing.T) {
+		c := c.with(t)
 		minio := c.container("minio")
 		if err := c.docker(time.Minute, "stop", minio); err != nil {
 			t.Fatal(err)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the system tools the test suite uses beyond Go: iproute2 and
-# nftables (the partition tests build test hosts from network namespaces)
-# and iptables (to let bridged test traffic through a DROP forward policy).
+# nftables (the partition tests build test hosts from network namespaces),
+# iptables (to let bridged test traffic through a DROP forward policy) and
+# curl (a real client for the TLS and access-key tests).
 # MinIO is not installed here: the test harness builds the pinned version
 # with `go install` on first use. Without root, nothing is installed and the
 # tests that need these tools skip (or fail when CI is set).
@@ -10,6 +11,7 @@ missing=()
 command -v ip >/dev/null 2>&1 || missing+=(iproute2)
 command -v nft >/dev/null 2>&1 || missing+=(nftables)
 command -v iptables >/dev/null 2>&1 || missing+=(iptables)
+command -v curl >/dev/null 2>&1 || missing+=(curl)
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi

@@ -469,7 +469,7 @@ func TestMutualTLSAndPublicTLS(t *testing.T) {
 	pcert, pkey := ca.Issue("public", "127.0.0.1", "localhost")
 	p := testnode.Start(t, testnode.Options{PublicCA: ca.CertFile(), Args: []string{"--tls-cert", pcert, "--tls-key", pkey}})
 	if _, err := exec.LookPath("curl"); err != nil {
-		t.Skip("curl is not installed")
+		need(t, "curl is not installed")
 	}
 	out, err := exec.Command("curl", "-sS", "--fail", "--cacert", ca.CertFile(), p.URL+"/api/v1/ping").CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) != 26 {
@@ -521,10 +521,7 @@ func TestInsecureClusterRefusedAndSecretsHidden(t *testing.T) {
 // --aws-sigv4) or Basic; the file reloads on SIGHUP.
 func TestAccessKeysAndScopes(t *testing.T) {
 	if _, err := exec.LookPath("curl"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal("curl is not installed")
-		}
-		t.Skip("curl is not installed")
+		need(t, "curl is not installed")
 	}
 	dir := t.TempDir()
 	creds := filepath.Join(dir, "credentials")
