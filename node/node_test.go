@@ -954,3 +954,83 @@ func TestEncryptedBodies(t *testing.T) {
 		t.Fatal("the scrub dropped a body it could not read")
 	}
 }
+
+// The quota holds under concurrent PUTs, fetches and level-2 pulls: the
+// bytes of committed bodies never pass it, nor do the reservations of
+// bodies in flight. (Their sum may, for the instant between a body's
+// commit and the release of its reservation, when it counts twice.)
+func TestQuotaUnderConcurrency(t *testing.T) {
+	dir := t.TempDir()
+	dr, _ := storage.NewDirRemote(filepath.Join(dir, "remote"))
+	const quota = 1 << 20
+	n, err := Open(context.Background(), Config{StateDir: filepath.Join(dir, "state"), FilesDir: filepath.Join(dir, "files"),
+		Remote: dr, RemotePrefix: "objects/", ScrubInterval: -1, MaxDisk: quota})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx := context.Background()
+	body := strings.Repeat("q", 100<<10)
+	var ids []ulid.ULID
+	for range 8 {
+		id := ulid.Make()
+		if _, err := n.Put(ctx, PutRequest{ID: id, Level: journal.LevelRemote, Body: strings.NewReader(body), Size: int64(len(body))}); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	stop := make(chan struct{})
+	var over atomic.Int64
+	sampled := make(chan struct{})
+	go func() {
+		defer close(sampled)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			n.quota.mu.Lock()
+			if held := n.journal.Stats().BlobBytes; held > quota {
+				over.Store(held)
+			}
+			if n.quota.reserved > quota {
+				over.Store(n.quota.reserved)
+			}
+			n.quota.mu.Unlock()
+		}
+	}()
+	var wg sync.WaitGroup
+	for w := range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 10 {
+				switch (w + i) % 3 {
+				case 0: // a PUT, level 1 or 2 (which this node pulls)
+					level := journal.LevelRemote
+					if i%2 == 0 {
+						level = journal.LevelFull
+					}
+					n.Put(ctx, PutRequest{ID: ulid.Make(), Level: level, Body: strings.NewReader(body), Size: int64(len(body))})
+				case 1: // a read that fetches an evicted copy
+					if obj, err := n.Get(ctx, ids[(w*10+i)%len(ids)], GetOptions{}); err == nil {
+						io.Copy(io.Discard, obj.Content)
+						obj.Close()
+					}
+				default: // a copy dropped, to be fetched again
+					n.Invalidate(ctx, ids[(w+i)%len(ids)], false)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	close(stop)
+	<-sampled
+	if held := over.Load(); held > 0 {
+		t.Errorf("the node held %d bytes against a quota of %d", held, quota)
+	}
+	if st := n.journal.Stats(); st.BlobBytes > quota {
+		t.Errorf("%d bytes held at the end, quota %d", st.BlobBytes, quota)
+	}
+}

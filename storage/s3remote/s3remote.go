@@ -42,8 +42,9 @@ const (
 	// MinPartSize is S3's smallest part size (but for the last part).
 	MinPartSize = 5 << 20
 	// DefaultConcurrency is the number of parts uploaded in parallel when
-	// Config.Concurrency is zero.
-	DefaultConcurrency = 4
+	// Config.Concurrency is zero; with DefaultPartSize an upload holds
+	// about 40 MiB.
+	DefaultConcurrency = 3
 	// DefaultRegion is used when neither Config.Region nor the AWS
 	// configuration chain names one.
 	DefaultRegion = "us-east-1"
