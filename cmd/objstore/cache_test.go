@@ -153,10 +153,9 @@ func TestCoalescedMissesMakeOneRemoteRequest(t *testing.T) {
 // A cached copy older than --cache-ttl is fetched again before it is
 // served.
 func TestCacheTTL(t *testing.T) {
-	remote := t.TempDir()
+	remote := newRemote(t)
 	a := clusterNode(t, remote)
-	b := testnode.Start(t, testnode.Options{Args: []string{"--gossip-profile", "local", "--remote-dir", remote,
-		"--cache-ttl", "2s", "-N", a.GossipAddr}})
+	b := secureNode(t, remote, nil, []string{"--cache-ttl", "2s"}, a)
 	id := ulid.Make().String()
 	mustPut(t, a, id, 1, "ttl.txt", "fresh")
 	eventually(t, "b knows it", func() bool { s, _ := metaOn(t, b, id); return s == 200 })
@@ -222,7 +221,7 @@ func TestInvalidateEverywhere(t *testing.T) {
 // Pre-warming loads objects into every node as a job whose progress can be
 // polled.
 func TestPrewarmEveryNode(t *testing.T) {
-	remote := t.TempDir()
+	remote := newRemote(t)
 	a := clusterNode(t, remote)
 	b := clusterNode(t, remote, a)
 	var ids []string
@@ -308,7 +307,7 @@ func TestRangedReadOfColdObject(t *testing.T) {
 
 // Pre-warming an ID range loads the objects created in that window.
 func TestPrewarmRange(t *testing.T) {
-	remote := t.TempDir()
+	remote := newRemote(t)
 	a := clusterNode(t, remote)
 	b := clusterNode(t, remote, a)
 	var ids []string

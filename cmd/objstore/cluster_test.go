@@ -10,19 +10,31 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/objstore/objstore/internal/testminio"
 	"github.com/objstore/objstore/internal/testnode"
 )
 
 // clusterNode starts a node that joins through the given nodes (none for
-// the first), with local gossip timings and frequent anti-entropy. The
-// remote tier is a directory shared by the cluster, standing in for S3.
+// the first), with local gossip timings and frequent anti-entropy, whose
+// remote tier is the bucket remote (newRemote) on the real MinIO.
 func clusterNode(t *testing.T, remote string, join ...*testnode.Node) *testnode.Node {
 	t.Helper()
-	args := []string{"--gossip-profile", "local", "--sync-interval", "2s", "--remote-dir", remote}
-	for _, j := range join {
-		args = append(args, "-N", j.GossipAddr)
-	}
-	return testnode.Start(t, testnode.Options{Args: args})
+	return secureNode(t, remote, nil, nil, join...)
+}
+
+// newRemote returns a new bucket on the test MinIO server, for a cluster's
+// remote tier.
+func newRemote(t *testing.T) string {
+	t.Helper()
+	return testminio.Start(t).NewBucket(t)
+}
+
+// remoteArgs returns the arguments and environment that make a node use
+// bucket on the test MinIO server.
+func remoteArgs(t *testing.T, bucket string) (args, env []string) {
+	t.Helper()
+	srv := testminio.Start(t)
+	return []string{"--bucket", bucket, "--s3-endpoint", srv.Endpoint(), "--s3-prefix", "objects/"}, srv.Env()
 }
 
 type member struct {
@@ -87,7 +99,7 @@ func metaOn(t *testing.T, n *testnode.Node, id string) (int, map[string]any) {
 }
 
 func threeNodes(t *testing.T) (remote string, ns []*testnode.Node) {
-	remote = t.TempDir()
+	remote = newRemote(t)
 	a := clusterNode(t, remote)
 	b := clusterNode(t, remote, a)
 	c := clusterNode(t, remote, b) // knows only b
@@ -202,7 +214,7 @@ func TestKilledNodeCatchesUpAfterRestart(t *testing.T) {
 }
 
 func TestLateJoinerGetsEverything(t *testing.T) {
-	remote := t.TempDir()
+	remote := newRemote(t)
 	a := clusterNode(t, remote)
 	var ids []string
 	for i := range 30 {

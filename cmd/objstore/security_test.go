@@ -39,11 +39,12 @@ func secretEnv(b byte) []string {
 // and arguments.
 func secureNode(t *testing.T, remote string, env, args []string, join ...*testnode.Node) *testnode.Node {
 	t.Helper()
-	a := []string{"--gossip-profile", "local", "--sync-interval", "2s", "--remote-dir", remote}
+	a, renv := remoteArgs(t, remote)
+	a = append(a, "--gossip-profile", "local", "--sync-interval", "2s")
 	for _, j := range join {
 		a = append(a, "-N", j.GossipAddr)
 	}
-	return testnode.Start(t, testnode.Options{Env: env, Args: append(a, args...)})
+	return testnode.Start(t, testnode.Options{Env: append(renv, env...), Args: append(a, args...)})
 }
 
 func aliveCount(t *testing.T, n *testnode.Node) int {
@@ -94,7 +95,7 @@ func rawPrivateAs(t *testing.T, n *testnode.Node, from ulid.ULID, method, path s
 // or replay anything: every such request is refused and no journal
 // changes.
 func TestClusterSecretKeepsOutsidersOut(t *testing.T) {
-	remote := t.TempDir()
+	remote := newRemote(t)
 	a := secureNode(t, remote, secretEnv(1), nil)
 	b := secureNode(t, remote, secretEnv(1), nil, a)
 	eventually(t, "a and b joined", func() bool { return aliveCount(t, a) == 2 && aliveCount(t, b) == 2 })
@@ -104,7 +105,7 @@ func TestClusterSecretKeepsOutsidersOut(t *testing.T) {
 	before := journalCounts(t, a)
 
 	// Another secret: gossip cannot be decrypted, so it never joins.
-	outsider := secureNode(t, t.TempDir(), secretEnv(2), nil, a)
+	outsider := secureNode(t, newRemote(t), secretEnv(2), nil, a)
 	time.Sleep(3 * time.Second) // several gossip rounds on local timings
 	if n := aliveCount(t, a); n != 2 {
 		t.Errorf("a sees %d alive members after an outsider tried to join", n)
@@ -194,7 +195,7 @@ func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { retu
 // Even signed by a member, a forged tombstone or an entry stamped in the
 // far future is refused, the object stays, and the clock does not move.
 func TestForgedEntriesFromAMemberAreRefused(t *testing.T) {
-	remote := t.TempDir()
+	remote := newRemote(t)
 	a := secureNode(t, remote, secretEnv(1), nil)
 	b := secureNode(t, remote, secretEnv(1), nil, a)
 	eventually(t, "a and b joined", func() bool { return aliveCount(t, a) == 2 })
@@ -247,7 +248,7 @@ func versionWall(t *testing.T, n *testnode.Node, id string) int64 {
 // saying why; the others go on; nothing acknowledged is lost and no
 // version from the future reaches any journal.
 func TestPeerClockAnHourAhead(t *testing.T) {
-	remote := t.TempDir()
+	remote := newRemote(t)
 	a := secureNode(t, remote, secretEnv(1), nil)
 	b := secureNode(t, remote, secretEnv(1), nil, a)
 	skewed := secureNode(t, remote, append(secretEnv(1), "OBJSTORE_FAULT_CLOCK_SKEW=1h"), nil, a)
@@ -295,7 +296,7 @@ func TestPeerClockAnHourAhead(t *testing.T) {
 // three-node cluster while clients write, without one failed write; the
 // rotation outlives a restart, and the old secret no longer gets in.
 func TestKeyRotationUnderWrites(t *testing.T) {
-	remote := t.TempDir()
+	remote := newRemote(t)
 	a := secureNode(t, remote, secretEnv(1), nil)
 	b := secureNode(t, remote, secretEnv(1), nil, a)
 	c := secureNode(t, remote, secretEnv(1), nil, b)
@@ -386,7 +387,7 @@ func TestKeyRotationUnderWrites(t *testing.T) {
 		}
 	}
 	// A new node with only the old secret stays out.
-	late := secureNode(t, t.TempDir(), secretEnv(1), nil, a)
+	late := secureNode(t, newRemote(t), secretEnv(1), nil, a)
 	time.Sleep(3 * time.Second)
 	if n := aliveCount(t, late); n != 1 {
 		t.Errorf("a node with the removed secret sees %d members", n)
@@ -399,7 +400,7 @@ func TestKeyRotationUnderWrites(t *testing.T) {
 func TestMutualTLSAndPublicTLS(t *testing.T) {
 	dir := t.TempDir()
 	ca := testpki.NewCA(t, dir)
-	remote := t.TempDir()
+	remote := newRemote(t)
 	tlsArgs := func(name string) []string {
 		cert, key := ca.Issue(name, "127.0.0.1")
 		return []string{"--cluster-ca", ca.CertFile(), "--node-cert", cert, "--node-key", key}
@@ -432,7 +433,7 @@ func TestMutualTLSAndPublicTLS(t *testing.T) {
 	// does not cover) but not into the cluster: vetted over the private
 	// API, it is marked untrusted, is no one's peer, and learns nothing.
 	rogueArgs := []string{"--cluster-ca", rogue.CertFile(), "--node-cert", rcert, "--node-key", rkey}
-	intruder := secureNode(t, t.TempDir(), nil, rogueArgs, a)
+	intruder := secureNode(t, newRemote(t), nil, rogueArgs, a)
 	intruderID := nodeID(t, intruder)
 	eventually(t, "a marks the intruder untrusted", func() bool {
 		_, b, _ := a.Do(testnode.Request{Path: "/api/v1/nodes"})

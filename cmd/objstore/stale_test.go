@@ -29,7 +29,7 @@ func withJournal(t *testing.T, n *testnode.Node, fn func(*journal.Journal)) {
 // pushes nothing, refuses writes and readiness with a message saying to
 // wipe it, and after `objstore wipe` it rejoins and agrees with its peers.
 func TestStaleNodeDoesNotResurrect(t *testing.T) {
-	remote := t.TempDir()
+	remote := newRemote(t)
 	a := secureNode(t, remote, secretEnv(4), nil)
 	b := secureNode(t, remote, secretEnv(4), nil, a)
 	eventually(t, "a and b joined", func() bool { return aliveCount(t, a) == 2 && aliveCount(t, b) == 2 })

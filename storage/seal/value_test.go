@@ -43,10 +43,9 @@ func FuzzOpenValue(f *testing.F) {
 	f.Add(good)
 	f.Add([]byte{1, 0, 0, 0, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
-		if bytes.Equal(b, good) {
-			return
-		}
-		if plain, err := kr.OpenValue([]byte("b"), b); err == nil {
+		// Only a value this key sealed opens, and the only one sealed
+		// here is "name" (the seed, in whichever process made it).
+		if plain, err := kr.OpenValue([]byte("b"), b); err == nil && string(plain) != "name" {
 			t.Fatalf("garbage opened to %q", plain)
 		}
 	})
