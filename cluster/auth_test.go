@@ -430,13 +430,8 @@ func FuzzOpenKeyring(f *testing.F) {
 	f.Add([]byte(`{"format":1,"secrets":["` + base64.StdEncoding.EncodeToString(testSecret(1)) + `"]}`))
 	f.Add([]byte(`{"format":1,"secrets":[]}`))
 	f.Add([]byte(`{`))
-	dir := f.TempDir()
 	f.Fuzz(func(t *testing.T, b []byte) {
-		path := filepath.Join(dir, "keyring.json")
-		if err := os.WriteFile(path, b, 0o600); err != nil {
-			t.Fatal(err)
-		}
-		if kr, _, err := OpenKeyring(path, nil); err == nil && len(kr.List()) == 0 {
+		if kr, err := parseKeyring(b); err == nil && len(kr.List()) == 0 {
 			t.Fatal("an empty keyring opened")
 		}
 	})

@@ -132,27 +132,36 @@ func OpenKeyring(path string, secret []byte) (kr *Keyring, fromFile bool, err er
 	case err != nil:
 		return nil, false, fmt.Errorf("cluster: read keyring: %w", err)
 	}
+	if kr, err = parseKeyring(b); err != nil {
+		return nil, false, fmt.Errorf("%s: %w", path, err)
+	}
+	kr.path = path
+	return kr, true, nil
+}
+
+// parseKeyring reads a persisted keyring, primary first.
+func parseKeyring(b []byte) (*Keyring, error) {
 	var f keyringFile
 	if err := json.Unmarshal(b, &f); err != nil || f.Format != 1 || len(f.Secrets) == 0 || len(f.Secrets) > maxKeys {
-		return nil, false, fmt.Errorf("%w: %s is damaged; restore it or remove it to start from the configured secret", ErrKeyring, path)
+		return nil, fmt.Errorf("%w: the keyring file is damaged; restore it or remove it to start from the configured secret", ErrKeyring)
 	}
+	var kr *Keyring
 	for i, s := range f.Secrets {
 		raw, err := base64.StdEncoding.DecodeString(s)
 		if err != nil {
-			return nil, false, fmt.Errorf("%w: %s: secret %d is not base64", ErrKeyring, path, i+1)
+			return nil, fmt.Errorf("%w: secret %d is not base64", ErrKeyring, i+1)
 		}
 		if i == 0 {
 			if kr, err = NewKeyring(raw); err != nil {
-				return nil, false, fmt.Errorf("%s: %w", path, err)
+				return nil, err
 			}
 			continue
 		}
 		if err := kr.add(raw, false); err != nil {
-			return nil, false, fmt.Errorf("%s: %w", path, err)
+			return nil, err
 		}
 	}
-	kr.path = path
-	return kr, true, nil
+	return kr, nil
 }
 
 // save writes the keyring to its file atomically, readable by its owner
