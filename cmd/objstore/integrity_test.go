@@ -5,6 +5,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 
@@ -61,5 +62,42 @@ func TestDamagedRemoteBodyNeverServed(t *testing.T) {
 				t.Error("the node kept the damaged body")
 			}
 		})
+	}
+}
+
+// A peer's damaged copy is never served as the object either: a node
+// reading a level-0 body from its holder, whose copy rotted on disk,
+// aborts the answer and keeps nothing.
+func TestDamagedPeerBodyNeverServed(t *testing.T) {
+	remote := newRemote(t)
+	a := clusterNode(t, remote)
+	b := clusterNode(t, remote, a)
+	eventually(t, "a and b joined", func() bool { return aliveCount(t, a) == 2 && aliveCount(t, b) == 2 })
+	id := ulid.Make().String()
+	body := strings.Repeat("only on a ", 50000)
+	mustPut(t, a, id, 0, "sole.bin", body)
+	eventually(t, "b knows it", func() bool { s, _ := metaOn(t, b, id); return s == 200 })
+	// Rot one byte of a's copy on disk (same size: only the checksum can
+	// tell).
+	path := bodyFiles(t, a)[id]
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw[len(raw)/3] ^= 0x20
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Get(b.URL + "/api/v1/get/" + id)
+	if err == nil {
+		got, rerr := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 && rerr == nil {
+			t.Fatalf("b served %d bytes of a rotten copy as a whole object", len(got))
+		}
+		t.Logf("status %d, read error %v after %d bytes", resp.StatusCode, rerr, len(got))
+	}
+	if _, m := metaOn(t, b, id); m["is_local"] == true {
+		t.Error("b kept the rotten copy")
 	}
 }
