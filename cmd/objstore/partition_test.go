@@ -54,6 +54,23 @@ func TestPartitionHeals(t *testing.T) {
 		mustPut(t, n, id, level, tag+".txt", body)
 		written[id] = body
 	}
+	// Objects both sides will then change: deletes and overwrites that
+	// conflict across the partition.
+	shared := make([]string, 4)
+	for i := range shared {
+		shared[i] = ulid.Make().String()
+		mustPut(t, a, shared[i], 1, "shared.txt", "before")
+	}
+	for _, n := range all {
+		eventually(t, "shared objects everywhere", func() bool {
+			for _, id := range shared {
+				if s, _ := metaOn(t, n, id); s != 200 {
+					return false
+				}
+			}
+			return true
+		})
+	}
 	// Isolate cuts c off from a and b while the test process still
 	// reaches every node, so clients can write on both sides.
 	if err := cHost.Isolate(); err != nil {
@@ -68,6 +85,30 @@ func TestPartitionHeals(t *testing.T) {
 		write(b, 1+i%2, "majority")
 		write(c, 1+i%2, "minority")
 	}
+	// Conflicts, in this order in time; the later write wins everywhere.
+	del := func(n *testnode.Node, id string) {
+		if resp, b, _ := n.Do(testnode.Request{Method: "POST", Path: "/api/v1/delete/" + id}); resp.StatusCode != 200 {
+			t.Fatalf("delete %s: %d %s", id, resp.StatusCode, b)
+		}
+	}
+	over := func(n *testnode.Node, id, body string) {
+		time.Sleep(20 * time.Millisecond) // well apart in time, as writes by people are
+		mustPut(t, n, id, 1, "shared.txt", body)
+	}
+	want := map[string]string{} // ID -> winning body, "" for deleted
+	del(a, shared[0])
+	over(c, shared[0], "c overwrote after a deleted")
+	want[shared[0]] = "c overwrote after a deleted"
+	over(a, shared[1], "a overwrote before c deleted")
+	time.Sleep(20 * time.Millisecond)
+	del(c, shared[1])
+	want[shared[1]] = ""
+	over(a, shared[2], "a overwrote first")
+	over(c, shared[2], "c overwrote last")
+	want[shared[2]] = "c overwrote last"
+	over(c, shared[3], "c overwrote first")
+	over(b, shared[3], "b overwrote last")
+	want[shared[3]] = "b overwrote last"
 	// Stay cut past the dead-node window, so memberlist alone would never
 	// bring c back.
 	time.Sleep(20 * time.Second)
@@ -96,8 +137,20 @@ func TestPartitionHeals(t *testing.T) {
 			}
 		}
 	}
-	// Every node ends with the same journal: the same object count and,
-	// for each object, the same version.
+	// The conflicts resolve to the same winners everywhere.
+	for id, body := range want {
+		for _, n := range all {
+			eventually(t, "the winner of "+id, func() bool {
+				resp, got := get(t, n, id, nil)
+				if body == "" {
+					return resp.StatusCode == 404 && resp.Header.Get("X-Meta-Deleted") == "true"
+				}
+				return resp.StatusCode == 200 && got == body
+			})
+		}
+	}
+	// Every node ends with the same journal: the same object and
+	// tombstone counts and, for each object, the same version.
 	for id := range written {
 		_, ma := metaOn(t, a, id)
 		for _, n := range all[1:] {
@@ -107,4 +160,13 @@ func TestPartitionHeals(t *testing.T) {
 			})
 		}
 	}
+	counts := func(n *testnode.Node) string {
+		j := journalCounts(t, n)
+		return fmt.Sprint(j["objects"], "/", j["tombstones"])
+	}
+	want0 := counts(a)
+	for _, n := range all[1:] {
+		eventually(t, "same journal counts", func() bool { return counts(n) == counts(a) })
+	}
+	t.Logf("journal counts everywhere (objects/tombstones): %s", want0)
 }
