@@ -96,6 +96,11 @@ type Config struct {
 	// the scrub reseals bodies in the clear or under older keys. Nil
 	// writes bodies in the clear.
 	Keyring *seal.Keyring
+	// FaultHook, for crash tests only, is called at each step of the write
+	// path ("after-upload", "before-commit", "after-commit", and the
+	// storage steps of storage.Disk.SetFaultHook), so a test can stop the
+	// process at any of them. Nil in production.
+	FaultHook func(step string)
 	// MaxClockOffset bounds how far apart nodes' clocks may be: an entry
 	// from a peer (or a remote copy's metadata) stamped further ahead of
 	// this node's clock is refused rather than observed, and a node whose
@@ -233,6 +238,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: %w", err)
 	}
+	disk.SetFaultHook(cfg.FaultHook)
 	opened := time.Now()
 	jc := journal.Config{
 		Path:   filepath.Join(cfg.StateDir, journalFile),
@@ -328,6 +334,13 @@ func (n *Node) SetKeyring(kr *seal.Keyring) {
 		n.journal.SetSealer(nil)
 	} else {
 		n.journal.SetSealer(kr)
+	}
+}
+
+// fault marks a step of the write path for crash tests (Config.FaultHook).
+func (n *Node) fault(step string) {
+	if n.cfg.FaultHook != nil {
+		n.cfg.FaultHook(step)
 	}
 }
 

@@ -160,14 +160,21 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 		n.counters.putErrors.Add(1)
 		return Meta{}, err
 	}
+	if req.Level.InRemote() {
+		n.fault("after-upload")
+	}
 	size, sum, err := w.Commit(req.ID)
 	if err != nil {
 		n.counters.putErrors.Add(1)
 		return Meta{}, diskErr(err)
 	}
+	n.fault("before-commit")
 	e.Size, e.Sum = size, sum
 	blob := journal.Blob{Size: size, Sum: sum, Stored: time.Now().UTC()}
 	old, applied, err := n.commit(e, &blob)
+	if err == nil && applied {
+		n.fault("after-commit")
+	}
 	if err != nil || !applied {
 		if old == nil || old.Sum != sum {
 			n.disk.Remove(req.ID, sum)

@@ -55,8 +55,20 @@ const tmpDir = ".tmp"
 //
 // A Disk is safe for concurrent use.
 type Disk struct {
-	dir string
-	kr  atomic.Pointer[seal.Keyring] // nil: bodies are written in the clear
+	dir   string
+	kr    atomic.Pointer[seal.Keyring] // nil: bodies are written in the clear
+	fault func(step string)            // see SetFaultHook; nil in production
+}
+
+// SetFaultHook makes Commit call hook between its steps ("before-sync",
+// "after-sync", "after-rename"), for crash tests that stop the process at
+// each one. Set it before the Disk is used.
+func (d *Disk) SetFaultHook(hook func(step string)) { d.fault = hook }
+
+func (d *Disk) faultPoint(step string) {
+	if d.fault != nil {
+		d.fault(step)
+	}
 }
 
 // sealedSuffix marks the name of a sealed body.
@@ -449,9 +461,11 @@ func (w *Writer) Commit(id ulid.ULID) (int64, Sum, error) {
 	if w.sw != nil {
 		err = w.sw.Close() // seals the last segment
 	}
+	w.d.faultPoint("before-sync")
 	if err == nil {
 		err = w.f.Sync()
 	}
+	w.d.faultPoint("after-sync")
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}
@@ -475,6 +489,7 @@ func (w *Writer) Commit(id ulid.ULID) (int64, Sum, error) {
 		os.Remove(w.f.Name())
 		return 0, Sum{}, fmt.Errorf("storage: rename body %s: %w", id, err)
 	}
+	w.d.faultPoint("after-rename")
 	if err := syncDir(filepath.Dir(final)); err != nil {
 		if !existed {
 			os.Remove(final)

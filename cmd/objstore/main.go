@@ -190,6 +190,7 @@ func run(c config) error {
 		MaxClockOffset:   c.maxClockOffset,
 		Keyring:          sec.bodyKeys,
 		Now:              faultClock(log),
+		FaultHook:        faultHook(log),
 		Auth:             sec.auth,
 		Logger:           log,
 		Cluster: &cluster.Config{

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -204,4 +205,30 @@ func faultClock(log *slog.Logger) func() time.Time {
 	}
 	log.Warn("FAULT INJECTION: this node's clock is skewed", "by", d)
 	return func() time.Time { return time.Now().Add(d) }
+}
+
+// Crash injection, for the crash tests on real processes: with
+// OBJSTORE_FAULT_CRASH_AT naming a step of the write path, the process
+// kills itself (SIGKILL, as a crash would: no deferred work, no flush) the
+// OBJSTORE_FAULT_CRASH_AFTER-th time (default 1) a write reaches it.
+const (
+	envFaultCrashAt    = "OBJSTORE_FAULT_CRASH_AT"
+	envFaultCrashAfter = "OBJSTORE_FAULT_CRASH_AFTER"
+)
+
+func faultHook(log *slog.Logger) func(string) {
+	at := os.Getenv(envFaultCrashAt)
+	if at == "" {
+		return nil
+	}
+	after, _ := strconv.Atoi(os.Getenv(envFaultCrashAfter))
+	after = max(after, 1)
+	log.Warn("FAULT INJECTION: this node will crash", "at", at, "after", after)
+	var hits atomic.Int64
+	return func(step string) {
+		if step == at && hits.Add(1) == int64(after) {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+			select {} // the signal is on its way
+		}
+	}
 }

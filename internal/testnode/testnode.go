@@ -217,6 +217,20 @@ func (n *Node) LoseDisk() {
 // Pid returns the process ID of the running node.
 func (n *Node) Pid() int { return n.cmd.Process.Pid }
 
+// SetEnv replaces the extra environment the next Start gives the process.
+func (n *Node) SetEnv(env ...string) { n.opts.Env = env }
+
+// Exited reports whether the process has ended (for a crash a test
+// provoked).
+func (n *Node) Exited() bool {
+	select {
+	case <-n.exited:
+		return true
+	default:
+		return false
+	}
+}
+
 // Signal sends sig to the running node, such as SIGHUP to reload its
 // certificates.
 func (n *Node) Signal(sig os.Signal) error { return n.cmd.Process.Signal(sig) }
