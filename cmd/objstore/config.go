@@ -39,6 +39,7 @@ type config struct {
 	S3CreateBucket bool
 	S3PartSize     string
 	S3Concurrency  int
+	S3Timeout      string
 	MaxUploads     int
 
 	MaxObjectSize string
@@ -77,6 +78,7 @@ type config struct {
 	scrubInterval time.Duration
 	scrubRate     int64
 	s3PartSize    int64
+	s3Timeout     time.Duration
 	shutdownGrace time.Duration
 	clusterSecret []byte
 	cacheTTL      time.Duration
@@ -153,6 +155,9 @@ func (c *config) validate() error {
 	}
 	if c.S3Concurrency < 1 {
 		bad("--s3-concurrency must be at least 1")
+	}
+	if c.s3Timeout, err = time.ParseDuration(c.S3Timeout); err != nil || c.s3Timeout <= 0 {
+		bad("--s3-timeout %q: want a positive duration such as 30s", c.S3Timeout)
 	}
 	if c.MaxUploads < 1 {
 		bad("--max-uploads must be at least 1")

@@ -53,6 +53,7 @@ func main() {
 	app.BoolPtr(&c.S3CreateBucket, cli.BoolOpt{Name: "s3-create-bucket", Value: false, EnvVar: "S3_CREATE_BUCKET", Desc: "Create the bucket at start-up if it does not exist."})
 	app.StringPtr(&c.S3PartSize, cli.StringOpt{Name: "s3-part-size", Value: fmt.Sprintf("%dMiB", s3remote.DefaultPartSize>>20), EnvVar: "S3_PART_SIZE", Desc: "Part size of multipart uploads; memory per upload is about part size x (concurrency + 1)."})
 	app.IntPtr(&c.S3Concurrency, cli.IntOpt{Name: "s3-concurrency", Value: s3remote.DefaultConcurrency, EnvVar: "S3_CONCURRENCY", Desc: "Parts of one upload in flight at once."})
+	app.StringPtr(&c.S3Timeout, cli.StringOpt{Name: "s3-timeout", Value: s3remote.DefaultIOTimeout.String(), EnvVar: "S3_TIMEOUT", Desc: "Longest wait on S3 for an answer to begin or for any read or write of a body to move; a stalled or black-holed S3 fails requests (503) instead of holding them."})
 	app.IntPtr(&c.MaxUploads, cli.IntOpt{Name: "max-uploads", Value: 8, EnvVar: "APP_MAX_UPLOADS", Desc: "Uploads to the remote in flight at once; more wait for a slot. Bounds memory: each holds about part size x (concurrency + 2)."})
 	app.StringPtr(&c.RemoteDir, cli.StringOpt{Name: "remote-dir", Value: "remote/", EnvVar: "APP_REMOTE_DIR", Desc: "Directory used as the remote tier when no bucket is given."})
 	app.StringPtr(&c.MaxObjectSize, cli.StringOpt{Name: "max-object-size", Value: "", EnvVar: "APP_MAX_OBJECT_SIZE", Desc: "Largest accepted upload (bytes, or with a unit: 64MiB, 5GiB); larger ones get 413. No limit when empty."})
@@ -318,6 +319,7 @@ func openRemote(ctx context.Context, c config, log *slog.Logger) (storage.Remote
 		Prefix:      c.Prefix,
 		PartSize:    c.s3PartSize,
 		Concurrency: c.S3Concurrency,
+		IOTimeout:   c.s3Timeout,
 		Logger:      log.With("component", "s3"),
 	})
 	if err != nil {

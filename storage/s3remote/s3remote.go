@@ -20,12 +20,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/feature/s3/transfermanager"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -83,7 +86,16 @@ type Config struct {
 	// (environment, shared config and credentials files, SSO, container and
 	// instance roles).
 	Credentials aws.CredentialsProvider
+	// IOTimeout bounds every wait on an S3 connection: for the answer to
+	// begin, and for each read and write of a body. An S3 that stalls,
+	// or black-holes requests, fails them as unavailable (after the SDK's
+	// retries) instead of holding them forever. Zero means
+	// DefaultIOTimeout; negative means no bound.
+	IOTimeout time.Duration
 }
+
+// DefaultIOTimeout is Config.IOTimeout's default.
+const DefaultIOTimeout = 30 * time.Second
 
 // Remote is a storage.Remote on an S3 bucket. It is safe for concurrent use.
 type Remote struct {
@@ -122,8 +134,14 @@ func New(ctx context.Context, cfg Config) (*Remote, error) {
 		log = slog.Default()
 	}
 
+	if cfg.IOTimeout == 0 {
+		cfg.IOTimeout = DefaultIOTimeout
+	}
 	opts := []func(*config.LoadOptions) error{
 		config.WithLogger(sdkLogger(log)),
+	}
+	if cfg.IOTimeout > 0 {
+		opts = append(opts, config.WithHTTPClient(timeoutClient(cfg.IOTimeout)))
 	}
 	if cfg.Region != "" {
 		opts = append(opts, config.WithRegion(cfg.Region))
@@ -528,4 +546,38 @@ func decodeMeta(meta map[string]string) map[string]string {
 		out[strings.ToLower(k)] = v
 	}
 	return out
+}
+
+// timeoutClient returns the SDK's HTTP client with every connection
+// operation bounded by d: the answer's headers, and each read and write of
+// a body (a deadline set afresh for each, so a slow but moving transfer
+// goes on while a stalled one fails).
+func timeoutClient(d time.Duration) *awshttp.BuildableClient {
+	return awshttp.NewBuildableClient().WithTransportOptions(func(tr *http.Transport) {
+		dialer := &net.Dialer{Timeout: min(d, 10*time.Second), KeepAlive: 30 * time.Second}
+		tr.DialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			c, err := dialer.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &deadlineConn{Conn: c, d: d}, nil
+		}
+		tr.ResponseHeaderTimeout = d
+	})
+}
+
+// deadlineConn sets a deadline d ahead before every read and write.
+type deadlineConn struct {
+	net.Conn
+	d time.Duration
+}
+
+func (c *deadlineConn) Read(p []byte) (int, error) {
+	c.Conn.SetReadDeadline(time.Now().Add(c.d))
+	return c.Conn.Read(p)
+}
+
+func (c *deadlineConn) Write(p []byte) (int, error) {
+	c.Conn.SetWriteDeadline(time.Now().Add(c.d))
+	return c.Conn.Write(p)
 }
