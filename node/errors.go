@@ -41,8 +41,11 @@ var (
 	ErrBusy = errors.New("too busy")
 )
 
-// remoteErr classifies an error from the remote tier. Not-found stays
-// storage.ErrNotFound for the caller to interpret.
+// remoteErr turns an error from the remote tier into the node's kinds:
+// the backend has classified it (storage.ErrNotFound, which stays for the
+// caller to interpret, storage.ErrUnavailable), so no backend's SDK errors
+// are inspected here. A context that ended (the client left, or a time
+// bound passed) is unavailability too.
 func remoteErr(op string, err error) error {
 	if err == nil || errors.Is(err, storage.ErrNotFound) {
 		return err
@@ -57,21 +60,9 @@ func remoteErr(op string, err error) error {
 // or asked us to back off, as opposed to rejecting the request.
 func isUnavailable(err error) bool {
 	var netErr net.Error
-	var opErr *net.OpError
-	var status interface{ HTTPStatusCode() int }
-	switch {
-	case errors.Is(err, context.DeadlineExceeded),
-		errors.Is(err, syscall.ECONNREFUSED),
-		errors.Is(err, syscall.ECONNRESET),
-		errors.Is(err, syscall.EHOSTUNREACH),
-		errors.As(err, &opErr),
-		errors.As(err, &netErr) && netErr.Timeout():
-		return true
-	case errors.As(err, &status):
-		code := status.HTTPStatusCode()
-		return code == 503 || code == 429 || code == 0
-	}
-	return false
+	return errors.Is(err, storage.ErrUnavailable) ||
+		errors.Is(err, context.DeadlineExceeded) ||
+		errors.As(err, &netErr) && netErr.Timeout()
 }
 
 // diskErr classifies an error from the local disk or the journal.

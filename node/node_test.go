@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"os"
@@ -490,7 +491,9 @@ func TestBrokenFetchFailsReaders(t *testing.T) {
 
 func TestUnreachableRemoteIsUnavailable(t *testing.T) {
 	env := newEnv(t)
-	env.remote.failGet = &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED}
+	// As a backend reports it: classified as unavailable (storage's
+	// contract), the cause kept.
+	env.remote.failGet = fmt.Errorf("%w: %w", storage.ErrUnavailable, &os.SyscallError{Syscall: "connect", Err: syscall.ECONNREFUSED})
 	_, _, err := env.read(ulid.Make(), true)
 	if !errors.Is(err, ErrRemoteUnavailable) {
 		t.Errorf("err = %v, want ErrRemoteUnavailable", err)
@@ -710,7 +713,7 @@ func (s *stalled) Close() error               { s.once.Do(func() { close(s.done)
 
 func (r *stallRemote) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, storage.ObjectInfo, error) {
 	if off == r.failAt {
-		return nil, storage.ObjectInfo{}, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED}
+		return nil, storage.ObjectInfo{}, fmt.Errorf("%w: %w", storage.ErrUnavailable, &net.OpError{Op: "dial", Net: "tcp", Err: syscall.ECONNREFUSED})
 	}
 	rc, info, err := r.Remote.Get(ctx, key, off, n)
 	if err == nil && off == 0 {

@@ -18,6 +18,14 @@ import (
 // (for S3: NoSuchKey and HeadObject's bare 404) to it, and to nothing else.
 var ErrNotFound = errors.New("storage: object not found")
 
+// ErrUnavailable is returned, wrapped, when a backend could not be
+// reached, timed out, or asked the caller to back off (S3's 503 SlowDown,
+// 429): the same request may succeed later. Every backend classifies its
+// own errors, so callers match this with errors.Is and never inspect a
+// backend's SDK errors. Errors matching neither this nor ErrNotFound are
+// failures: the backend refused or broke the request.
+var ErrUnavailable = errors.New("storage: remote unavailable")
+
 // ErrInvalidKey is returned when a key cannot name an object in a backend
 // (empty, absolute, or containing "." or ".." path elements). It is never
 // reported as ErrNotFound.

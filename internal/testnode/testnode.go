@@ -10,6 +10,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	mrand "math/rand/v2"
 	"net"
 	"net/http"
 	"os"
@@ -283,9 +284,27 @@ func (n *Node) Log() string {
 }
 
 // FreeAddr returns a loopback address with a port that was free a moment
-// ago.
+// ago. Ports come from below the kernel's ephemeral range (32768 and up on
+// Linux), so that the outgoing connections of the processes under test
+// (to MinIO, to each other) cannot take a port between its choice here
+// and a node's bind.
 func FreeAddr(t testing.TB) string {
 	t.Helper()
+	for range 100 {
+		port := 20000 + mrand.IntN(12000)
+		// Both TCP and UDP: gossip binds the same port for both.
+		ln, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			continue
+		}
+		pc, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		ln.Close()
+		if err != nil {
+			continue
+		}
+		pc.Close()
+		return fmt.Sprintf("127.0.0.1:%d", port)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -24,6 +24,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 	"unicode/utf8"
 
@@ -217,7 +218,7 @@ func (r *Remote) EnsureBucket(ctx context.Context) error {
 	}
 	var nf *types.NotFound
 	if !errors.As(err, &nf) && httpStatus(err) != 404 {
-		return fmt.Errorf("s3 head bucket %s: %w", r.bucket, err)
+		return wrap("head bucket", r.bucket, err, false)
 	}
 	in := &s3.CreateBucketInput{Bucket: aws.String(r.bucket)}
 	// us-east-1 is the default location and must not be named.
@@ -229,7 +230,7 @@ func (r *Remote) EnsureBucket(ctx context.Context) error {
 	_, err = r.client.CreateBucket(ctx, in)
 	var owned *types.BucketAlreadyOwnedByYou
 	if err != nil && !errors.As(err, &owned) {
-		return fmt.Errorf("s3 create bucket %s: %w", r.bucket, err)
+		return wrap("create bucket", r.bucket, err, false)
 	}
 	r.log.Info("bucket ready", "bucket", r.bucket, "created", err == nil)
 	return nil
@@ -244,17 +245,56 @@ func httpStatus(err error) int {
 	return 0
 }
 
-// wrap adds the operation and key to err, and ErrNotFound when it reports a
-// missing object. NoSuchKey and NotFound are S3's codes for one; a bare 404
-// counts only for HEAD requests, whose responses carry no code (so a missing
-// bucket looks the same there), because elsewhere a 404 may be NoSuchBucket.
+// wrap adds the operation and key to err, and classifies it: ErrNotFound
+// when it reports a missing object, ErrUnavailable when S3 could not be
+// reached or asked to back off. NoSuchKey and NotFound are S3's codes for
+// a missing object; a bare 404 counts only for HEAD requests, whose
+// responses carry no code (so a missing bucket looks the same there),
+// because elsewhere a 404 may be NoSuchBucket.
 func wrap(op, key string, err error, head bool) error {
 	var nsk *types.NoSuchKey
 	var nf *types.NotFound
-	if errors.As(err, &nsk) || errors.As(err, &nf) || head && httpStatus(err) == 404 {
+	switch {
+	case errors.As(err, &nsk) || errors.As(err, &nf) || head && httpStatus(err) == 404:
 		return fmt.Errorf("s3 %s %s: %w: %w", op, key, storage.ErrNotFound, err)
+	case unavailable(err):
+		return fmt.Errorf("s3 %s %s: %w: %w", op, key, storage.ErrUnavailable, err)
 	}
 	return fmt.Errorf("s3 %s %s: %w", op, key, err)
+}
+
+// unavailable reports whether err means S3 could not be reached, timed
+// out, or asked to back off, as opposed to refusing the request.
+func unavailable(err error) bool {
+	var netErr net.Error
+	var opErr *net.OpError
+	switch {
+	case errors.Is(err, context.DeadlineExceeded),
+		errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, syscall.ECONNRESET),
+		errors.Is(err, syscall.EHOSTUNREACH),
+		errors.As(err, &opErr),
+		errors.As(err, &netErr) && netErr.Timeout():
+		return true
+	}
+	var re interface{ HTTPStatusCode() int }
+	if errors.As(err, &re) {
+		code := re.HTTPStatusCode()
+		return code == http.StatusServiceUnavailable || code == http.StatusTooManyRequests || code == 0
+	}
+	return false
+}
+
+// classifiedBody marks a failed read of an object's body as unavailable
+// when the connection failed, so callers need not inspect network errors.
+type classifiedBody struct{ io.ReadCloser }
+
+func (b classifiedBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF && unavailable(err) {
+		err = fmt.Errorf("s3 read body: %w: %w", storage.ErrUnavailable, err)
+	}
+	return n, err
 }
 
 // Put stores r's bytes under key as described by storage.Putter, streaming
@@ -293,7 +333,7 @@ func (r *Remote) Put(ctx context.Context, key string, body io.Reader, size int64
 		if errors.As(err, &mpe) {
 			r.abort(key, mpe.UploadID())
 		}
-		return fmt.Errorf("s3 put %s: %w", key, err)
+		return wrap("put", key, err, false)
 	}
 	return nil
 }
@@ -417,7 +457,7 @@ func (r *Remote) Get(ctx context.Context, key string, offset, length int64) (io.
 		ModTime: aws.ToTime(out.LastModified),
 		Meta:    decodeMeta(out.Metadata),
 	}
-	body := out.Body
+	var body io.ReadCloser = classifiedBody{out.Body}
 	switch {
 	case ranged && out.ContentRange != nil:
 		total, err := parseContentRangeTotal(*out.ContentRange)
@@ -491,7 +531,7 @@ func (r *Remote) Remove(ctx context.Context, key string) error {
 		if errors.As(err, &nsk) {
 			return nil // some S3-compatible servers report it
 		}
-		return fmt.Errorf("s3 remove %s: %w", key, err)
+		return wrap("remove", key, err, false)
 	}
 	return nil
 }

@@ -329,8 +329,9 @@ func TestUnreachable(t *testing.T) {
 	wg.Wait()
 	for op, err := range map[string]error{"Get": getErr, "Stat": statErr, "Put": putErr, "Remove": removeErr} {
 		var opErr *net.OpError
-		if err == nil || errors.Is(err, storage.ErrNotFound) || !errors.As(err, &opErr) || !errors.Is(err, syscall.ECONNREFUSED) {
-			t.Errorf("%s on a closed port = %v, want *net.OpError with ECONNREFUSED, not ErrNotFound", op, err)
+		if err == nil || errors.Is(err, storage.ErrNotFound) || !errors.As(err, &opErr) || !errors.Is(err, syscall.ECONNREFUSED) ||
+			!errors.Is(err, storage.ErrUnavailable) {
+			t.Errorf("%s on a closed port = %v, want ErrUnavailable with the *net.OpError (ECONNREFUSED), not ErrNotFound", op, err)
 		}
 	}
 	t.Logf("Get error: %v", getErr)
