@@ -79,8 +79,12 @@ func openSecurity(c config, log *slog.Logger) (*security, error) {
 			log.Warn("gossip is not encrypted: membership (node IDs and addresses) is visible on the gossip port; add a cluster secret to encrypt it")
 		}
 	}
-	if !s.auth.Secure() {
-		log.Warn("the cluster is NOT secured: anyone who reaches the private or gossip port can read and destroy data (see docs/security.md)")
+	switch {
+	case s.auth.Secure():
+	case loopback(c.PrivateAddr) && loopback(c.GossipAddr):
+		log.Info("the private API and gossip listen on loopback only; to run a cluster across machines, secure it (docs/security.md)")
+	default:
+		log.Warn("the cluster is NOT secured (--insecure-cluster): anyone who reaches the private or gossip port can read and destroy data (see docs/security.md)")
 	}
 	if c.CredentialsFile != "" {
 		store, err := auth.NewStore(c.CredentialsFile)
