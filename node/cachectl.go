@@ -7,7 +7,6 @@ import (
 	"io"
 	"slices"
 	"sync"
-	"time"
 
 	"github.com/oklog/ulid/v2"
 
@@ -192,7 +191,7 @@ func (n *Node) evict(id ulid.ULID) bool {
 // expired reports whether this node's copy b of e is past the cache TTL.
 // Only cached copies expire: a copy that is the only one never does.
 func (n *Node) expired(e journal.Entry, b journal.Blob) bool {
-	return n.cfg.CacheTTL > 0 && time.Since(b.Stored) > n.cfg.CacheTTL && n.safeElsewhere(e)
+	return n.cfg.CacheTTL > 0 && n.physicalNow().Sub(b.Stored) > n.cfg.CacheTTL && n.safeElsewhere(e)
 }
 
 // InvalidateResult says what an invalidation did on each node.

@@ -323,7 +323,7 @@ func (n *Node) syncWith(p cluster.Member) {
 		}
 		return
 	}
-	now := time.Now()
+	now := n.physicalNow()
 	n.cl.syncMu.Lock()
 	n.cl.lastSyncs[p.ID] = now
 	n.cl.syncMu.Unlock()
@@ -341,7 +341,7 @@ func (n *Node) syncWith(p cluster.Member) {
 
 // compactTombstones forgets tombstones older than the retention.
 func (n *Node) compactTombstones() {
-	k, err := n.journal.CompactTombstones(time.Now().Add(-n.cfg.TombstoneTTL), 100000)
+	k, err := n.journal.CompactTombstones(n.physicalNow().Add(-n.cfg.TombstoneTTL), 100000)
 	if err != nil {
 		n.log.Warn("compact tombstones", "err", err)
 	} else if k > 0 {
@@ -387,7 +387,7 @@ func (n *Node) Merge(ctx context.Context, entries []journal.Entry) (int, error) 
 		valid = append(valid, e)
 	}
 	entries = valid
-	horizon := time.Now().Add(-n.cfg.TombstoneTTL).UnixNano()
+	horizon := n.physicalNow().Add(-n.cfg.TombstoneTTL).UnixNano()
 	type dropped struct {
 		id  ulid.ULID
 		sum storage.Sum

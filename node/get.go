@@ -684,7 +684,7 @@ func (f *fill) commit(sum storage.Sum) (err error) {
 		return diskErr(err)
 	}
 	f.entry.Sum = sum
-	blob := journal.Blob{Size: size, Sum: sum, Stored: time.Now().UTC(), Fetched: f.source == SourceRemote}
+	blob := journal.Blob{Size: size, Sum: sum, Stored: n.physicalNow().UTC(), Fetched: f.source == SourceRemote}
 	var learned bool
 	var deleted bool
 	err = n.journal.Update(func(tx *journal.Tx) error {

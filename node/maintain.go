@@ -328,7 +328,7 @@ func (n *Node) Scrub(ctx context.Context) (ScrubReport, error) {
 			n.log.Error("scrub found a damaged body; dropping it", "id", ref.ID)
 			n.dropBlob(ref.ID, ref.Sum, n.inRemote(ref.ID))
 		}
-		if err := n.markVerified(verified, time.Now().UTC()); err != nil {
+		if err := n.markVerified(verified, n.physicalNow().UTC()); err != nil {
 			return rep, err
 		}
 		after = page[len(page)-1].ID

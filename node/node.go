@@ -88,8 +88,12 @@ type Config struct {
 	TombstoneTTL time.Duration
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
-	// Now is the physical clock behind the node's hybrid logical clock; nil
-	// means time.Now. Tests inject skewed clocks here.
+	// Now is the node's one clock for every time decision: the physical
+	// clock behind its hybrid logical clock, cache expiry, the tombstone
+	// horizon, stored and verified times, and staleness; nil means
+	// time.Now. Tests inject skewed or advancing clocks here instead of
+	// sleeping. (Timers and backoffs, which measure waits rather than
+	// dates, use the system's monotonic clock.)
 	Now func() time.Time
 	// Keyring, when set, encrypts every body this node writes to its disk
 	// (storage/seal), and lets it read bodies sealed with any of its keys;
@@ -268,6 +272,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		uploads: make(chan struct{}, cfg.MaxUploads),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.misses.now = n.physicalNow
 	// Resume above every version this node has written or merged, so a
 	// wall clock that stepped back while the node was down cannot order
 	// its next writes before its last ones.

@@ -1037,3 +1037,74 @@ func TestQuotaUnderConcurrency(t *testing.T) {
 		t.Errorf("%d bytes held at the end, quota %d", st.BlobBytes, quota)
 	}
 }
+
+// manualClock is a clock a test moves by hand.
+type manualClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *manualClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
+
+func (c *manualClock) Add(d time.Duration) { c.mu.Lock(); c.now = c.now.Add(d); c.mu.Unlock() }
+
+// Time-based behaviour follows the node's injected clock, so it is tested
+// without sleeping: a cached copy expires after the TTL, a remote miss is
+// forgotten after a minute, and a node that last synced longer ago than
+// the tombstone retention is stale.
+func TestInjectedClockDrivesTimeDecisions(t *testing.T) {
+	clock := &manualClock{now: time.Now()}
+	dir := t.TempDir()
+	dr, _ := storage.NewDirRemote(filepath.Join(dir, "remote"))
+	remote := &countingRemote{Remote: dr}
+	n, err := Open(context.Background(), Config{StateDir: filepath.Join(dir, "state"), FilesDir: filepath.Join(dir, "files"),
+		Remote: remote, RemotePrefix: "objects/", ScrubInterval: -1, CacheTTL: time.Hour, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx := context.Background()
+	id := ulid.Make()
+	if _, err := n.Put(ctx, PutRequest{ID: id, Level: journal.LevelRemote, Body: strings.NewReader("cached"), Size: 6}); err != nil {
+		t.Fatal(err)
+	}
+	read := func() Source {
+		obj, err := n.Get(ctx, id, GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer obj.Close()
+		io.Copy(io.Discard, obj.Content)
+		return obj.Source
+	}
+	if src := read(); src != SourceLocal {
+		t.Fatalf("fresh copy read from %s", src)
+	}
+	clock.Add(2 * time.Hour)
+	if src := read(); src == SourceLocal {
+		t.Error("a copy past its TTL was served as it was")
+	}
+
+	missing := ulid.Make()
+	n.Get(ctx, missing, GetOptions{Fetch: true})
+	before := remote.gets.Load()
+	n.Get(ctx, missing, GetOptions{Fetch: true})
+	if remote.gets.Load() != before {
+		t.Error("a remembered miss went to the remote")
+	}
+	clock.Add(2 * missTTL)
+	n.Get(ctx, missing, GetOptions{Fetch: true})
+	if remote.gets.Load() == before {
+		t.Error("a miss was remembered past its minute")
+	}
+
+	if err := n.journal.SetLastSync(clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if n.CheckFresh(clock.Now().Add(-defaultTombstoneTTL-time.Minute)) == nil {
+		t.Error("a peer that last synced before the tombstone horizon was taken as fresh")
+	}
+	if n.CheckFresh(clock.Now().Add(-time.Hour)) != nil {
+		t.Error("a peer that synced an hour ago was refused")
+	}
+}

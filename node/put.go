@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -170,7 +169,7 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 	}
 	n.fault("before-commit")
 	e.Size, e.Sum = size, sum
-	blob := journal.Blob{Size: size, Sum: sum, Stored: time.Now().UTC()}
+	blob := journal.Blob{Size: size, Sum: sum, Stored: n.physicalNow().UTC()}
 	old, applied, err := n.commit(e, &blob)
 	if err == nil && applied {
 		n.fault("after-commit")
