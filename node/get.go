@@ -272,7 +272,7 @@ func (f *fill) leave() {
 func (n *Node) startFill(id ulid.ULID, known *journal.Entry, pin bool) *fill {
 	n.fillsMu.Lock()
 	defer n.fillsMu.Unlock()
-	if f, ok := n.fills[id]; ok {
+	if f, ok := n.fills[id]; ok && !f.failed() {
 		f.join(pin)
 		return f
 	}
@@ -298,10 +298,28 @@ func (n *Node) startFill(id ulid.ULID, known *journal.Entry, pin bool) *fill {
 			n.log.Warn("fetch failed", "id", id, "err", err)
 		}
 		n.fillsMu.Lock()
-		delete(n.fills, id)
+		if n.fills[id] == f { // a later fill may have taken its place
+			delete(n.fills, id)
+		}
 		n.fillsMu.Unlock()
 	}()
 	return f
+}
+
+// failed reports whether the fill has already failed, so that a new
+// request starts afresh rather than join it on its way out.
+func (f *fill) failed() bool {
+	select {
+	case <-f.ready:
+		if f.headErr != nil {
+			return true
+		}
+	default:
+		return false
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.err != nil
 }
 
 func (f *fill) run(ctx context.Context) (err error) {
