@@ -284,7 +284,7 @@ func TestLevel2PullsAreKeptUntilDone(t *testing.T) {
 	ctx := context.Background()
 	openB := func(maxDisk int64) *Node {
 		b, err := Open(ctx, Config{StateDir: filepath.Join(dir, "b", "state"), FilesDir: filepath.Join(dir, "b", "files"),
-			Remote: dr, RemotePrefix: "objects/", ScrubInterval: -1, MaxDisk: maxDisk})
+			Remote: storage.WithPrefix(dr, "objects/"), ScrubInterval: -1, MaxDisk: maxDisk})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -449,7 +449,6 @@ func (f *fill) open(ctx context.Context) (io.ReadCloser, error) {
 // ranged parts (runParts) and openRemote returns no stream.
 func (f *fill) openRemote(ctx context.Context) (io.ReadCloser, error) {
 	n := f.n
-	n.counters.remoteGets.Add(1)
 	partSize := n.cfg.FetchPartSize
 	rc, info, err := n.remote.Get(ctx, n.remoteKey(f.id), 0, partSize)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -467,7 +466,6 @@ func (f *fill) openRemote(ctx context.Context) (io.ReadCloser, error) {
 		if info.Size > partSize {
 			// One stream for the whole body: ask again without a range.
 			rc.Close()
-			n.counters.remoteGets.Add(1)
 			if rc, _, err = n.remote.Get(ctx, n.remoteKey(f.id), 0, -1); err != nil {
 				return nil, remoteErr("fetch "+f.id.String(), err)
 			}
@@ -533,7 +531,6 @@ func (f *fill) runParts(ctx context.Context) error {
 	var wg sync.WaitGroup
 	get := func(k int) error {
 		off := int64(k) * f.partSize
-		n.counters.remoteGets.Add(1)
 		rc, _, err := n.remote.Get(ctx, n.remoteKey(f.id), off, min(f.partSize, f.entry.Size-off))
 		if err == nil {
 			err = f.fetchPart(ctx, k, rc)

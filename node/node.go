@@ -34,10 +34,10 @@ type Config struct {
 	StateDir string
 	// FilesDir holds the bodies. Required.
 	FilesDir string
-	// Remote is the durable tier. Required.
+	// Remote is the durable tier. Required. An object's key there is its
+	// ID; wrap the Remote (storage.WithPrefix) to keep objects under a
+	// folder of a shared store.
 	Remote storage.Remote
-	// RemotePrefix is prepended to an object's ID to form its remote key.
-	RemotePrefix string
 	// MaxObjectSize rejects larger bodies with ErrTooLarge; zero means no
 	// limit.
 	MaxObjectSize int64
@@ -134,7 +134,7 @@ type Node struct {
 	id      ulid.ULID
 	journal *journal.Journal
 	disk    *storage.Disk
-	remote  storage.Remote
+	remote  *storage.Counted // cfg.Remote, its requests counted for the stats
 	clock   *journal.Clock
 	locks   keyLock
 	uploads chan struct{} // a slot per remote upload in flight
@@ -166,19 +166,18 @@ type Node struct {
 
 // counters are the node's traffic statistics since start.
 type counters struct {
-	hitsLocal, hitsRemote     atomic.Int64
-	hitsPeer                  atomic.Int64
-	misses                    atomic.Int64
-	fetches, fetchErrors      atomic.Int64
-	scrubbed, scrubDamaged    atomic.Int64
-	repairs, repairErrors     atomic.Int64
-	puts, deletes, putErrors  atomic.Int64
-	remoteUploads, remoteGets atomic.Int64
-	evictions                 atomic.Int64
-	mergeRefused              atomic.Int64
-	resealed                  atomic.Int64
-	bytesLocal, bytesPeer     atomic.Int64
-	bytesRemote               atomic.Int64
+	hitsLocal, hitsRemote    atomic.Int64
+	hitsPeer                 atomic.Int64
+	misses                   atomic.Int64
+	fetches, fetchErrors     atomic.Int64
+	scrubbed, scrubDamaged   atomic.Int64
+	repairs, repairErrors    atomic.Int64
+	puts, deletes, putErrors atomic.Int64
+	evictions                atomic.Int64
+	mergeRefused             atomic.Int64
+	resealed                 atomic.Int64
+	bytesLocal, bytesPeer    atomic.Int64
+	bytesRemote              atomic.Int64
 }
 
 // Open starts a node: it loads or creates the node's identity, opens the
@@ -264,7 +263,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		id:      id,
 		journal: j,
 		disk:    disk,
-		remote:  cfg.Remote,
+		remote:  storage.NewCounted(cfg.Remote),
 		clock:   journal.NewClock(cfg.Now, cfg.MaxClockOffset),
 		fills:   make(map[ulid.ULID]*fill),
 		clocks:  clockState{samples: make(map[string]clockSample)},
@@ -408,7 +407,7 @@ func writeFileAtomic(path string, data []byte) error {
 }
 
 // remoteKey is the key of an object in the remote tier.
-func (n *Node) remoteKey(id ulid.ULID) string { return n.cfg.RemotePrefix + id.String() }
+func (n *Node) remoteKey(id ulid.ULID) string { return id.String() }
 
 // Meta is the public description of an object, as /api/v1/meta returns it.
 type Meta struct {

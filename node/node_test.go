@@ -117,8 +117,7 @@ func (env *testEnv) start() {
 	n, err := Open(context.Background(), Config{
 		StateDir:      filepath.Join(env.dir, "state"),
 		FilesDir:      filepath.Join(env.dir, "files"),
-		Remote:        env.remote,
-		RemotePrefix:  "objects/",
+		Remote:        storage.WithPrefix(env.remote, "objects/"),
 		MaxObjectSize: env.maxSize,
 		MaxUploads:    env.maxUploads,
 		Now:           env.now,
@@ -587,7 +586,7 @@ func TestPartedFetchServesRangesEarly(t *testing.T) {
 
 	gated := &gatedRemote{Remote: dr, from: 1, to: 14 * part, gate: make(chan struct{})}
 	n, err := Open(context.Background(), Config{StateDir: filepath.Join(dir, "r", "state"), FilesDir: filepath.Join(dir, "r", "files"),
-		Remote: gated, RemotePrefix: "objects/", ScrubInterval: -1, FetchPartSize: part, FetchConcurrency: 4})
+		Remote: storage.WithPrefix(gated, "objects/"), ScrubInterval: -1, FetchPartSize: part, FetchConcurrency: 4})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -637,7 +636,7 @@ func TestChunkedPutOverQuota(t *testing.T) {
 	dir := t.TempDir()
 	dr, _ := storage.NewDirRemote(filepath.Join(dir, "remote"))
 	n, err := Open(context.Background(), Config{StateDir: filepath.Join(dir, "state"), FilesDir: filepath.Join(dir, "files"),
-		Remote: dr, RemotePrefix: "objects/", ScrubInterval: -1, MaxDisk: 1000})
+		Remote: storage.WithPrefix(dr, "objects/"), ScrubInterval: -1, MaxDisk: 1000})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -737,7 +736,7 @@ func TestPartedFetchFailsWithTheCause(t *testing.T) {
 	writer.node.Close()
 
 	n, err := Open(context.Background(), Config{StateDir: filepath.Join(dir, "r", "state"), FilesDir: filepath.Join(dir, "r", "files"),
-		Remote: &stallRemote{Remote: dr, failAt: 2 * part}, RemotePrefix: "objects/", ScrubInterval: -1,
+		Remote: storage.WithPrefix(&stallRemote{Remote: dr, failAt: 2 * part}, "objects/"), ScrubInterval: -1,
 		FetchPartSize: part, FetchConcurrency: 3})
 	if err != nil {
 		t.Fatal(err)
@@ -967,7 +966,7 @@ func TestQuotaUnderConcurrency(t *testing.T) {
 	dr, _ := storage.NewDirRemote(filepath.Join(dir, "remote"))
 	const quota = 1 << 20
 	n, err := Open(context.Background(), Config{StateDir: filepath.Join(dir, "state"), FilesDir: filepath.Join(dir, "files"),
-		Remote: dr, RemotePrefix: "objects/", ScrubInterval: -1, MaxDisk: quota})
+		Remote: storage.WithPrefix(dr, "objects/"), ScrubInterval: -1, MaxDisk: quota})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1058,7 +1057,7 @@ func TestInjectedClockDrivesTimeDecisions(t *testing.T) {
 	dr, _ := storage.NewDirRemote(filepath.Join(dir, "remote"))
 	remote := &countingRemote{Remote: dr}
 	n, err := Open(context.Background(), Config{StateDir: filepath.Join(dir, "state"), FilesDir: filepath.Join(dir, "files"),
-		Remote: remote, RemotePrefix: "objects/", ScrubInterval: -1, CacheTTL: time.Hour, Now: clock.Now})
+		Remote: storage.WithPrefix(remote, "objects/"), ScrubInterval: -1, CacheTTL: time.Hour, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

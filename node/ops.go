@@ -163,7 +163,6 @@ func (n *Node) upload(ctx context.Context, e journal.Entry) error {
 		return err
 	}
 	defer release()
-	n.counters.remoteUploads.Add(1)
 	if err := n.remote.Put(ctx, n.remoteKey(e.ID), f, e.Size, remoteMeta(e, true)); err != nil {
 		return remoteErr("upload "+e.ID.String(), err)
 	}
@@ -220,6 +219,7 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 		return Stats{}, err
 	}
 	c := &n.counters
+	rc := n.remote.Counts()
 	return Stats{
 		NodeID:        n.id.String(),
 		Remote:        n.remote.String(),
@@ -230,7 +230,7 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 			HitsLocal: c.hitsLocal.Load(), HitsPeer: c.hitsPeer.Load(), HitsRemote: c.hitsRemote.Load(), Misses: c.misses.Load(),
 			Fetches: c.fetches.Load(), FetchErrors: c.fetchErrors.Load(),
 			Puts: c.puts.Load(), PutErrors: c.putErrors.Load(), Deletes: c.deletes.Load(),
-			RemoteUploads: c.remoteUploads.Load(), RemoteGets: c.remoteGets.Load(),
+			RemoteUploads: rc.Puts, RemoteGets: rc.Gets,
 			Scrubbed: c.scrubbed.Load(), ScrubDamaged: c.scrubDamaged.Load(),
 			Repairs: c.repairs.Load(), RepairErrors: c.repairErrors.Load(),
 			BytesLocal: c.bytesLocal.Load(), BytesPeer: c.bytesPeer.Load(), BytesRemote: c.bytesRemote.Load(),

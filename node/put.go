@@ -242,7 +242,6 @@ func (n *Node) streamBoth(ctx context.Context, e journal.Entry, size int64, body
 		pr.CloseWithError(errRemoteStopped)
 		done <- err
 	}()
-	n.counters.remoteUploads.Add(1)
 	copyErr := copyBody(io.MultiWriter(w, pw), body)
 	if copyErr != nil {
 		pw.CloseWithError(copyErr)

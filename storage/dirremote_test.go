@@ -32,6 +32,46 @@ func TestDirRemoteConformance(t *testing.T) {
 	})
 }
 
+// The decorators keep every promise of the Remote they wrap.
+func TestDecoratorsConformance(t *testing.T) {
+	t.Run("prefixed", func(t *testing.T) {
+		remotetest.Run(t, func(t *testing.T) storage.Remote {
+			r, _ := newTestDirRemote(t)
+			return storage.WithPrefix(r, "objects/")
+		})
+	})
+	t.Run("counted", func(t *testing.T) {
+		remotetest.Run(t, func(t *testing.T) storage.Remote {
+			r, _ := newTestDirRemote(t)
+			return storage.NewCounted(r)
+		})
+	})
+}
+
+// A prefixed remote stores under the prefix, and counts add up.
+func TestPrefixAndCounts(t *testing.T) {
+	r, _ := newTestDirRemote(t)
+	c := storage.NewCounted(storage.WithPrefix(r, "objects/"))
+	ctx := t.Context()
+	if err := c.Put(ctx, "k", strings.NewReader("v"), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.Stat(ctx, "objects/k"); err != nil {
+		t.Errorf("the object is not under the prefix: %v", err)
+	}
+	if info, err := c.Stat(ctx, "k"); err != nil || info.Key != "k" {
+		t.Errorf("stat through the prefix: %+v %v", info, err)
+	}
+	rc, _, err := c.Get(ctx, "k", 0, -1)
+	if err == nil {
+		rc.Close()
+	}
+	c.Remove(ctx, "k")
+	if got := c.Counts(); got != (storage.RemoteCounts{Gets: 1, Puts: 1, Stats: 1, Removes: 1}) {
+		t.Errorf("counts %+v", got)
+	}
+}
+
 // tmpEntries lists what is in the remote's temp folder.
 func tmpEntries(t *testing.T, dir string) []string {
 	t.Helper()
