@@ -100,11 +100,12 @@ type Config struct {
 	// the scrub reseals bodies in the clear or under older keys. Nil
 	// writes bodies in the clear.
 	Keyring *seal.Keyring
-	// FaultHook, for crash tests only, is called at each step of the write
-	// path ("after-upload", "before-commit", "after-commit", and the
-	// storage steps of storage.Disk.SetFaultHook), so a test can stop the
-	// process at any of them. Nil in production.
-	FaultHook func(step string)
+	// FaultHook, for fault tests only, is called at each step of the
+	// write path ("after-upload", "before-commit", "after-commit", and the
+	// storage steps of storage.Disk.SetFaultHook, where an error it returns
+	// is taken for the disk's), so a test can fail or stop the process at
+	// any of them. Nil in production.
+	FaultHook func(step string) error
 	// MaxClockOffset bounds how far apart nodes' clocks may be: an entry
 	// from a peer (or a remote copy's metadata) stamped further ahead of
 	// this node's clock is refused rather than observed, and a node whose
@@ -344,7 +345,7 @@ func (n *Node) SetKeyring(kr *seal.Keyring) {
 // fault marks a step of the write path for crash tests (Config.FaultHook).
 func (n *Node) fault(step string) {
 	if n.cfg.FaultHook != nil {
-		n.cfg.FaultHook(step)
+		n.cfg.FaultHook(step) // crash tests stop here; errors are the disk's steps' only
 	}
 }
 

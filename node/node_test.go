@@ -1107,3 +1107,89 @@ func TestInjectedClockDrivesTimeDecisions(t *testing.T) {
 		t.Error("a peer that synced an hour ago was refused")
 	}
 }
+
+// A disk that fails under the node (EIO on a body's writes, its fsync,
+// its folder's fsync or an open, and ENOSPC): no write is acknowledged, a
+// full disk is ErrNoSpace at once, nothing half-written is committed,
+// reads of other bodies go on (an unreadable body is not taken for a
+// missing one), and once the disk recovers the node works again without a
+// restart.
+func TestFailingDisk(t *testing.T) {
+	var failing atomic.Pointer[map[string]error]
+	hook := func(step string) error {
+		if m := failing.Load(); m != nil {
+			return (*m)[step]
+		}
+		return nil
+	}
+	set := func(m map[string]error) { failing.Store(&m) }
+	dir := t.TempDir()
+	dr, _ := storage.NewDirRemote(filepath.Join(dir, "remote"))
+	n, err := Open(context.Background(), Config{StateDir: filepath.Join(dir, "state"), FilesDir: filepath.Join(dir, "files"),
+		Remote: dr, ScrubInterval: -1, FaultHook: hook})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer n.Close()
+	ctx := context.Background()
+	put := func(level journal.Level) (ulid.ULID, error) {
+		id := ulid.Make()
+		_, err := n.Put(ctx, PutRequest{ID: id, Level: level, Body: strings.NewReader("payload"), Size: 7})
+		return id, err
+	}
+	before, err := put(journal.LevelLocal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readBefore := func() error {
+		obj, err := n.Get(ctx, before, GetOptions{})
+		if err != nil {
+			return err
+		}
+		defer obj.Close()
+		b, err := io.ReadAll(obj.Content)
+		if err == nil && string(b) != "payload" {
+			err = fmt.Errorf("read %q", b)
+		}
+		return err
+	}
+	for _, c := range []struct {
+		step  string
+		err   error
+		level journal.Level
+	}{
+		{"write", syscall.EIO, journal.LevelLocal},
+		{"sync", syscall.EIO, journal.LevelLocal},
+		{"sync", syscall.EIO, journal.LevelRemote},
+		{"after-rename", syscall.EIO, journal.LevelLocal},
+		{"write", syscall.ENOSPC, journal.LevelLocal},
+	} {
+		set(map[string]error{c.step: c.err})
+		id, err := put(c.level)
+		switch {
+		case err == nil:
+			t.Errorf("%v at %s: the PUT was acknowledged", c.err, c.step)
+		case c.err == syscall.ENOSPC && !errors.Is(err, ErrNoSpace):
+			t.Errorf("ENOSPC at %s: %v, want ErrNoSpace", c.step, err)
+		}
+		if _, err := n.Meta(ctx, id); !errors.Is(err, ErrNotFound) {
+			t.Errorf("%v at %s: the failed object is known: %v", c.err, c.step, err)
+		}
+		if err := readBefore(); err != nil {
+			t.Errorf("%v at %s: a read of another body failed: %v", c.err, c.step, err)
+		}
+		set(nil)
+		if _, err := put(c.level); err != nil {
+			t.Errorf("after %v at %s the disk recovered, but a PUT failed: %v", c.err, c.step, err)
+		}
+	}
+	// An open that fails with EIO fails the read, and the body is kept.
+	set(map[string]error{"open": syscall.EIO})
+	if err := readBefore(); err == nil {
+		t.Error("a read through a failing open succeeded")
+	}
+	set(nil)
+	if err := readBefore(); err != nil {
+		t.Errorf("after the disk recovered: %v", err)
+	}
+}

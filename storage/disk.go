@@ -57,18 +57,23 @@ const tmpDir = ".tmp"
 type Disk struct {
 	dir   string
 	kr    atomic.Pointer[seal.Keyring] // nil: bodies are written in the clear
-	fault func(step string)            // see SetFaultHook; nil in production
+	fault func(step string) error      // see SetFaultHook; nil in production
 }
 
-// SetFaultHook makes Commit call hook between its steps ("before-sync",
-// "after-sync", "after-rename"), for crash tests that stop the process at
-// each one. Set it before the Disk is used.
-func (d *Disk) SetFaultHook(hook func(step string)) { d.fault = hook }
+// SetFaultHook is the seam for fault tests under the disk: hook is called
+// at each step of writing and reading bodies, and an error it returns is
+// taken for the operation's own. Steps: "write" (each write of a body's
+// bytes), "before-sync", "sync" (the body's fsync; an error is a failed
+// fsync), "after-sync", "after-rename", "open" (opening a body to read).
+// Crash tests stop the process at a step instead. Set it before the Disk
+// is used.
+func (d *Disk) SetFaultHook(hook func(step string) error) { d.fault = hook }
 
-func (d *Disk) faultPoint(step string) {
+func (d *Disk) faultPoint(step string) error {
 	if d.fault != nil {
-		d.fault(step)
+		return d.fault(step)
 	}
+	return nil
 }
 
 // sealedSuffix marks the name of a sealed body.
@@ -137,6 +142,9 @@ func (d *Disk) names(id ulid.ULID, sum Sum) (first, second string, firstSealed b
 // object's) an error matching ErrNotFound too, since it holds no body;
 // one sealed with a key this Disk lacks, ErrNoKey.
 func (d *Disk) Open(id ulid.ULID, sum Sum) (Body, int64, error) {
+	if err := d.faultPoint("open"); err != nil {
+		return nil, 0, fmt.Errorf("storage: open body %s: %w", id, err)
+	}
 	var f *os.File
 	sealed, err := d.find(id, sum, func(name string) (err error) {
 		f, err = os.Open(name)
@@ -368,6 +376,9 @@ type Writer struct {
 // Write appends p to the body. A full disk yields an error matching
 // ErrNoSpace.
 func (w *Writer) Write(p []byte) (int, error) {
+	if err := w.d.faultPoint("write"); err != nil {
+		return 0, fmt.Errorf("storage: write body: %w", noSpace(err))
+	}
 	var n int
 	var err error
 	if w.sw != nil {
@@ -391,6 +402,9 @@ func (w *Writer) Write(p []byte) (int, error) {
 // written at once. A caller using it must then pass every byte of the
 // body, in order, to Hash, so that Size and Sum describe it.
 func (w *Writer) WriteAt(p []byte, off int64) (int, error) {
+	if err := w.d.faultPoint("write"); err != nil {
+		return 0, fmt.Errorf("storage: write body: %w", noSpace(err))
+	}
 	var n int
 	var err error
 	if w.sw != nil {
@@ -461,11 +475,17 @@ func (w *Writer) Commit(id ulid.ULID) (int64, Sum, error) {
 	if w.sw != nil {
 		err = w.sw.Close() // seals the last segment
 	}
-	w.d.faultPoint("before-sync")
 	if err == nil {
-		err = w.f.Sync()
+		err = w.d.faultPoint("before-sync")
 	}
-	w.d.faultPoint("after-sync")
+	if err == nil {
+		if err = w.d.faultPoint("sync"); err == nil {
+			err = w.f.Sync()
+		}
+	}
+	if err == nil {
+		err = w.d.faultPoint("after-sync")
+	}
 	if cerr := w.f.Close(); err == nil {
 		err = cerr
 	}
@@ -489,7 +509,12 @@ func (w *Writer) Commit(id ulid.ULID) (int64, Sum, error) {
 		os.Remove(w.f.Name())
 		return 0, Sum{}, fmt.Errorf("storage: rename body %s: %w", id, err)
 	}
-	w.d.faultPoint("after-rename")
+	if err := w.d.faultPoint("after-rename"); err != nil {
+		if !existed {
+			os.Remove(final)
+		}
+		return 0, Sum{}, fmt.Errorf("storage: sync folder of %s: %w", id, noSpace(err))
+	}
 	if err := syncDir(filepath.Dir(final)); err != nil {
 		if !existed {
 			os.Remove(final)

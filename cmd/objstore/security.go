@@ -220,7 +220,7 @@ const (
 	envFaultCrashAfter = "OBJSTORE_FAULT_CRASH_AFTER"
 )
 
-func faultHook(log *slog.Logger) func(string) {
+func faultHook(log *slog.Logger) func(string) error {
 	at := os.Getenv(envFaultCrashAt)
 	if at == "" {
 		return nil
@@ -229,10 +229,11 @@ func faultHook(log *slog.Logger) func(string) {
 	after = max(after, 1)
 	log.Warn("FAULT INJECTION: this node will crash", "at", at, "after", after)
 	var hits atomic.Int64
-	return func(step string) {
+	return func(step string) error {
 		if step == at && hits.Add(1) == int64(after) {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 			select {} // the signal is on its way
 		}
+		return nil
 	}
 }
