@@ -21,8 +21,10 @@ import (
 
 // Cluster-related defaults.
 const (
-	defaultSyncInterval  = 30 * time.Second
-	defaultTombstoneTTL  = 7 * 24 * time.Hour
+	// DefaultSyncInterval and DefaultTombstoneTTL are the defaults of
+	// Config.SyncInterval and Config.TombstoneTTL.
+	DefaultSyncInterval  = 30 * time.Second
+	DefaultTombstoneTTL  = 7 * 24 * time.Hour
 	announceDelay        = 50 * time.Millisecond
 	announceTimeout      = 5 * time.Second
 	writeAnnounceTimeout = 3 * time.Second

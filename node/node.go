@@ -115,11 +115,16 @@ type Config struct {
 }
 
 const (
-	defaultScrubInterval = 24 * time.Hour
-	defaultScrubRate     = 32 << 20
-	defaultMaxUploads    = 8
-	nodeIDFile           = "node-id"
-	journalFile          = "journal.db"
+	// DefaultScrubInterval, DefaultScrubRate, DefaultMaxUploads,
+	// DefaultFetchPartSize and DefaultFetchConcurrency are the defaults of
+	// the Config fields of those names; the command's flags use them.
+	DefaultScrubInterval    = 24 * time.Hour
+	DefaultScrubRate        = 32 << 20
+	DefaultMaxUploads       = 8
+	DefaultFetchPartSize    = 8 << 20
+	DefaultFetchConcurrency = 4
+	nodeIDFile              = "node-id"
+	journalFile             = "journal.db"
 	// copyBufferSize is the unit bodies stream in.
 	copyBufferSize = 256 << 10
 	// Limits on what the remote tier's metadata must carry; S3 caps user
@@ -194,25 +199,25 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.ScrubInterval == 0 {
-		cfg.ScrubInterval = defaultScrubInterval
+		cfg.ScrubInterval = DefaultScrubInterval
 	}
 	if cfg.ScrubRate <= 0 {
-		cfg.ScrubRate = defaultScrubRate
+		cfg.ScrubRate = DefaultScrubRate
 	}
 	if cfg.MaxUploads <= 0 {
-		cfg.MaxUploads = defaultMaxUploads
+		cfg.MaxUploads = DefaultMaxUploads
 	}
 	if cfg.FetchPartSize <= 0 {
-		cfg.FetchPartSize = 8 << 20
+		cfg.FetchPartSize = DefaultFetchPartSize
 	}
 	if cfg.FetchConcurrency <= 0 {
-		cfg.FetchConcurrency = 4
+		cfg.FetchConcurrency = DefaultFetchConcurrency
 	}
 	if cfg.SyncInterval <= 0 {
-		cfg.SyncInterval = defaultSyncInterval
+		cfg.SyncInterval = DefaultSyncInterval
 	}
 	if cfg.TombstoneTTL <= 0 {
-		cfg.TombstoneTTL = defaultTombstoneTTL
+		cfg.TombstoneTTL = DefaultTombstoneTTL
 	}
 	if cfg.MaxClockOffset == 0 {
 		cfg.MaxClockOffset = DefaultMaxClockOffset

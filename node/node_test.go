@@ -1100,7 +1100,7 @@ func TestInjectedClockDrivesTimeDecisions(t *testing.T) {
 	if err := n.journal.SetLastSync(clock.Now()); err != nil {
 		t.Fatal(err)
 	}
-	if n.CheckFresh(clock.Now().Add(-defaultTombstoneTTL-time.Minute)) == nil {
+	if n.CheckFresh(clock.Now().Add(-DefaultTombstoneTTL-time.Minute)) == nil {
 		t.Error("a peer that last synced before the tombstone horizon was taken as fresh")
 	}
 	if n.CheckFresh(clock.Now().Add(-time.Hour)) != nil {
