@@ -105,7 +105,8 @@ type Journal struct {
 
 	tree *tree
 
-	sealer atomic.Pointer[sealerBox]
+	sealer   atomic.Pointer[sealerBox]
+	lastSync atomic.Int64 // meta/last_sync in Unix ns, read on hot paths
 }
 
 type sealerBox struct{ s Sealer }
@@ -197,6 +198,9 @@ func (j *Journal) init() error {
 	// Counting and hashing at open cost one scan; they keep Stats and the
 	// hash tree exact without records that every commit would rewrite.
 	return j.View(func(tx *Tx) error {
+		if v := tx.tx.Bucket(bucketMeta).Get(keyLastSync); len(v) == 8 {
+			j.lastSync.Store(int64(binary.BigEndian.Uint64(v)))
+		}
 		if v := tx.tx.Bucket(bucketMeta).Get(keyLatest); v != nil {
 			ts, err := decodeTimestamp(v)
 			if err != nil {

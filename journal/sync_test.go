@@ -191,7 +191,11 @@ func TestCompactTombstones(t *testing.T) {
 }
 
 func TestLastSync(t *testing.T) {
-	j := openTest(t, "")
+	path := filepath.Join(t.TempDir(), "j.db")
+	j, err := Open(Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
 	if ts, err := j.LastSync(); err != nil || !ts.IsZero() {
 		t.Fatalf("fresh journal: %v %v", ts, err)
 	}
@@ -199,5 +203,10 @@ func TestLastSync(t *testing.T) {
 	j.SetLastSync(now)
 	if ts, _ := j.LastSync(); !ts.Equal(now) {
 		t.Errorf("last sync %v, want %v", ts, now)
+	}
+	j.Close()
+	j = openTest(t, path)
+	if ts, _ := j.LastSync(); !ts.Equal(now) {
+		t.Errorf("last sync after reopening %v, want %v", ts, now)
 	}
 }
