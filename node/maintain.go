@@ -301,7 +301,7 @@ func (n *Node) Scrub(ctx context.Context) (ScrubReport, error) {
 		}
 		var verified []journal.BlobRef
 		for _, ref := range page {
-			v, err := n.verify(ctx, ref, limiter, buf)
+			v, current, err := n.verify(ctx, ref, limiter, buf)
 			if err != nil {
 				return rep, err
 			}
@@ -315,6 +315,9 @@ func (n *Node) Scrub(ctx context.Context) (ScrubReport, error) {
 				verified = append(verified, ref)
 				// A body in the clear or under an older key is sealed
 				// again under the primary key.
+				if current {
+					continue
+				}
 				if changed, err := n.reseal(ctx, ref); err != nil {
 					n.log.Warn("reseal body", "id", ref.ID, "err", err)
 				} else if changed {
@@ -374,24 +377,26 @@ const (
 	unreadable         // sealed with a key this node lacks: not its fault
 )
 
-// verify reads one body and compares it with its record. It returns an
-// error only when the scrub itself cannot go on.
-func (n *Node) verify(ctx context.Context, ref journal.BlobRef, limiter *rate.Limiter, buf []byte) (verdict, error) {
+// verify reads one body and compares it with its record, and reports
+// whether the body is stored as the disk writes bodies now (or needs
+// resealing). It returns an error only when the scrub itself cannot go on.
+func (n *Node) verify(ctx context.Context, ref journal.BlobRef, limiter *rate.Limiter, buf []byte) (v verdict, current bool, err error) {
 	f, _, err := n.disk.Open(ref.ID, ref.Sum)
 	if errors.Is(err, storage.ErrNoKey) {
 		// Dropping it would lose what a restored key file still reads.
 		n.log.Error("scrub cannot read a body: its encryption key is not in --encryption-key-file", "id", ref.ID, "err", err)
-		return unreadable, nil
+		return unreadable, false, nil
 	}
 	if err != nil {
-		return damaged, nil
+		return damaged, false, nil
 	}
 	defer f.Close()
+	current = n.disk.Current(f)
 	h := sha256.New()
 	var size int64
 	for {
 		if err := limiter.WaitN(ctx, len(buf)); err != nil {
-			return damaged, err
+			return damaged, false, err
 		}
 		nr, rerr := f.Read(buf)
 		h.Write(buf[:nr])
@@ -401,15 +406,15 @@ func (n *Node) verify(ctx context.Context, ref journal.BlobRef, limiter *rate.Li
 		}
 		if rerr != nil {
 			n.log.Error("scrub read failed", "id", ref.ID, "err", rerr)
-			return damaged, nil
+			return damaged, false, nil
 		}
 	}
 	var sum storage.Sum
 	h.Sum(sum[:0])
 	if size == ref.Size && sum == ref.Sum {
-		return whole, nil
+		return whole, current, nil
 	}
-	return damaged, nil
+	return damaged, false, nil
 }
 
 // markVerified records the scrub time of bodies found whole, in one commit

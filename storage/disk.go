@@ -546,6 +546,18 @@ func (w *Writer) Abort() {
 	os.Remove(w.f.Name())
 }
 
+// Current reports whether an opened body is stored as this Disk would
+// write it now: sealed under the primary key, or in the clear without a
+// keyring. A body that is not is what Reseal rewrites.
+func (d *Disk) Current(b Body) bool {
+	kr := d.kr.Load()
+	if kr == nil {
+		return true
+	}
+	sb, ok := b.(*sealedBody)
+	return ok && sb.KeyID() == kr.Primary()
+}
+
 // Reseal rewrites the body of id with checksum sum sealed with the
 // primary key when it is in the clear or sealed with another key, so a
 // node that turns encryption on, or rolls in a new key, ends with every
@@ -562,7 +574,7 @@ func (d *Disk) Reseal(id ulid.ULID, sum Sum) (bool, error) {
 		return false, err
 	}
 	defer b.Close()
-	if sb, ok := b.(*sealedBody); ok && sb.KeyID() == kr.Primary() {
+	if d.Current(b) {
 		return false, nil
 	}
 	w, err := d.Create(id, size)
