@@ -288,10 +288,10 @@ func (kr *Keyring) Install(secret []byte) error {
 func (kr *Keyring) Use(id string) error {
 	kr.mu.Lock()
 	defer kr.mu.Unlock()
-	k, ok := kr.find(id)
-	if !ok {
-		return fmt.Errorf("%w: key %s is not installed", ErrKeyring, id)
+	if err := kr.checkUse(id); err != nil {
+		return err
 	}
+	k, _ := kr.find(id)
 	if err := kr.saveAs(kr.keys, id); err != nil {
 		return err
 	}
@@ -307,8 +307,8 @@ func (kr *Keyring) Use(id string) error {
 func (kr *Keyring) Remove(id string) error {
 	kr.mu.Lock()
 	defer kr.mu.Unlock()
-	if id == kr.primary {
-		return fmt.Errorf("%w: key %s is the primary; make another key primary first", ErrKeyring, id)
+	if err := kr.checkRemove(id); err != nil {
+		return err
 	}
 	k, ok := kr.find(id)
 	if !ok {
@@ -322,6 +322,37 @@ func (kr *Keyring) Remove(id string) error {
 		return fmt.Errorf("%w: %w", ErrKeyring, err)
 	}
 	kr.keys = keys
+	return nil
+}
+
+// CanUse and CanRemove report, without changing anything, whether Use and
+// Remove of the key with fingerprint id would be refused, so a change can
+// be checked here before it is carried to the peers.
+func (kr *Keyring) CanUse(id string) error {
+	kr.mu.RLock()
+	defer kr.mu.RUnlock()
+	return kr.checkUse(id)
+}
+
+// CanRemove: see CanUse.
+func (kr *Keyring) CanRemove(id string) error {
+	kr.mu.RLock()
+	defer kr.mu.RUnlock()
+	return kr.checkRemove(id)
+}
+
+// checkUse and checkRemove are called with mu held.
+func (kr *Keyring) checkUse(id string) error {
+	if _, ok := kr.find(id); !ok {
+		return fmt.Errorf("%w: key %s is not installed; install it first", ErrKeyring, id)
+	}
+	return nil
+}
+
+func (kr *Keyring) checkRemove(id string) error {
+	if id == kr.primary {
+		return fmt.Errorf("%w: key %s is the primary; make another key primary first", ErrKeyring, id)
+	}
 	return nil
 }
 

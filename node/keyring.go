@@ -111,7 +111,11 @@ func (n *Node) RotateKeyring(ctx context.Context, req KeyringRequest) (KeyringRe
 			return res, fmt.Errorf("%w: %s needs the key's id", ErrInvalid, req.Op)
 		}
 		res.ID = req.ID
-		if err := n.checkKeyring(kr, op); err != nil {
+		check := kr.CanRemove
+		if req.Op == KeyringUse {
+			check = kr.CanUse
+		}
+		if err := check(req.ID); err != nil {
 			// A change this node would refuse (an unknown key, removing
 			// the primary) reaches no peer.
 			return res, keyringErr(err)
@@ -155,23 +159,6 @@ func (n *Node) ApplyKeyring(ctx context.Context, op KeyringOp) error {
 		return errNoKeyring
 	}
 	return keyringErr(n.applyKeyring(kr, op))
-}
-
-// checkKeyring reports whether this node would accept a use or remove.
-func (n *Node) checkKeyring(kr *cluster.Keyring, op KeyringOp) error {
-	var held, primary bool
-	for _, k := range kr.List() {
-		if k.ID == op.ID {
-			held, primary = true, k.Primary
-		}
-	}
-	switch {
-	case op.Op == KeyringUse && !held:
-		return fmt.Errorf("%w: key %s is not installed here; install it first", cluster.ErrKeyring, op.ID)
-	case op.Op == KeyringRemove && primary:
-		return fmt.Errorf("%w: key %s is the primary; make another key primary first", cluster.ErrKeyring, op.ID)
-	}
-	return nil
 }
 
 func (n *Node) applyKeyring(kr *cluster.Keyring, op KeyringOp) error {
