@@ -457,10 +457,17 @@ func (m *Membership) Members() []Member {
 // not untrusted, sorted by ID: the nodes worth sending requests to. It
 // does not block.
 func (m *Membership) Peers() []Member {
+	return slices.DeleteFunc(m.Others(), func(mb Member) bool { return mb.Untrusted })
+}
+
+// Others returns the alive (and suspect) members other than self, trusted
+// or not, sorted by ID: the ones to vet, and whose clocks count. It does
+// not block.
+func (m *Membership) Others() []Member {
 	all := m.Members()
 	out := all[:0]
 	for _, mb := range all {
-		if !mb.Self && !mb.Untrusted && (mb.State == StateAlive || mb.State == StateSuspect) {
+		if !mb.Self && (mb.State == StateAlive || mb.State == StateSuspect) {
 			out = append(out, mb)
 		}
 	}

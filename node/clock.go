@@ -87,12 +87,7 @@ func (n *Node) checkClock() error {
 	var worst time.Duration
 	// Every live member counts, trusted or not: peers that refuse this
 	// node because its clock is off are exactly the ones to count.
-	var peers []cluster.Member
-	for _, m := range n.cl.members.Members() {
-		if !m.Self && m.State == cluster.StateAlive {
-			peers = append(peers, m)
-		}
-	}
+	peers := n.cl.members.Others()
 	n.clocks.mu.Lock()
 	for _, p := range peers {
 		s, ok := n.clocks.samples[p.PrivateAddr]
@@ -137,10 +132,7 @@ func (n *Node) probeClocks() {
 	ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
-	for _, p := range n.cl.members.Members() {
-		if p.Self || p.State != cluster.StateAlive {
-			continue
-		}
+	for _, p := range n.cl.members.Others() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
