@@ -4,9 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -96,31 +93,13 @@ func TestQuotaEvictsAndReadsThrough(t *testing.T) {
 	}
 }
 
-// countingProxy stands between a node and MinIO and counts the GETs of
-// object bodies it passes on: the remote requests the node really makes.
-func countingProxy(t *testing.T, target string) (string, *atomic.Int64) {
-	u, err := url.Parse(target)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var gets atomic.Int64
-	rp := httputil.NewSingleHostReverseProxy(u)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/objects/") {
-			gets.Add(1)
-		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL, &gets
-}
-
 // Concurrent misses for one object make one remote request, counted at
 // the S3 endpoint, and every client gets the whole body.
 func TestCoalescedMissesMakeOneRemoteRequest(t *testing.T) {
 	srv := testminio.Start(t)
 	bucket := srv.NewBucket(t)
-	endpoint, gets := countingProxy(t, srv.Endpoint())
+	proxy := newS3Proxy(t, srv.Endpoint())
+	endpoint, gets := proxy.URL, &proxy.gets
 	n := testnode.Start(t, testnode.Options{Env: srv.Env(),
 		Args: []string{"--bucket", bucket, "--s3-endpoint", endpoint, "--s3-prefix", "objects/"}})
 	id := ulid.Make().String()

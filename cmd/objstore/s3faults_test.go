@@ -20,7 +20,7 @@ import (
 	"github.com/objstore/objstore/internal/testnode"
 )
 
-// Modes of faultyS3.
+// Modes of s3Proxy.
 const (
 	s3Pass      = iota // forward to MinIO
 	s3Busy             // answer 503 SlowDown
@@ -28,17 +28,26 @@ const (
 	s3CutBody          // forward, but cut object bodies off halfway
 )
 
-// faultyS3 stands between a node and MinIO and misbehaves as told.
-func faultyS3(t *testing.T, target string) (string, *atomic.Int32) {
+// s3Proxy stands between a node and MinIO: it counts the GETs of object
+// bodies it passes on (the remote requests the node really makes), and
+// misbehaves as its mode says.
+type s3Proxy struct {
+	URL  string
+	mode atomic.Int32
+	gets atomic.Int64
+}
+
+func newS3Proxy(t *testing.T, target string) *s3Proxy {
 	u, err := url.Parse(target)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var mode atomic.Int32
+	p := &s3Proxy{}
 	rp := httputil.NewSingleHostReverseProxy(u)
 	done := make(chan struct{})
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch mode.Load() {
+		body := r.Method == http.MethodGet && strings.Contains(r.URL.Path, "/objects/")
+		switch p.mode.Load() {
 		case s3Busy:
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(http.StatusServiceUnavailable)
@@ -49,7 +58,7 @@ func faultyS3(t *testing.T, target string) (string, *atomic.Int32) {
 			case <-done:
 			}
 		case s3CutBody:
-			if r.Method != http.MethodGet || !strings.Contains(r.URL.Path, "/objects/") {
+			if !body {
 				rp.ServeHTTP(w, r)
 				return
 			}
@@ -67,11 +76,15 @@ func faultyS3(t *testing.T, target string) (string, *atomic.Int32) {
 				conn.Close() // a reset in the middle of the body
 			}
 		default:
+			if body {
+				p.gets.Add(1)
+			}
 			rp.ServeHTTP(w, r)
 		}
 	}))
 	t.Cleanup(func() { close(done); srv.Close() })
-	return srv.URL, &mode
+	p.URL = srv.URL
+	return p
 }
 
 // An S3 that answers 503, black-holes requests, or cuts bodies off
@@ -82,7 +95,8 @@ func faultyS3(t *testing.T, target string) (string, *atomic.Int32) {
 func TestMisbehavingS3(t *testing.T) {
 	srv := testminio.Start(t)
 	bucket := srv.NewBucket(t)
-	endpoint, mode := faultyS3(t, srv.Endpoint())
+	proxy := newS3Proxy(t, srv.Endpoint())
+	endpoint, mode := proxy.URL, &proxy.mode
 	n := testnode.Start(t, testnode.Options{Env: srv.Env(),
 		Args: []string{"--bucket", bucket, "--s3-endpoint", endpoint, "--s3-prefix", "objects/", "--s3-timeout", "1s"}})
 	cached := ulid.Make().String()
