@@ -10,6 +10,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/objstore/objstore/internal/testkeys"
 	"github.com/objstore/objstore/journal"
 	"github.com/objstore/objstore/storage"
 )
@@ -54,7 +55,7 @@ func BenchmarkGetLocal(b *testing.B) {
 func BenchmarkPutSealed(b *testing.B) {
 	for _, size := range []int{4 << 10, 1 << 20} {
 		b.Run(fmt.Sprintf("size=%dKiB", size>>10), func(b *testing.B) {
-			env := &testEnv{t: b, dir: b.TempDir(), keyring: sealKeyring(b, 1)}
+			env := &testEnv{t: b, dir: b.TempDir(), keyring: testkeys.Keyring(b, 1)}
 			env.remote = &countingRemote{Remote: mustDirRemote(b, env.dir)}
 			env.start()
 			defer env.node.Close()
@@ -84,7 +85,7 @@ func benchGetLocal(b *testing.B, size int, sealed bool) {
 			env := newEnv(b)
 			if sealed {
 				env.node.Close()
-				env.keyring = sealKeyring(b, 1)
+				env.keyring = testkeys.Keyring(b, 1)
 				env.start()
 			}
 			ids := make([]ulid.ULID, 64)

@@ -19,6 +19,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/objstore/objstore/internal/testkeys"
 	"github.com/objstore/objstore/journal"
 	"github.com/objstore/objstore/storage"
 	"github.com/objstore/objstore/storage/seal"
@@ -831,19 +832,6 @@ func TestAbandonedFillIsCanceled(t *testing.T) {
 	}
 }
 
-func sealKeyring(t testing.TB, ids ...uint32) *seal.Keyring {
-	t.Helper()
-	keys := map[uint32][]byte{}
-	for _, id := range ids {
-		keys[id] = bytes.Repeat([]byte{byte(id)}, 32)
-	}
-	kr, err := seal.NewKeyring(ids[0], keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kr
-}
-
 // With a keyring, every body on disk is sealed: written by a PUT, fetched
 // in parallel parts from the remote (and read while it streams in), read
 // back whole and by range; the files hold no plaintext; a new key rolls in
@@ -854,7 +842,7 @@ func TestEncryptedBodies(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &testEnv{t: t, dir: dir, remote: &countingRemote{Remote: dr}, keyring: sealKeyring(t, 1), fetchPart: 64 << 10}
+	env := &testEnv{t: t, dir: dir, remote: &countingRemote{Remote: dr}, keyring: testkeys.Keyring(t, 1), fetchPart: 64 << 10}
 	env.start()
 	t.Cleanup(func() { env.node.Close() })
 	ctx := context.Background()
@@ -920,7 +908,7 @@ func TestEncryptedBodies(t *testing.T) {
 	// Key 2 is rolled in; key 1 still opens the old bodies until the
 	// scrub has resealed them, and then is no longer needed.
 	env.node.Close()
-	env.keyring = sealKeyring(t, 2, 1)
+	env.keyring = testkeys.Keyring(t, 2, 1)
 	env.start()
 	// (The start-up scrub runs too, so a body may be resealed by both.)
 	rep, err := env.node.Scrub(ctx)
@@ -932,7 +920,7 @@ func TestEncryptedBodies(t *testing.T) {
 		t.Fatalf("%d entries left to reseal after the scrub (%v)", k, err)
 	}
 	env.node.Close()
-	env.keyring = sealKeyring(t, 2)
+	env.keyring = testkeys.Keyring(t, 2)
 	env.start()
 	if got, _, err := env.read(small, false); err != nil || got != "tiny secret" {
 		t.Fatalf("after rotation: %q, %v", got, err)
@@ -944,7 +932,7 @@ func TestEncryptedBodies(t *testing.T) {
 	// Without any key the bodies are refused, never served as ciphertext,
 	// and the scrub does not drop them.
 	env.node.Close()
-	env.keyring = sealKeyring(t, 3)
+	env.keyring = testkeys.Keyring(t, 3)
 	env.start()
 	if _, _, err := env.read(small, false); err == nil {
 		t.Fatal("a body sealed with an unknown key was served")

@@ -15,27 +15,14 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/objstore/objstore/internal/testkeys"
 	"github.com/objstore/objstore/storage/seal"
 )
 
 func TestDiskCommitOpenRemove(t *testing.T) {
-	for name, kr := range map[string]*seal.Keyring{"plain": nil, "sealed": testKeyring(t, 1, 1)} {
+	for name, kr := range map[string]*seal.Keyring{"plain": nil, "sealed": testkeys.Keyring(t, 1, 1)} {
 		t.Run(name, func(t *testing.T) { testDiskCommitOpenRemove(t, kr) })
 	}
-}
-
-// testKeyring returns a keyring whose keys are IDs ids, the first primary.
-func testKeyring(t *testing.T, ids ...uint32) *seal.Keyring {
-	t.Helper()
-	keys := map[uint32][]byte{}
-	for _, id := range ids {
-		keys[id] = bytes.Repeat([]byte{byte(id)}, 32)
-	}
-	kr, err := seal.NewKeyring(ids[0], keys)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kr
 }
 
 func testDiskCommitOpenRemove(t *testing.T, kr *seal.Keyring) {
@@ -161,7 +148,7 @@ func TestDiskUsage(t *testing.T) {
 // refused when damaged or opened without its key.
 func TestSealedBodies(t *testing.T) {
 	dir := t.TempDir()
-	kr := testKeyring(t, 1)
+	kr := testkeys.Keyring(t, 1)
 	d, _ := OpenDisk(dir, kr)
 	id := ulid.Make()
 	body := bytes.Repeat([]byte("secret payload "), 20000) // 300 KB: several segments
@@ -204,7 +191,7 @@ func TestSealedBodies(t *testing.T) {
 	if _, _, err := plain.Open(id, sum); !errors.Is(err, ErrNoKey) {
 		t.Errorf("open without a key: %v", err)
 	}
-	other, _ := OpenDisk(dir, testKeyring(t, 2))
+	other, _ := OpenDisk(dir, testkeys.Keyring(t, 2))
 	if _, _, err := other.Open(id, sum); !errors.Is(err, ErrNoKey) {
 		t.Errorf("open with another key: %v", err)
 	}
@@ -233,7 +220,7 @@ func TestReseal(t *testing.T) {
 	w.Write([]byte("written before encryption was on"))
 	_, sum, _ := w.Commit(id)
 
-	d1, _ := OpenDisk(dir, testKeyring(t, 1))
+	d1, _ := OpenDisk(dir, testkeys.Keyring(t, 1))
 	if changed, err := d1.Reseal(id, sum); err != nil || !changed {
 		t.Fatalf("reseal of a plain body: %v %v", changed, err)
 	}
@@ -243,11 +230,11 @@ func TestReseal(t *testing.T) {
 	if changed, _ := d1.Reseal(id, sum); changed {
 		t.Error("a body under the primary key was resealed again")
 	}
-	d2, _ := OpenDisk(dir, testKeyring(t, 2, 1)) // key 2 rolled in, 1 kept
+	d2, _ := OpenDisk(dir, testkeys.Keyring(t, 2, 1)) // key 2 rolled in, 1 kept
 	if changed, err := d2.Reseal(id, sum); err != nil || !changed {
 		t.Fatalf("reseal under a new key: %v %v", changed, err)
 	}
-	only2, _ := OpenDisk(dir, testKeyring(t, 2))
+	only2, _ := OpenDisk(dir, testkeys.Keyring(t, 2))
 	b, _, err := only2.Open(id, sum)
 	if err != nil {
 		t.Fatalf("the body after rotation: %v", err)
@@ -264,7 +251,7 @@ func TestReseal(t *testing.T) {
 func TestOpenDuringReseal(t *testing.T) {
 	dir := t.TempDir()
 	plain, _ := OpenDisk(dir, nil)
-	sealed, _ := OpenDisk(dir, testKeyring(t, 1))
+	sealed, _ := OpenDisk(dir, testkeys.Keyring(t, 1))
 	id := ulid.Make()
 	body := []byte("moving between names")
 	write := func() Sum {
