@@ -78,14 +78,7 @@ func BenchmarkOpen(b *testing.B) {
 		b.SetBytes(benchSize)
 		b.ReportAllocs()
 		for b.Loop() {
-			r, err := seal.Open(src, int64(len(data)), kr, binding)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := r.ReadAt(out, 0); err != nil {
-				b.Fatal(err)
-			}
-			r.Close()
+			openReadAt(b, src, int64(len(data)), kr, out)
 		}
 	})
 	b.Run("Read32K", func(b *testing.B) {
@@ -136,13 +129,18 @@ func BenchmarkOpenSmall(b *testing.B) {
 	out := make([]byte, 1<<10)
 	b.ReportAllocs()
 	for b.Loop() {
-		r, err := seal.Open(src, int64(len(data)), kr, binding)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := r.ReadAt(out, 0); err != nil {
-			b.Fatal(err)
-		}
-		r.Close()
+		openReadAt(b, src, int64(len(data)), kr, out)
 	}
+}
+
+// openReadAt opens a sealed body and reads len(out) bytes from its start.
+func openReadAt(b *testing.B, src io.ReaderAt, size int64, kr *seal.Keyring, out []byte) {
+	r, err := seal.Open(src, size, kr, binding)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := r.ReadAt(out, 0); err != nil {
+		b.Fatal(err)
+	}
+	r.Close()
 }

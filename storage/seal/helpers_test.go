@@ -88,9 +88,16 @@ func sealBytes(t testing.TB, kr *seal.Keyring, binding, plain []byte, segSize in
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := rand.New(rand.NewPCG(uint64(len(plain)), 7))
+	writeChunks(t, w, plain, rand.New(rand.NewPCG(uint64(len(plain)), 7)), 3*segSize)
+	return f.Bytes()
+}
+
+// writeChunks writes plain to w in chunks of 1 to most bytes drawn from r,
+// and closes w.
+func writeChunks(t testing.TB, w *seal.Writer, plain []byte, r *rand.Rand, most int) {
+	t.Helper()
 	for rest := plain; len(rest) > 0; {
-		k := min(len(rest), 1+r.IntN(3*segSize))
+		k := min(len(rest), 1+r.IntN(most))
 		if n, err := w.Write(rest[:k]); err != nil || n != k {
 			t.Fatalf("Write: %d, %v", n, err)
 		}
@@ -99,7 +106,6 @@ func sealBytes(t testing.TB, kr *seal.Keyring, binding, plain []byte, segSize in
 	if err := w.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return f.Bytes()
 }
 
 func openBytes(data []byte, kr *seal.Keyring, binding []byte) (*seal.Reader, error) {

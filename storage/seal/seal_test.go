@@ -36,17 +36,7 @@ var writeModes = []writeMode{
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := rand.New(rand.NewPCG(3, uint64(len(plain))))
-		for rest := plain; len(rest) > 0; {
-			k := min(len(rest), 1+r.IntN(2*s))
-			if n, err := w.Write(rest[:k]); err != nil || n != k {
-				t.Fatalf("Write: %d, %v", n, err)
-			}
-			rest = rest[k:]
-		}
-		if err := w.Close(); err != nil {
-			t.Fatal(err)
-		}
+		writeChunks(t, w, plain, rand.New(rand.NewPCG(3, uint64(len(plain)))), 2*s)
 		return f.Bytes()
 	}},
 	{"whole", func(t *testing.T, kr *seal.Keyring, plain []byte, s int) []byte {
