@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"sync"
 	"time"
 
@@ -115,9 +116,21 @@ func (n *Node) openLocal(e journal.Entry, b *journal.Blob) (*Object, error) {
 		err = fmt.Errorf("%w: body of %s is %d bytes on disk, %d in the journal", storage.ErrNotFound, e.ID, size, b.Size)
 	}
 	if errors.Is(err, storage.ErrNotFound) {
+		if errors.Is(err, storage.ErrCorrupt) {
+			n.counters.readDamaged.Add(1)
+		}
 		n.log.Warn("local body missing or damaged; dropping it", "id", e.ID, "err", err)
 		n.dropBlob(e.ID, b.Sum, e.Level.InRemote())
 		return nil, storage.ErrNotFound
+	}
+	if errors.Is(err, storage.ErrFormat) {
+		// Kept (a newer release may read it) but not served: where
+		// another copy exists, a fresh fetch replaces it.
+		n.log.Error("local body in a format this build cannot read", "id", e.ID, "err", err)
+		if e.Level.InRemote() || len(n.peers(e.Origin)) > 0 {
+			return nil, storage.ErrNotFound
+		}
+		return nil, safeErrorf(ErrUnavailable, "this node's copy of %s is in a format this build cannot read", e.ID)
 	}
 	if errors.Is(err, storage.ErrNoKey) {
 		n.log.Error("cannot decrypt a local body", "id", e.ID, "err", err)
@@ -126,7 +139,44 @@ func (n *Node) openLocal(e journal.Entry, b *journal.Blob) (*Object, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: open body %s: %w", e.ID, err)
 	}
-	return &Object{Meta: metaOf(e, b), Source: SourceLocal, Content: f, close: f.Close}, nil
+	var content io.ReadSeeker = f
+	if _, raw := f.(*os.File); !raw {
+		// A checked body: the read that finds damage fails (the client's
+		// response is cut short, never completed with bad bytes) and drops
+		// this copy, so the next read fetches a sound one.
+		inRemote := e.Level.InRemote()
+		content = &damageWatch{Body: f, drop: func(err error) {
+			n.counters.readDamaged.Add(1)
+			n.log.Error("local body damaged; dropping it", "id", e.ID, "err", err)
+			n.dropBlob(e.ID, b.Sum, inRemote)
+		}}
+	}
+	return &Object{Meta: metaOf(e, b), Source: SourceLocal, Content: content, close: f.Close}, nil
+}
+
+// damageWatch passes reads of a local body through, and calls drop once,
+// the first time a read finds the body damaged.
+type damageWatch struct {
+	storage.Body
+	once sync.Once
+	drop func(error)
+}
+
+func (d *damageWatch) Read(p []byte) (int, error) {
+	n, err := d.Body.Read(p)
+	return n, d.check(err)
+}
+
+func (d *damageWatch) ReadAt(p []byte, off int64) (int, error) {
+	n, err := d.Body.ReadAt(p, off)
+	return n, d.check(err)
+}
+
+func (d *damageWatch) check(err error) error {
+	if err != nil && errors.Is(err, storage.ErrCorrupt) {
+		d.once.Do(func() { d.drop(err) })
+	}
+	return err
 }
 
 // dropBlob forgets this node's copy of a body and removes its file; when

@@ -382,6 +382,11 @@ const (
 // resealing). It returns an error only when the scrub itself cannot go on.
 func (n *Node) verify(ctx context.Context, ref journal.BlobRef, limiter *rate.Limiter, buf []byte) (v verdict, current bool, err error) {
 	f, _, err := n.disk.Open(ref.ID, ref.Sum)
+	if errors.Is(err, storage.ErrFormat) && !n.inRemote(ref.ID) {
+		// The sole copy: a newer release may still read it.
+		n.log.Error("scrub cannot read a body: its format is newer than this build's", "id", ref.ID, "err", err)
+		return unreadable, false, nil
+	}
 	if errors.Is(err, storage.ErrNoKey) {
 		// Dropping it would lose what a restored key file still reads.
 		n.log.Error("scrub cannot read a body: its encryption key is not in --encryption-key-file", "id", ref.ID, "err", err)

@@ -177,6 +177,7 @@ type counters struct {
 	misses                   atomic.Int64
 	fetches, fetchErrors     atomic.Int64
 	scrubbed, scrubDamaged   atomic.Int64
+	readDamaged              atomic.Int64
 	repairs, repairErrors    atomic.Int64
 	puts, deletes, putErrors atomic.Int64
 	evictions                atomic.Int64

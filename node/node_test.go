@@ -349,8 +349,8 @@ func TestRestartRemovesLeftoversAndKeepsIdentity(t *testing.T) {
 	if env.node.ID() != nodeID {
 		t.Errorf("identity changed across restart: %s -> %s", nodeID, env.node.ID())
 	}
-	if _, err := os.Stat(env.node.disk.Path(orphan, sum)); !errors.Is(err, os.ErrNotExist) {
-		t.Errorf("leftover body survived: %v", err)
+	if path, err := env.node.disk.File(orphan, sum); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("leftover body survived: %s %v", path, err)
 	}
 	if got, _, err := env.read(id, false); got != "keep me" || err != nil {
 		t.Errorf("committed body after restart: %q, %v", got, err)
@@ -361,9 +361,7 @@ func TestScrubDropsDamagedBodyAndRefetches(t *testing.T) {
 	env := newEnv(t)
 	id := ulid.Make()
 	m := env.put(id, journal.LevelRemote, "precious bytes")
-	b, _ := env.node.journal.Blob(id)
-	path := env.node.disk.Path(id, b.Sum)
-	os.WriteFile(path, []byte("PRECIOUS bytes"), 0o600) // same size, other bytes
+	rot(t, env, id, 0)
 	rep, err := env.node.Scrub(context.Background())
 	if err != nil || rep.Damaged != 1 {
 		t.Fatalf("scrub = %+v, %v", rep, err)
@@ -376,6 +374,42 @@ func TestScrubDropsDamagedBodyAndRefetches(t *testing.T) {
 	rep, _ = env.node.Scrub(context.Background())
 	if rep.Damaged != 0 || rep.Checked != 1 {
 		t.Errorf("second scrub = %+v", rep)
+	}
+}
+
+// A read that meets a damaged local body never returns a damaged byte: a
+// small body (one segment) fails to open and is fetched again from the
+// remote within the same GET; a large one fails mid-read after its sound
+// bytes. Either way the copy is dropped and repaired, and the next read
+// is whole.
+func TestReadFindsBitRot(t *testing.T) {
+	env := newEnv(t)
+	small, large := ulid.Make(), ulid.Make()
+	env.put(small, journal.LevelRemote, "small body")
+	bigBody := strings.Repeat("large body ", 40000) // 440 KB: 7 segments
+	env.put(large, journal.LevelRemote, bigBody)
+
+	rot(t, env, small, 3)
+	got, obj, err := env.read(small, false)
+	if err != nil || got != "small body" || obj.Source != SourceRemote {
+		t.Fatalf("small body after rot: %q from %v, %v", got, obj.Source, err)
+	}
+
+	rot(t, env, large, 200_000) // in its fourth segment
+	got, _, err = env.read(large, false)
+	if !errors.Is(err, storage.ErrCorrupt) {
+		t.Fatalf("large body after rot: %d bytes, %v; want ErrCorrupt", len(got), err)
+	}
+	if !strings.HasPrefix(bigBody, got) || len(got) != 3*storage.SegmentSize {
+		t.Fatalf("read %d bytes before the damaged segment, want the %d sound ones", len(got), 3*storage.SegmentSize)
+	}
+	if n := env.node.counters.readDamaged.Load(); n != 2 {
+		t.Errorf("read_damaged = %d, want 2", n)
+	}
+	waitFor(t, func() bool { _, err := env.node.journal.Blob(large); return err == nil })
+	got, obj, err = env.read(large, false)
+	if err != nil || got != bigBody || obj.Source != SourceLocal {
+		t.Errorf("after repair: %d bytes from %v, %v", len(got), obj.Source, err)
 	}
 }
 
@@ -1179,5 +1213,28 @@ func TestFailingDisk(t *testing.T) {
 	set(nil)
 	if err := readBefore(); err != nil {
 		t.Errorf("after the disk recovered: %v", err)
+	}
+}
+
+// rot flips one bit of the node's copy of id on disk, in its body's byte
+// at offset off: the file keeps its size, so only a checksum can tell.
+func rot(t *testing.T, env *testEnv, id ulid.ULID, off int64) {
+	t.Helper()
+	b, err := env.node.journal.Blob(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path, err := env.node.disk.File(id, b.Sum)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const s = storage.SegmentSize
+	raw[seal.HeaderSize+off/s*(s+seal.TagSize)+off%s] ^= 0x20
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

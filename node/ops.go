@@ -202,8 +202,11 @@ type Traffic struct {
 	RemoteGets    int64 `json:"remote_gets"`
 	Scrubbed      int64 `json:"scrubbed"`
 	ScrubDamaged  int64 `json:"scrub_damaged"`
-	Repairs       int64 `json:"repairs"`
-	RepairErrors  int64 `json:"repair_errors"`
+	// ReadDamaged counts local bodies a read found damaged (their
+	// checksums fail) and dropped, to be fetched again.
+	ReadDamaged  int64 `json:"read_damaged"`
+	Repairs      int64 `json:"repairs"`
+	RepairErrors int64 `json:"repair_errors"`
 	// MergeRefused counts entries from peers refused as invalid or as
 	// stamped too far ahead of this node's clock.
 	MergeRefused int64 `json:"merge_refused"`
@@ -231,7 +234,7 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 			Fetches: c.fetches.Load(), FetchErrors: c.fetchErrors.Load(),
 			Puts: c.puts.Load(), PutErrors: c.putErrors.Load(), Deletes: c.deletes.Load(),
 			RemoteUploads: rc.Puts, RemoteGets: rc.Gets,
-			Scrubbed: c.scrubbed.Load(), ScrubDamaged: c.scrubDamaged.Load(),
+			Scrubbed: c.scrubbed.Load(), ScrubDamaged: c.scrubDamaged.Load(), ReadDamaged: c.readDamaged.Load(),
 			Repairs: c.repairs.Load(), RepairErrors: c.repairErrors.Load(),
 			BytesLocal: c.bytesLocal.Load(), BytesPeer: c.bytesPeer.Load(), BytesRemote: c.bytesRemote.Load(),
 			Evictions: c.evictions.Load(), MergeRefused: c.mergeRefused.Load(), Resealed: c.resealed.Load(),

@@ -42,16 +42,22 @@ const tmpDir = ".tmp"
 // written beside the old one and switched to by a journal commit, so a
 // crash never leaves a record pointing at the wrong bytes.
 //
-// With a keyring, bodies are encrypted at rest (package seal: AES-256-GCM
-// in authenticated 64 KiB segments, bound to the object's ID) and their
-// names end in ".s":
+// Bodies are written in package seal's segmented format, bound to the
+// object's ID, so that every read checks the bytes it returns: with a
+// keyring they are encrypted at rest (AES-256-GCM in authenticated 64 KiB
+// segments) and their names end in ".s"; without one they are kept in the
+// clear with a CRC-32C per segment (seal.Unencrypted) and their names end
+// in ".c":
 //
-//	<dir>/<shard>/<ID>.<sum prefix>.s
+//	<dir>/<shard>/<ID>.<sum prefix>.s    sealed
+//	<dir>/<shard>/<ID>.<sum prefix>.c    checksummed, in the clear
+//	<dir>/<shard>/<ID>.<sum prefix>      raw bytes (written by older releases)
 //
-// so the name says how to read a file, whatever the configuration: a
-// node that turns encryption on still reads its plain bodies until the
-// scrub reseals them (Reseal), and one that turns it off refuses to serve
-// sealed bodies rather than serve ciphertext.
+// so the name says how to read a file, whatever the configuration: a node
+// that turns encryption on or off still reads the bodies it wrote before
+// until the scrub rewrites them (Reseal), except that one without a key
+// refuses to serve sealed bodies rather than serve ciphertext. Raw bodies
+// are read as they are, unchecked, until the scrub rewrites them.
 //
 // A Disk is safe for concurrent use.
 type Disk struct {
@@ -76,16 +82,56 @@ func (d *Disk) faultPoint(step string) error {
 	return nil
 }
 
-// sealedSuffix marks the name of a sealed body.
-const sealedSuffix = ".s"
+// form is how a body file is stored, which its name's suffix tells.
+type form int
+
+const (
+	formRaw    form = iota // the bytes as they are, no suffix
+	formSummed             // checksummed in the clear, ".c"
+	formSealed             // encrypted, ".s"
+)
+
+// Suffixes of the body names by form.
+const (
+	sealedSuffix = ".s"
+	summedSuffix = ".c"
+)
+
+func (f form) suffix() string {
+	switch f {
+	case formSealed:
+		return sealedSuffix
+	case formSummed:
+		return summedSuffix
+	}
+	return ""
+}
+
+// forms lists every form, for removing a body under any name.
+var forms = [...]form{formSummed, formSealed, formRaw}
+
+// ErrFormat is matched by the error of opening a body stored in a format
+// this build cannot read: one written by a newer release, or whose
+// version byte rotted (the two cannot be told apart). It does not match
+// ErrNotFound or ErrCorrupt, so that a caller can fetch another copy
+// without discarding one a newer release could still read.
+var ErrFormat = errors.New("storage: body in a format this build cannot read")
+
+// ErrCorrupt is matched by the errors of reading a body whose bytes do
+// not match the checksums stored with them: bit rot, a torn write, a
+// file that is not the object's. No damaged byte is returned; the bytes
+// before the damaged segment are.
+var ErrCorrupt = errors.New("storage: body damaged on disk")
 
 // ErrNoKey is returned, wrapped, when a sealed body is opened by a Disk
 // without the key it was sealed with.
 var ErrNoKey = errors.New("storage: body is encrypted with a key this node does not have")
 
 // Body is a stored body opened for reading: its plaintext, from any
-// offset. The caller closes it. A plain body is an *os.File, so it can be
-// served with sendfile.
+// offset. The caller closes it. Reads of a sealed or checksummed body
+// check each segment they touch and fail with an error matching
+// ErrCorrupt rather than return damaged bytes; a raw body (written by an
+// older release) is an *os.File, read unchecked.
 type Body interface {
 	io.ReadSeeker
 	io.ReaderAt
@@ -114,8 +160,8 @@ func OpenDisk(dir string, kr *seal.Keyring) (*Disk, error) {
 // Dir returns the files directory.
 func (d *Disk) Dir() string { return d.dir }
 
-// Path returns where a plain body of id with checksum sum lives; a sealed
-// one has sealedSuffix added.
+// Path returns where a raw body of id with checksum sum lives; a sealed or
+// checksummed one has its suffix added (".s", ".c").
 func (d *Disk) Path(id ulid.ULID, sum Sum) string {
 	s := id.String()
 	return filepath.Join(d.dir, s[24:], s+"."+hex.EncodeToString(sum[:8]))
@@ -126,14 +172,13 @@ func (d *Disk) Path(id ulid.ULID, sum Sum) string {
 // key they started with.
 func (d *Disk) SetKeyring(kr *seal.Keyring) { d.kr.Store(kr) }
 
-// names returns the two names a body may have, the one this Disk writes
-// first.
-func (d *Disk) names(id ulid.ULID, sum Sum) (first, second string, firstSealed bool) {
-	plain := d.Path(id, sum)
-	if d.kr.Load() != nil {
-		return plain + sealedSuffix, plain, true
+// writeForm returns the form this Disk writes new bodies in, and the
+// keyring that writes it.
+func (d *Disk) writeForm() (form, *seal.Keyring) {
+	if kr := d.kr.Load(); kr != nil {
+		return formSealed, kr
 	}
-	return plain, plain + sealedSuffix, false
+	return formSummed, seal.Unencrypted
 }
 
 // Open opens the body of id with checksum sum for reading and returns it
@@ -146,7 +191,7 @@ func (d *Disk) Open(id ulid.ULID, sum Sum) (Body, int64, error) {
 		return nil, 0, fmt.Errorf("storage: open body %s: %w", id, err)
 	}
 	var f *os.File
-	sealed, err := d.find(id, sum, func(name string) (err error) {
+	fm, err := d.find(id, sum, func(name string) (err error) {
 		f, err = os.Open(name)
 		return err
 	})
@@ -158,10 +203,10 @@ func (d *Disk) Open(id ulid.ULID, sum Sum) (Body, int64, error) {
 		f.Close()
 		return nil, 0, err
 	}
-	if !sealed {
+	if fm == formRaw {
 		return f, st.Size(), nil
 	}
-	b, err := d.openSealed(f, st.Size(), id)
+	b, err := d.openSegmented(f, fm, st.Size(), id)
 	if err != nil {
 		f.Close()
 		return nil, 0, err
@@ -170,55 +215,89 @@ func (d *Disk) Open(id ulid.ULID, sum Sum) (Body, int64, error) {
 }
 
 // find calls try with the body's names, the one this Disk writes first,
-// until one exists, and reports whether that one is sealed. A body under
-// neither name is ErrNotFound.
-func (d *Disk) find(id ulid.ULID, sum Sum, try func(name string) error) (sealed bool, err error) {
-	first, second, firstSealed := d.names(id, sum)
-	err, sealed = try(first), firstSealed
-	if errors.Is(err, fs.ErrNotExist) {
-		err, sealed = try(second), !firstSealed
+// until one exists, and reports that one's form. A body under no name is
+// ErrNotFound.
+func (d *Disk) find(id ulid.ULID, sum Sum, try func(name string) error) (form, error) {
+	first, _ := d.writeForm()
+	other := formSealed + formSummed - first
+	// The names are tried twice: a body moving from one name to another
+	// (Reseal, or a commit in another form) is renamed into place before
+	// its old name is removed, so a look between the two would miss it.
+	order := [...]form{first, other, formRaw, first, other}
+	base := d.Path(id, sum)
+	for _, fm := range order {
+		if err := try(base + fm.suffix()); !errors.Is(err, fs.ErrNotExist) {
+			return fm, err
+		}
 	}
-	if errors.Is(err, fs.ErrNotExist) {
-		// A body moving from one name to the other (Reseal, or a commit
-		// under the other name) is renamed into place before its old
-		// name is removed: a look between the two would miss it.
-		err, sealed = try(first), firstSealed
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, fmt.Errorf("storage: body %s: %w", id, ErrNotFound)
-	}
-	return sealed, err
+	return 0, fmt.Errorf("storage: body %s: %w", id, ErrNotFound)
 }
 
-// sealedBody is a sealed body's plaintext; Close closes its file.
-type sealedBody struct {
+// segBody is the plaintext of a sealed or checksummed body, whose reads
+// check every segment; Close closes its file.
+type segBody struct {
 	*seal.Reader
-	f *os.File
+	f  *os.File
+	id ulid.ULID
 }
 
-func (b *sealedBody) Close() error {
+func (b *segBody) Close() error {
 	b.Reader.Close() // returns its buffers to the pool
 	return b.f.Close()
 }
 
-// KeyID returns the key a sealed body was sealed with.
-func (b *sealedBody) KeyID() uint32 { return b.Reader.KeyID() }
+func (b *segBody) Read(p []byte) (int, error) {
+	n, err := b.Reader.Read(p)
+	return n, b.damaged(err)
+}
 
-func (d *Disk) openSealed(f *os.File, size int64, id ulid.ULID) (*sealedBody, error) {
-	kr := d.kr.Load()
-	if kr == nil {
-		return nil, fmt.Errorf("storage: body %s: %w (no --encryption-key-file)", id, ErrNoKey)
+func (b *segBody) ReadAt(p []byte, off int64) (int, error) {
+	n, err := b.Reader.ReadAt(p, off)
+	return n, b.damaged(err)
+}
+
+// damaged marks a failed segment check as ErrCorrupt.
+func (b *segBody) damaged(err error) error {
+	if err != nil && errors.Is(err, seal.ErrCorrupt) {
+		return fmt.Errorf("storage: body %s: %w: %w", b.id, ErrCorrupt, err)
+	}
+	return err
+}
+
+func (d *Disk) openSegmented(f *os.File, fm form, size int64, id ulid.ULID) (*segBody, error) {
+	kr := seal.Unencrypted
+	if fm == formSealed {
+		if kr = d.kr.Load(); kr == nil {
+			return nil, fmt.Errorf("storage: body %s: %w (no --encryption-key-file)", id, ErrNoKey)
+		}
 	}
 	r, err := seal.Open(f, size, kr, id[:])
 	switch {
 	case errors.Is(err, seal.ErrUnknownKey):
 		return nil, fmt.Errorf("storage: body %s: %w: %w", id, ErrNoKey, err)
 	case errors.Is(err, seal.ErrCorrupt):
-		return nil, fmt.Errorf("storage: body %s: %w: %w", id, ErrNotFound, err)
+		return nil, fmt.Errorf("storage: body %s: %w: %w: %w", id, ErrNotFound, ErrCorrupt, err)
+	case errors.Is(err, seal.ErrUnsupportedVersion):
+		return nil, fmt.Errorf("storage: body %s: %w: %w", id, ErrFormat, err)
 	case err != nil:
 		return nil, fmt.Errorf("storage: body %s: %w", id, err)
 	}
-	return &sealedBody{Reader: r, f: f}, nil
+	return &segBody{Reader: r, f: f, id: id}, nil
+}
+
+// File returns the path of the file holding the body of id with checksum
+// sum, whatever its form, or an error matching ErrNotFound. It is for
+// tools that inspect bodies on disk; reads go through Open.
+func (d *Disk) File(id ulid.ULID, sum Sum) (string, error) {
+	var path string
+	_, err := d.find(id, sum, func(name string) error {
+		_, err := os.Stat(name)
+		if err == nil {
+			path = name
+		}
+		return err
+	})
+	return path, err
 }
 
 // Stat returns the size of the body of id with checksum sum from its
@@ -226,14 +305,14 @@ func (d *Disk) openSealed(f *os.File, size int64, id ulid.ULID) (*sealedBody, er
 // matching ErrNotFound.
 func (d *Disk) Stat(id ulid.ULID, sum Sum) (int64, error) {
 	var st os.FileInfo
-	sealed, err := d.find(id, sum, func(name string) (err error) {
+	fm, err := d.find(id, sum, func(name string) (err error) {
 		st, err = os.Stat(name)
 		return err
 	})
 	if err != nil {
 		return 0, err
 	}
-	if !sealed {
+	if fm == formRaw {
 		return st.Size(), nil
 	}
 	size, err := seal.PlainSize(st.Size(), seal.DefaultSegmentSize)
@@ -243,11 +322,11 @@ func (d *Disk) Stat(id ulid.ULID, sum Sum) (int64, error) {
 	return size, nil
 }
 
-// Remove deletes the body of id with checksum sum, under either name.
+// Remove deletes the body of id with checksum sum, under any name.
 // Removing a missing body is not an error.
 func (d *Disk) Remove(id ulid.ULID, sum Sum) error {
-	for _, name := range []string{d.Path(id, sum), d.Path(id, sum) + sealedSuffix} {
-		if err := os.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+	for _, fm := range forms {
+		if err := os.Remove(d.Path(id, sum) + fm.suffix()); err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("storage: remove %s: %w", id, err)
 		}
 	}
@@ -255,33 +334,32 @@ func (d *Disk) Remove(id ulid.ULID, sum Sum) error {
 }
 
 // Create starts a new body of object id, of size bytes (-1 when unknown).
-// Bytes written to the returned Writer go to a temporary file (sealed,
-// with a keyring) and are hashed as they stream; Commit makes the body
-// durable under its final path and Abort discards it. WriteAt and Follow
-// need the size.
+// Bytes written to the returned Writer go to a temporary file (sealed
+// with a keyring, checksummed without) and are hashed as they stream;
+// Commit makes the body durable under its final path and Abort discards
+// it. WriteAt and Follow need the size.
 func (d *Disk) Create(id ulid.ULID, size int64) (*Writer, error) {
 	f, err := os.CreateTemp(filepath.Join(d.dir, tmpDir), "body-*")
 	if err != nil {
 		return nil, fmt.Errorf("storage: create body: %w", noSpace(err))
 	}
-	w := &Writer{d: d, f: f, h: sha256.New(), id: id, size: size, kr: d.kr.Load()}
-	if w.kr != nil {
-		if size >= 0 {
-			w.sw, err = seal.NewWriterSize(f, w.kr, id[:], size)
-		} else {
-			w.sw, err = seal.NewWriter(f, w.kr, id[:])
-		}
-		if err != nil {
-			f.Close()
-			os.Remove(f.Name())
-			return nil, fmt.Errorf("storage: create body: %w", noSpace(err))
-		}
+	w := &Writer{d: d, f: f, h: sha256.New(), id: id, size: size}
+	w.form, w.kr = d.writeForm()
+	if size >= 0 {
+		w.sw, err = seal.NewWriterSize(f, w.kr, id[:], size)
+	} else {
+		w.sw, err = seal.NewWriter(f, w.kr, id[:])
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(f.Name())
+		return nil, fmt.Errorf("storage: create body: %w", noSpace(err))
 	}
 	return w, nil
 }
 
-// SegmentSize is the unit sealed bodies are written in: parts of a body
-// written with WriteAt must start at multiples of it.
+// SegmentSize is the unit bodies are written and checked in: parts of a
+// body written with WriteAt must start at multiples of it.
 const SegmentSize = seal.DefaultSegmentSize
 
 // Walk calls fn for every body file under the files directory, with the ID
@@ -316,7 +394,12 @@ func (d *Disk) Walk(ctx context.Context, fn func(path string, id ulid.ULID, sumP
 }
 
 func parseBodyName(shard, name string) (ulid.ULID, string, bool) {
-	name = strings.TrimSuffix(name, sealedSuffix)
+	for _, fm := range forms {
+		if s := fm.suffix(); s != "" && strings.HasSuffix(name, s) {
+			name = strings.TrimSuffix(name, s)
+			break
+		}
+	}
 	idPart, prefix, found := strings.Cut(name, ".")
 	if !found || len(prefix) != 16 {
 		return ulid.ULID{}, "", false
@@ -364,11 +447,11 @@ type Writer struct {
 	n    int64 // bytes hashed
 	id   ulid.ULID
 	size int64         // declared size, or -1
-	kr   *seal.Keyring // the keyring it is sealed with, nil in the clear
-	sw   *seal.Writer  // nil: the body is written in the clear
+	form form          // formSealed or formSummed
+	kr   *seal.Keyring // the keyring it is written with (seal.Unencrypted in the clear)
+	sw   *seal.Writer
 	// readable counts the bytes of a body written in order that a
-	// follower can read back (all of them in the clear; whole segments
-	// when sealed).
+	// follower can read back: those of its whole segments.
 	readable atomic.Int64
 	done     bool
 }
@@ -379,15 +462,8 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if err := w.d.faultPoint("write"); err != nil {
 		return 0, fmt.Errorf("storage: write body: %w", noSpace(err))
 	}
-	var n int
-	var err error
-	if w.sw != nil {
-		n, err = w.sw.Write(p)
-		w.readable.Store(w.sw.Sealed())
-	} else {
-		n, err = w.f.Write(p)
-		w.readable.Add(int64(n))
-	}
+	n, err := w.sw.Write(p)
+	w.readable.Store(w.sw.Sealed())
 	w.h.Write(p[:n])
 	w.n += int64(n)
 	if err != nil {
@@ -405,13 +481,7 @@ func (w *Writer) WriteAt(p []byte, off int64) (int, error) {
 	if err := w.d.faultPoint("write"); err != nil {
 		return 0, fmt.Errorf("storage: write body: %w", noSpace(err))
 	}
-	var n int
-	var err error
-	if w.sw != nil {
-		n, err = w.sw.WriteAt(p, off)
-	} else {
-		n, err = w.f.WriteAt(p, off)
-	}
+	n, err := w.sw.WriteAt(p, off)
 	if err != nil {
 		return n, fmt.Errorf("storage: write body: %w", noSpace(err))
 	}
@@ -449,15 +519,12 @@ func (w *Writer) Follow() (Body, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: follow body: %w", err)
 	}
-	if w.sw == nil {
-		return f, nil
-	}
 	r, err := seal.OpenPartial(f, w.kr, w.id[:], w.size)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("storage: follow body: %w", err)
 	}
-	return &sealedBody{Reader: r, f: f}, nil
+	return &segBody{Reader: r, f: f, id: w.id}, nil
 }
 
 // Commit makes the body durable as the body of id: the file is fsynced,
@@ -471,10 +538,7 @@ func (w *Writer) Commit(id ulid.ULID) (int64, Sum, error) {
 	}
 	w.done = true
 	sum := w.Sum()
-	var err error
-	if w.sw != nil {
-		err = w.sw.Close() // seals the last segment
-	}
+	err := w.sw.Close() // seals the last segment
 	if err == nil {
 		err = w.d.faultPoint("before-sync")
 	}
@@ -493,10 +557,7 @@ func (w *Writer) Commit(id ulid.ULID) (int64, Sum, error) {
 		os.Remove(w.f.Name())
 		return 0, Sum{}, fmt.Errorf("storage: sync body %s: %w", id, noSpace(err))
 	}
-	final := w.d.Path(id, sum)
-	if w.sw != nil {
-		final += sealedSuffix
-	}
+	final := w.d.Path(id, sum) + w.form.suffix()
 	if err := w.d.ensureShard(filepath.Dir(final)); err != nil {
 		os.Remove(w.f.Name())
 		return 0, Sum{}, err
@@ -521,12 +582,14 @@ func (w *Writer) Commit(id ulid.ULID) (int64, Sum, error) {
 		}
 		return 0, Sum{}, fmt.Errorf("storage: sync folder of %s: %w", id, noSpace(err))
 	}
-	// The same body under its other name (sealed, or not) is now stale.
-	other := w.d.Path(id, sum)
-	if w.sw == nil {
-		other += sealedSuffix
+	// The same body under another name (another form) is now stale.
+	removed := false
+	for _, fm := range forms {
+		if fm != w.form && os.Remove(w.d.Path(id, sum)+fm.suffix()) == nil {
+			removed = true
+		}
 	}
-	if err := os.Remove(other); err == nil {
+	if removed {
 		syncDir(filepath.Dir(final))
 	}
 	return w.n, sum, nil
@@ -539,36 +602,35 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.done = true
-	if w.sw != nil {
-		w.sw.Abort()
-	}
+	w.sw.Abort()
 	w.f.Close()
 	os.Remove(w.f.Name())
 }
 
 // Current reports whether an opened body is stored as this Disk would
-// write it now: sealed under the primary key, or in the clear without a
-// keyring. A body that is not is what Reseal rewrites.
+// write it now: sealed under the primary key with a keyring, checksummed
+// in the clear without one. A body that is not is what Reseal rewrites.
 func (d *Disk) Current(b Body) bool {
+	sb, ok := b.(*segBody)
+	if !ok {
+		return false // raw
+	}
 	kr := d.kr.Load()
 	if kr == nil {
-		return true
+		return !sb.Encrypted()
 	}
-	sb, ok := b.(*sealedBody)
-	return ok && sb.KeyID() == kr.Primary()
+	return sb.Encrypted() && sb.KeyID() == kr.Primary()
 }
 
-// Reseal rewrites the body of id with checksum sum sealed with the
-// primary key when it is in the clear or sealed with another key, so a
-// node that turns encryption on, or rolls in a new key, ends with every
-// body under its primary key. It reports whether it rewrote the body. The
-// rewrite is atomic (a temporary file, fsync, rename); readers holding the
-// old file keep reading it. Without a keyring it does nothing.
+// Reseal rewrites the body of id with checksum sum in the form this Disk
+// writes now when it is in another (raw, checksummed, or sealed with
+// another key), so a node that turns encryption on, or rolls in a new
+// key, ends with every body under its primary key, and bodies written
+// raw by an older release become checked. It reports whether it rewrote
+// the body. The rewrite is atomic (a temporary file, fsync, rename);
+// readers holding the old file keep reading it. A sealed body is left as
+// it is by a Disk without a keyring, which cannot read it.
 func (d *Disk) Reseal(id ulid.ULID, sum Sum) (bool, error) {
-	kr := d.kr.Load()
-	if kr == nil {
-		return false, nil
-	}
 	b, size, err := d.Open(id, sum)
 	if err != nil {
 		return false, err

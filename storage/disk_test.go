@@ -125,7 +125,7 @@ func TestDiskWalkTellsForeignFiles(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]bool{filepath.Base(d.Path(id, sum)): true, "notes.txt": false, id.String() + ".zz": false}
+	want := map[string]bool{filepath.Base(d.Path(id, sum) + summedSuffix): true, "notes.txt": false, id.String() + ".zz": false}
 	for k, v := range want {
 		if got[k] != v {
 			t.Errorf("%s: ok = %v, want %v", k, got[k], v)
@@ -210,6 +210,92 @@ func TestSealedBodies(t *testing.T) {
 	}
 }
 
+// A body in the clear is checksummed: its bytes are on disk as they are,
+// and a read that meets a damaged segment fails with ErrCorrupt, after
+// the sound bytes before it and never with a damaged one.
+func TestCheckedBodies(t *testing.T) {
+	d, _ := OpenDisk(t.TempDir(), nil)
+	id := ulid.Make()
+	body := bytes.Repeat([]byte("plain payload "), 30000) // 420 KB: 7 segments
+	w, _ := d.Create(id, int64(len(body)))
+	w.WriteAt(body[SegmentSize:], SegmentSize) // out of order, as parts arrive
+	w.WriteAt(body[:SegmentSize], 0)
+	w.Hash(body)
+	_, sum, err := w.Commit(id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := d.Path(id, sum) + summedSuffix
+	raw, err := os.ReadFile(path)
+	if err != nil || !bytes.Contains(raw, body[:SegmentSize]) {
+		t.Fatalf("the clear body is not on disk as written: %v", err)
+	}
+	// One flipped bit in the fourth segment.
+	raw[48+3*(SegmentSize+16)+100] ^= 0x10 // header, 3 segments with their tags
+	if err := os.WriteFile(path, raw, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, size, err := d.Open(id, sum) // the last segment is sound: opens
+	if err != nil || size != int64(len(body)) {
+		t.Fatalf("open: %d %v", size, err)
+	}
+	defer b.Close()
+	p := make([]byte, 100)
+	if _, err := b.ReadAt(p, 5*SegmentSize); err != nil || !bytes.Equal(p, body[5*SegmentSize:5*SegmentSize+100]) {
+		t.Errorf("a sound segment after the damage: %v", err)
+	}
+	got, err := io.ReadAll(b)
+	if !errors.Is(err, ErrCorrupt) {
+		t.Fatalf("reading a damaged body: %d bytes, %v; want ErrCorrupt", len(got), err)
+	}
+	if len(got) != 3*SegmentSize || !bytes.Equal(got, body[:len(got)]) {
+		t.Errorf("read %d bytes before the damage, want the %d sound ones", len(got), 3*SegmentSize)
+	}
+	// Cut short: refused at open, as a missing body.
+	os.WriteFile(path, raw[:len(raw)-1], 0o600)
+	if _, _, err := d.Open(id, sum); !errors.Is(err, ErrNotFound) || !errors.Is(err, ErrCorrupt) {
+		t.Errorf("truncated body: %v", err)
+	}
+}
+
+// A raw body, as older releases wrote them, is still read, and Reseal
+// rewrites it checksummed.
+func TestRawBodies(t *testing.T) {
+	d, _ := OpenDisk(t.TempDir(), nil)
+	id := ulid.Make()
+	body := []byte("written by an older release")
+	sum := sha256.Sum256(body)
+	if err := os.MkdirAll(filepath.Dir(d.Path(id, sum)), 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(d.Path(id, sum), body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b, size, err := d.Open(id, sum)
+	if err != nil || size != int64(len(body)) || d.Current(b) {
+		t.Fatalf("open a raw body: %d %v (current %v)", size, err, err == nil && d.Current(b))
+	}
+	b.Close()
+	if changed, err := d.Reseal(id, sum); err != nil || !changed {
+		t.Fatalf("rewrite a raw body: %v %v", changed, err)
+	}
+	if _, err := os.Stat(d.Path(id, sum)); !errors.Is(err, os.ErrNotExist) {
+		t.Error("the raw file survived its rewrite")
+	}
+	b, _, err = d.Open(id, sum)
+	if err != nil || !d.Current(b) {
+		t.Fatalf("after rewrite: %v", err)
+	}
+	got, _ := io.ReadAll(b)
+	b.Close()
+	if !bytes.Equal(got, body) {
+		t.Fatalf("read %q", got)
+	}
+	if changed, _ := d.Reseal(id, sum); changed {
+		t.Error("a checksummed body was rewritten again")
+	}
+}
+
 // Reseal brings plain bodies and bodies under an old key to the primary
 // key, keeping their bytes.
 func TestReseal(t *testing.T) {
@@ -224,7 +310,7 @@ func TestReseal(t *testing.T) {
 	if changed, err := d1.Reseal(id, sum); err != nil || !changed {
 		t.Fatalf("reseal of a plain body: %v %v", changed, err)
 	}
-	if _, err := os.Stat(d1.Path(id, sum)); !errors.Is(err, os.ErrNotExist) {
+	if _, err := os.Stat(d1.Path(id, sum) + summedSuffix); !errors.Is(err, os.ErrNotExist) {
 		t.Error("the plain file survived resealing")
 	}
 	if changed, _ := d1.Reseal(id, sum); changed {

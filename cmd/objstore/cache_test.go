@@ -24,6 +24,8 @@ type traffic struct {
 	BytesPeer   int64 `json:"bytes_peer"`
 	BytesRemote int64 `json:"bytes_remote"`
 	Evictions   int64 `json:"evictions"`
+	ReadDamaged int64 `json:"read_damaged"`
+	Repairs     int64 `json:"repairs"`
 }
 
 type stats struct {

@@ -71,7 +71,7 @@ func TestStartupScrubRepairsFromS3(t *testing.T) {
 	if path == "" {
 		t.Fatal("body file not found")
 	}
-	os.WriteFile(path, []byte("PRECIOUS bytes"), 0o600) // same size, bit rot
+	rotFile(t, path) // same size, bit rot
 	n.Start()
 	deadline := time.Now().Add(30 * time.Second)
 	for !strings.Contains(n.Log(), "repaired body from the remote") {

@@ -34,8 +34,9 @@ func BenchmarkPlainCopy(b *testing.B) {
 
 // BenchmarkSeal seals a 1 MiB body with default segments, written in
 // 256 KiB chunks.
-func BenchmarkSeal(b *testing.B) {
-	kr := testKeyring(b, 1)
+func BenchmarkSeal(b *testing.B) { benchKinds(b, benchmarkSeal) }
+
+func benchmarkSeal(b *testing.B, kr *seal.Keyring) {
 	plain := randomBytes(benchSize, 1)
 	dst := &memFile{b: make([]byte, seal.SealedSize(benchSize, 0))}
 	for _, mode := range []string{"stream", "sized"} {
@@ -69,8 +70,9 @@ func BenchmarkSeal(b *testing.B) {
 // BenchmarkOpen opens a sealed 1 MiB body and reads it all, with one
 // ReadAt (decrypting in place) or with Read in 32 KiB reads, as
 // http.ServeContent does.
-func BenchmarkOpen(b *testing.B) {
-	kr := testKeyring(b, 1)
+func BenchmarkOpen(b *testing.B) { benchKinds(b, benchmarkOpen) }
+
+func benchmarkOpen(b *testing.B, kr *seal.Keyring) {
 	data := sealBytes(b, kr, binding, randomBytes(benchSize, 1), seal.DefaultSegmentSize)
 	src := bytes.NewReader(data)
 	out := make([]byte, benchSize)
@@ -101,8 +103,9 @@ func BenchmarkOpen(b *testing.B) {
 
 // BenchmarkRangeRead reads 4 KiB at random offsets of an open 16 MiB
 // body: the cost of a small range request, one segment opened each time.
-func BenchmarkRangeRead(b *testing.B) {
-	kr := testKeyring(b, 1)
+func BenchmarkRangeRead(b *testing.B) { benchKinds(b, benchmarkRangeRead) }
+
+func benchmarkRangeRead(b *testing.B, kr *seal.Keyring) {
 	const size = 16 << 20
 	data := sealBytes(b, kr, binding, randomBytes(size, 2), seal.DefaultSegmentSize)
 	r, err := openBytes(data, kr, binding)
@@ -122,8 +125,9 @@ func BenchmarkRangeRead(b *testing.B) {
 
 // BenchmarkOpenSmall opens a 1 KiB body and reads it: the fixed cost per
 // object (key derivation, header, one segment).
-func BenchmarkOpenSmall(b *testing.B) {
-	kr := testKeyring(b, 1)
+func BenchmarkOpenSmall(b *testing.B) { benchKinds(b, benchmarkOpenSmall) }
+
+func benchmarkOpenSmall(b *testing.B, kr *seal.Keyring) {
 	data := sealBytes(b, kr, binding, randomBytes(1<<10, 3), seal.DefaultSegmentSize)
 	src := bytes.NewReader(data)
 	out := make([]byte, 1<<10)
@@ -143,4 +147,10 @@ func openReadAt(b *testing.B, src io.ReaderAt, size int64, kr *seal.Keyring, out
 		b.Fatal(err)
 	}
 	r.Close()
+}
+
+// benchKinds runs fn for a sealed body and for a checksummed one.
+func benchKinds(b *testing.B, fn func(b *testing.B, kr *seal.Keyring)) {
+	b.Run("sealed", func(b *testing.B) { fn(b, testKeyring(b, 1)) })
+	b.Run("checksummed", func(b *testing.B) { fn(b, seal.Unencrypted) })
 }

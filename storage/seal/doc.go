@@ -80,6 +80,21 @@
 // scrub running an older build does not discard bodies sealed by a newer
 // one. A change to any of the above needs a new version number.
 //
+// # Checksummed bodies
+//
+// A body kept in the clear is written in the same format through the
+// Unencrypted keyring, so that its reads are checked just as a sealed
+// body's are. Its header has the magic "OBJSUMS" in place of "OBJSEAL"
+// and key ID 0; its segments hold their plaintext as is, each followed by
+// a 16-byte tag whose first 4 bytes are, big-endian,
+//
+//	CRC-32C("objstore sums v1" || header (48 bytes) || binding || nonce || plaintext)
+//
+// (nonce as above) and whose other 12 bytes are zero. The lengths, the
+// segment layout and the versioning are a sealed file's. The checksum
+// catches accidental damage (bit rot, a torn or truncated write, a file
+// under the wrong name), not deliberate tampering: that needs a key.
+//
 // # Cost
 //
 // With the default 64 KiB segments a body grows by 48 bytes plus 16 bytes

@@ -67,13 +67,19 @@ var ErrUnsupportedVersion = errors.New("seal: unsupported sealed body format ver
 type header struct {
 	keyID   uint32
 	segSize int
+	clear   bool // a checksummed file (checksumMagic), not an encrypted one
 	raw     [HeaderSize]byte
 }
 
-// newHeader makes the header of a new file, with a fresh salt.
-func newHeader(keyID uint32, segSize int) header {
-	h := header{keyID: keyID, segSize: segSize}
-	copy(h.raw[:], magic)
+// newHeader makes the header of a new file, with a fresh salt: a
+// checksummed file's when clear is set.
+func newHeader(keyID uint32, segSize int, clear bool) header {
+	h := header{keyID: keyID, segSize: segSize, clear: clear}
+	if clear {
+		copy(h.raw[:], checksumMagic)
+	} else {
+		copy(h.raw[:], magic)
+	}
 	h.raw[7] = version1
 	binary.BigEndian.PutUint32(h.raw[offKeyID:], keyID)
 	binary.BigEndian.PutUint32(h.raw[offSegLen:], uint32(segSize))
@@ -84,7 +90,14 @@ func newHeader(keyID uint32, segSize int) header {
 // parseHeader validates raw, the first HeaderSize bytes of a file.
 func parseHeader(raw []byte) (header, error) {
 	var h header
-	if len(raw) < HeaderSize || string(raw[:len(magic)]) != magic {
+	if len(raw) < HeaderSize {
+		return h, fmt.Errorf("%w: header too short", ErrCorrupt)
+	}
+	switch string(raw[:len(magic)]) {
+	case magic:
+	case checksumMagic:
+		h.clear = true
+	default:
 		return h, fmt.Errorf("%w: not a sealed body (bad magic)", ErrCorrupt)
 	}
 	if v := raw[len(magic)]; v != version1 {
@@ -118,8 +131,13 @@ func validSegSize(s int64) bool {
 }
 
 // newAEAD derives the per-file key from the master key, the header and the
-// binding, and returns AES-256-GCM under it.
+// binding, and returns AES-256-GCM under it; for a checksummed file,
+// which has no key, it returns the CRC-32C "AEAD" seeded with the header
+// and binding.
 func newAEAD(master []byte, h *header, binding []byte) (cipher.AEAD, error) {
+	if h.clear {
+		return newCRC(h, binding), nil
+	}
 	info := make([]byte, 0, len(kdfLabel)+HeaderSize+len(binding))
 	info = append(info, kdfLabel...)
 	info = append(info, h.raw[:]...)

@@ -152,3 +152,10 @@ func mustFail(t *testing.T, what string, data []byte, kr *seal.Keyring, binding,
 		t.Errorf("%s: Read returned %d bytes that are not the plaintext", what, len(got))
 	}
 }
+
+// eachKind runs fn once for each kind of body the package writes: sealed
+// under a keyring, and checksummed in the clear (Unencrypted).
+func eachKind(t *testing.T, fn func(t *testing.T, kr *seal.Keyring)) {
+	t.Run("sealed", func(t *testing.T) { fn(t, testKeyring(t, 1, 2)) })
+	t.Run("checksummed", func(t *testing.T) { fn(t, seal.Unencrypted) })
+}

@@ -18,6 +18,7 @@ import (
 type Keyring struct {
 	primary uint32
 	keys    map[uint32][]byte
+	clear   bool // Unencrypted: checksummed bodies, no keys
 }
 
 // NewKeyring returns a keyring holding a copy of keys, sealing with the key
@@ -145,6 +146,9 @@ func (k Keyring) IDs() []uint32 {
 
 // String describes the keyring by its key IDs only.
 func (k Keyring) String() string {
+	if k.clear {
+		return "seal.Unencrypted"
+	}
 	return fmt.Sprintf("seal.Keyring{primary: %d, ids: %v}", k.primary, k.IDs())
 }
 

@@ -24,6 +24,7 @@ type Reader struct {
 	aead  cipher.AEAD
 	l     layout
 	keyID uint32
+	clear bool
 	pool  *sync.Pool
 
 	pos      int64   // Read and Seek's position
@@ -93,6 +94,14 @@ func openHeader(src io.ReaderAt, kr *Keyring, binding []byte) (header, cipher.AE
 	if err != nil {
 		return h, nil, err
 	}
+	switch {
+	case kr.clear && !h.clear:
+		return h, nil, fmt.Errorf("%w: an encrypted body opened as a checksummed one", ErrCorrupt)
+	case h.clear && !kr.clear:
+		return h, nil, fmt.Errorf("%w: a checksummed body opened as an encrypted one", ErrCorrupt)
+	case h.clear:
+		return h, newCRC(&h, binding), nil
+	}
 	master, ok := kr.keys[h.keyID]
 	if !ok {
 		return h, nil, fmt.Errorf("%w: key ID %d (the keyring holds %v)", ErrUnknownKey, h.keyID, kr.IDs())
@@ -108,6 +117,7 @@ func newReader(src io.ReaderAt, aead cipher.AEAD, h *header, size int64) *Reader
 		aead:     aead,
 		l:        newLayout(h.segSize, size),
 		keyID:    h.keyID,
+		clear:    h.clear,
 		pool:     pool,
 		cache:    getBuf(pool, h.segSize),
 		cacheSeg: -1,
@@ -120,6 +130,10 @@ func (r *Reader) Size() int64 { return r.l.size }
 // KeyID returns the ID of the key the body was sealed with, so that a
 // scrub can reseal bodies whose key is not the keyring's primary.
 func (r *Reader) KeyID() uint32 { return r.keyID }
+
+// Encrypted reports whether the body is sealed (true) or checksummed in
+// the clear (false).
+func (r *Reader) Encrypted() bool { return !r.clear }
 
 // SegmentSize returns the body's plaintext segment size.
 func (r *Reader) SegmentSize() int { return r.l.segSize }
@@ -269,6 +283,8 @@ type Info struct {
 	KeyID uint32
 	// SegmentSize is the plaintext segment size.
 	SegmentSize int
+	// Encrypted is false for a checksummed body in the clear.
+	Encrypted bool
 }
 
 // Inspect reads the header at the start of src without any key, for
@@ -281,5 +297,5 @@ func Inspect(src io.ReaderAt) (Info, error) {
 	if err != nil {
 		return Info{}, err
 	}
-	return Info{KeyID: h.keyID, SegmentSize: h.segSize}, nil
+	return Info{KeyID: h.keyID, SegmentSize: h.segSize, Encrypted: !h.clear}, nil
 }

@@ -118,8 +118,9 @@ func sealParts(t *testing.T, kr *seal.Keyring, plain []byte, s int, seed uint64)
 
 func r2(i int) int { return (i * 37) % 200 }
 
-func TestRoundTrip(t *testing.T) {
-	kr := testKeyring(t, 5, 9)
+func TestRoundTrip(t *testing.T) { eachKind(t, testRoundTrip) }
+
+func testRoundTrip(t *testing.T, kr *seal.Keyring) {
 	type tc struct{ size, seg int }
 	var cases []tc
 	for _, n := range []int{0, 1, testSeg - 1, testSeg, testSeg + 1, 3 * testSeg, 3*testSeg + 17} {
@@ -298,8 +299,9 @@ func TestSeek(t *testing.T) {
 	read(testSeg, plain[1:testSeg+1])
 }
 
-func TestConcurrentReads(t *testing.T) {
-	kr := testKeyring(t, 1)
+func TestConcurrentReads(t *testing.T) { eachKind(t, testConcurrentReads) }
+
+func testConcurrentReads(t *testing.T, kr *seal.Keyring) {
 	plain := randomBytes(40*testSeg+77, 4)
 	r, err := openBytes(sealBytes(t, kr, binding, plain, testSeg), kr, binding)
 	if err != nil {
@@ -330,8 +332,9 @@ func TestConcurrentReads(t *testing.T) {
 	wg.Wait()
 }
 
-func TestServeContent(t *testing.T) {
-	kr := testKeyring(t, 1)
+func TestServeContent(t *testing.T) { eachKind(t, testServeContent) }
+
+func testServeContent(t *testing.T, kr *seal.Keyring) {
 	plain := randomBytes(300<<10+123, 5)
 	r, err := openBytes(sealBytes(t, kr, binding, plain, seal.DefaultSegmentSize), kr, binding)
 	if err != nil {
@@ -442,8 +445,9 @@ func TestSealedSize(t *testing.T) {
 	}
 }
 
-func TestOpenPartialFollowsWriter(t *testing.T) {
-	kr := testKeyring(t, 1)
+func TestOpenPartialFollowsWriter(t *testing.T) { eachKind(t, testOpenPartialFollowsWriter) }
+
+func testOpenPartialFollowsWriter(t *testing.T, kr *seal.Keyring) {
 	plain := randomBytes(37*testSeg+100, 8)
 	var f memFile
 	w, err := seal.NewWriterSize(&f, kr, binding, int64(len(plain)), seal.WithSegmentSize(testSeg))

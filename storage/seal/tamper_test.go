@@ -26,8 +26,9 @@ func join(hdr []byte, segs ...[]byte) []byte {
 	return slices.Concat(append([][]byte{hdr}, segs...)...)
 }
 
-func TestTamper(t *testing.T) {
-	kr := testKeyring(t, 1, 2)
+func TestTamper(t *testing.T) { eachKind(t, testTamper) }
+
+func testTamper(t *testing.T, kr *seal.Keyring) {
 	plain := randomBytes(3*testSeg+17, 10)
 	data := sealBytes(t, kr, binding, plain, testSeg)
 	other := sealBytes(t, kr, binding, plain, testSeg) // same body, key and binding
@@ -101,6 +102,16 @@ func TestTamper(t *testing.T) {
 		mustFail(t, "other binding", data, kr, []byte("01J0OBJECTULIDBYTES-B"), plain)
 		mustFail(t, "binding prefix", data, kr, binding[:len(binding)-1], plain)
 	})
+	if kr == seal.Unencrypted {
+		t.Run("other kind", func(t *testing.T) {
+			// A checksummed body is not taken for a sealed one, nor the
+			// reverse.
+			sealed := sealBytes(t, testKeyring(t, 1), binding, plain, testSeg)
+			mustFail(t, "checksummed as sealed", data, testKeyring(t, 1), binding, plain)
+			mustFail(t, "sealed as checksummed", sealed, kr, binding, plain)
+		})
+		return
+	}
 	t.Run("wrong key bytes", func(t *testing.T) {
 		wrong, err := seal.NewKeyring(1, map[uint32][]byte{1: testKey(99)})
 		if err != nil {
@@ -133,8 +144,9 @@ func TestTamper(t *testing.T) {
 
 // TestTamperSingleSegment covers bodies of one segment, empty included,
 // where the last segment is also the first.
-func TestTamperSingleSegment(t *testing.T) {
-	kr := testKeyring(t, 1)
+func TestTamperSingleSegment(t *testing.T) { eachKind(t, testTamperSingleSegment) }
+
+func testTamperSingleSegment(t *testing.T, kr *seal.Keyring) {
 	for _, size := range []int{0, 1, testSeg} {
 		plain := randomBytes(size, 12)
 		data := sealBytes(t, kr, binding, plain, testSeg)

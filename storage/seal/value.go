@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
+	"errors"
 	"fmt"
 )
 
@@ -28,6 +29,9 @@ const (
 )
 
 func (k *Keyring) valueAEAD(id uint32) (cipher.AEAD, error) {
+	if k.clear {
+		return nil, errors.New("seal: the Unencrypted keyring seals no values")
+	}
 	master, ok := k.keys[id]
 	if !ok {
 		return nil, fmt.Errorf("%w: key %d", ErrUnknownKey, id)

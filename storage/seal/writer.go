@@ -120,7 +120,7 @@ func newWriter(dst io.WriterAt, kr *Keyring, binding []byte, size int64, opts []
 	if size > maxPlain(o.segSize) {
 		return nil, fmt.Errorf("seal: body size %d is too large", size)
 	}
-	h := newHeader(kr.primary, o.segSize)
+	h := newHeader(kr.primary, o.segSize, kr.clear)
 	aead, err := newAEAD(kr.keys[kr.primary], &h, binding)
 	if err != nil {
 		return nil, err
