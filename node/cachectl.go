@@ -225,28 +225,22 @@ func (n *Node) Invalidate(ctx context.Context, id ulid.ULID, everywhere bool) (I
 		return res, nil
 	}
 	var mu sync.Mutex
-	var wg sync.WaitGroup
-	for _, p := range n.peers(ulid.ULID{}) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d, k, err := n.cl.client.Peer(p.PrivateAddr).Invalidate(ctx, id)
-			mu.Lock()
-			defer mu.Unlock()
-			switch {
-			case err != nil:
-				if res.Errors == nil {
-					res.Errors = map[string]string{}
-				}
-				res.Errors[p.ID.String()] = err.Error()
-			case d:
-				res.Dropped = append(res.Dropped, p.ID.String())
-			case k:
-				res.Kept = append(res.Kept, p.ID.String())
+	eachPeer(n.peers(ulid.ULID{}), func(_ int, p cluster.Member) {
+		d, k, err := n.cl.client.Peer(p.PrivateAddr).Invalidate(ctx, id)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case err != nil:
+			if res.Errors == nil {
+				res.Errors = map[string]string{}
 			}
-		}()
-	}
-	wg.Wait()
+			res.Errors[p.ID.String()] = err.Error()
+		case d:
+			res.Dropped = append(res.Dropped, p.ID.String())
+		case k:
+			res.Kept = append(res.Kept, p.ID.String())
+		}
+	})
 	return res, nil
 }
 

@@ -131,15 +131,7 @@ func (n *Node) clockLoop() {
 func (n *Node) probeClocks() {
 	ctx, cancel := context.WithTimeout(n.ctx, 2*time.Second)
 	defer cancel()
-	var wg sync.WaitGroup
-	for _, p := range n.cl.members.Others() {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			n.vet(ctx, p)
-		}()
-	}
-	wg.Wait()
+	eachPeer(n.cl.members.Others(), func(_ int, p cluster.Member) { n.vet(ctx, p) })
 }
 
 // vet pings a member over the private API and decides whether it is a

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/oklog/ulid/v2"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/objstore/objstore/cluster"
 	"github.com/objstore/objstore/journal"
@@ -232,17 +233,28 @@ func (n *Node) announceLoop() {
 
 // broadcast sends entries to every live peer at once and waits for all.
 func (n *Node) broadcast(ctx context.Context, entries []journal.Entry) {
-	var wg sync.WaitGroup
-	for _, p := range n.peers(ulid.ULID{}) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if _, err := n.cl.client.Peer(p.PrivateAddr).Merge(ctx, entries); err != nil {
-				n.log.Debug("announce failed; anti-entropy will carry it", "peer", p.ID, "err", err)
-			}
-		}()
+	eachPeer(n.peers(ulid.ULID{}), func(_ int, p cluster.Member) {
+		if _, err := n.cl.client.Peer(p.PrivateAddr).Merge(ctx, entries); err != nil {
+			n.log.Debug("announce failed; anti-entropy will carry it", "peer", p.ID, "err", err)
+		}
+	})
+}
+
+// peerFanOut bounds how many peers one operation talks to at once.
+const peerFanOut = 32
+
+// eachPeer calls fn for every member of peers (with its index), up to
+// peerFanOut at once, and returns when all calls have.
+func eachPeer(peers []cluster.Member, fn func(i int, p cluster.Member)) {
+	var g errgroup.Group
+	g.SetLimit(peerFanOut)
+	for i, p := range peers {
+		g.Go(func() error {
+			fn(i, p)
+			return nil
+		})
 	}
-	wg.Wait()
+	g.Wait() // fn reports its own failures
 }
 
 // eventLoop reacts to membership: a peer that joins, or returns after a

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"sync"
 
 	"github.com/objstore/objstore/cluster"
 )
@@ -136,19 +135,13 @@ func (n *Node) RotateKeyring(ctx context.Context, req KeyringRequest) (KeyringRe
 func (n *Node) keyringPeers(ctx context.Context, op KeyringOp) []KeyringNodeResult {
 	peers := n.peers(n.id)
 	out := make([]KeyringNodeResult, len(peers))
-	var wg sync.WaitGroup
-	for i, p := range peers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			out[i] = KeyringNodeResult{Node: p.ID.String(), OK: true}
-			var ok map[string]bool
-			if err := n.cl.client.Peer(p.PrivateAddr).CallJSON(ctx, http.MethodPost, cluster.PathKeyring, op, &ok); err != nil {
-				out[i] = KeyringNodeResult{Node: p.ID.String(), Error: err.Error()}
-			}
-		}()
-	}
-	wg.Wait()
+	eachPeer(peers, func(i int, p cluster.Member) {
+		out[i] = KeyringNodeResult{Node: p.ID.String(), OK: true}
+		var ok map[string]bool
+		if err := n.cl.client.Peer(p.PrivateAddr).CallJSON(ctx, http.MethodPost, cluster.PathKeyring, op, &ok); err != nil {
+			out[i] = KeyringNodeResult{Node: p.ID.String(), Error: err.Error()}
+		}
+	})
 	return out
 }
 

@@ -145,8 +145,7 @@ type Node struct {
 	locks   keyLock
 	uploads chan struct{} // a slot per remote upload in flight
 
-	fillsMu sync.Mutex // guards fills
-	fills   map[ulid.ULID]*fill
+	fills *fillEngine
 
 	repairMu sync.Mutex // guards want
 	want     map[ulid.ULID]*wanted
@@ -272,12 +271,24 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		disk:    disk,
 		remote:  storage.NewCounted(cfg.Remote),
 		clock:   journal.NewClock(cfg.Now, cfg.MaxClockOffset),
-		fills:   make(map[ulid.ULID]*fill),
 		clocks:  clockState{samples: make(map[string]clockSample)},
 		repairC: make(chan struct{}, 1),
 		uploads: make(chan struct{}, cfg.MaxUploads),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.fills = newFillEngine(n.ctx, &n.wg, fillDeps{
+		disk:        disk,
+		reserve:     n.reserve,
+		peerBody:    n.peerBody,
+		noCopy:      n.noCopy,
+		describe:    n.describeRemote,
+		commit:      n.commitFill,
+		partSize:    cfg.FetchPartSize,
+		concurrency: cfg.FetchConcurrency,
+		log:         n.log,
+		fetches:     &n.counters.fetches,
+		fetchErrors: &n.counters.fetchErrors,
+	})
 	n.misses.now = n.physicalNow
 	// Resume above every version this node has written or merged, so a
 	// wall clock that stepped back while the node was down cannot order
@@ -322,13 +333,11 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 // for fetches in flight, and closes the journal last. Operations after
 // Close fail with ErrClosed.
 func (n *Node) Close() error {
-	// Under fillsMu, so no fill starts after Close waits for them.
-	n.fillsMu.Lock()
-	first := n.closed.CompareAndSwap(false, true)
-	n.fillsMu.Unlock()
-	if !first {
+	if !n.closed.CompareAndSwap(false, true) {
 		return nil
 	}
+	n.fills.stop() // no fill starts after the wait below
+
 	n.stopCluster()
 	n.cancel()
 	n.wg.Wait()

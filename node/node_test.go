@@ -856,11 +856,7 @@ func TestAbandonedFillIsCanceled(t *testing.T) {
 		t.Fatal(err)
 	}
 	obj.Close() // the client walks away before a byte arrives
-	waitFor(t, func() bool {
-		n.fillsMu.Lock()
-		defer n.fillsMu.Unlock()
-		return n.fills[id] == nil
-	})
+	waitFor(t, func() bool { return !n.fills.inFlight(id) })
 	if _, err := n.journal.Blob(id); err == nil {
 		t.Error("the abandoned fetch committed a copy")
 	}
