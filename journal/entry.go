@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -71,6 +72,40 @@ type Entry struct {
 	Sum      [32]byte
 	Level    Level
 	UserMeta map[string]string
+
+	// Bucket and Key name a key-addressed object: an object of an origin
+	// bucket, cached under the ID KeyID(Bucket, Key). Both are empty for
+	// objects named by a ULID, and in tombstones.
+	Bucket, Key string
+	// ETag, ContentType and LastModified are what the origin bucket said
+	// of a key-addressed object when it was last fetched or written, for
+	// revalidation and for answers; zero for ULID objects.
+	ETag         string
+	ContentType  string
+	LastModified time.Time
+}
+
+// Keyed reports whether e names a key-addressed object.
+func (e Entry) Keyed() bool { return e.Bucket != "" }
+
+// keyIDLabel makes key IDs a namespace of their own.
+const keyIDLabel = "objstore key v1\x00"
+
+// KeyID returns the ID under which the object at key in bucket is kept:
+// the first 16 bytes of SHA-256("objstore key v1" NUL bucket NUL key). A
+// key is never made into a file name; bodies, journal records and sync
+// ranges all go by this ID, which spreads keys evenly over them. IDs of
+// distinct keys collide with negligible probability (2^-64 at 2^32 keys),
+// and callers check an entry's Bucket and Key anyway.
+func KeyID(bucket, key string) ulid.ULID {
+	h := sha256.New()
+	h.Write([]byte(keyIDLabel))
+	h.Write([]byte(bucket))
+	h.Write([]byte{0})
+	h.Write([]byte(key))
+	var id ulid.ULID
+	copy(id[:], h.Sum(nil))
+	return id
 }
 
 // Modified is when the write that produced e was made, by its writer's clock.
@@ -98,6 +133,9 @@ var ErrCorrupt = errors.New("journal: corrupt record")
 // can read what an earlier one wrote and refuse what it cannot.
 const (
 	entryFormat byte = 2
+	// entryFormatKeyed is format 2 followed by a key-addressed object's
+	// fields (flagKeyed is set).
+	entryFormatKeyed byte = 4
 	// entryFormatV1 lacks Origin; its entries take the writer as origin.
 	entryFormatV1 byte = 1
 	// entryFormatSealed is format 2 with the name and user metadata
@@ -105,6 +143,7 @@ const (
 	entryFormatSealed byte = 3
 	blobFormat        byte = 1
 	flagDeleted       byte = 1 << 0
+	flagKeyed         byte = 1 << 1 // the names are followed by the key fields
 	flagFetched       byte = 1 << 0
 )
 
@@ -114,12 +153,21 @@ const (
 //	size(uvarint) sum(32) name(uvarint len + bytes) meta count(uvarint)
 //	then per pair key(uvarint len + bytes) value(uvarint len + bytes)
 //
-// Format 1 is the same without origin.
+// Format 1 is the same without origin. Format 4 (a key-addressed object,
+// flags bit 1 set) is format 2 followed by
+//
+//	bucket(uvarint len + bytes) key(uvarint len + bytes)
+//	etag(uvarint len + bytes) content-type(uvarint len + bytes)
+//	last-modified(8, Unix ns, 0 when unknown)
 //
 // Integers are big-endian; map pairs are sorted by key so that equal entries
 // encode to equal bytes, which the cluster's range hashes rely on.
 func encodeEntry(e Entry) []byte {
-	b := appendFixed(make([]byte, 0, 64+len(e.Name)), entryFormat, e)
+	format := entryFormat
+	if e.Keyed() {
+		format = entryFormatKeyed
+	}
+	b := appendFixed(make([]byte, 0, 64+len(e.Name)+len(e.Key)), format, e)
 	return appendNames(b, e)
 }
 
@@ -133,6 +181,9 @@ func appendFixed(b []byte, format byte, e Entry) []byte {
 	var flags byte
 	if e.Deleted {
 		flags |= flagDeleted
+	}
+	if e.Keyed() {
+		flags |= flagKeyed
 	}
 	b = append(b, flags, byte(e.Level))
 	b = binary.AppendUvarint(b, uint64(e.Size))
@@ -149,6 +200,13 @@ func appendNames(b []byte, e Entry) []byte {
 		b = appendString(b, k)
 		b = appendString(b, e.UserMeta[k])
 	}
+	if e.Keyed() {
+		b = appendString(b, e.Bucket)
+		b = appendString(b, e.Key)
+		b = appendString(b, e.ETag)
+		b = appendString(b, e.ContentType)
+		b = binary.BigEndian.AppendUint64(b, uint64(unixNano(e.LastModified)))
+	}
 	return b
 }
 
@@ -158,7 +216,8 @@ func appendNames(b []byte, e Entry) []byte {
 //	size(uvarint) sum(32) sealed(uvarint len + bytes)
 //
 // where sealed is Sealer.SealValue(ID, name and user metadata as format 2
-// lays them out). The fields the cluster and the journal's counts need
+// lays them out, then a key-addressed object's fields as format 4 does
+// when flags bit 1 is set). The fields the cluster and the journal's counts need
 // (version, flags, size) stay readable without the key.
 func encodeSealedEntry(e Entry, s Sealer) ([]byte, error) {
 	sealed, err := s.SealValue(e.ID[:], appendNames(nil, e))
@@ -170,7 +229,7 @@ func encodeSealedEntry(e Entry, s Sealer) ([]byte, error) {
 	return append(b, sealed...), nil
 }
 
-// decodeEntry reads an entry in format 1 or 2, as peers send them.
+// decodeEntry reads an entry in format 1, 2 or 4, as peers send them.
 func decodeEntry(id ulid.ULID, b []byte) (Entry, error) { return decodeStored(id, b, nil) }
 
 // decodeStored reads an entry in any format; format 3 needs the sealer
@@ -196,7 +255,7 @@ func decodeStored(id ulid.ULID, b []byte, s Sealer) (Entry, error) {
 			d.err = true
 			break
 		}
-		d = decoder{b: plain}
+		d = decoder{b: plain, keyed: d.keyed}
 		decodeNames(&d, &e)
 	default:
 		decodeNames(&d, &e)
@@ -210,7 +269,9 @@ func decodeStored(id ulid.ULID, b []byte, s Sealer) (Entry, error) {
 // decodeFixed reads the format byte and the fields before the name.
 func decodeFixed(d *decoder, id ulid.ULID) (Entry, byte) {
 	format := d.byte()
-	if format != entryFormat && format != entryFormatV1 && format != entryFormatSealed {
+	switch format {
+	case entryFormat, entryFormatV1, entryFormatSealed, entryFormatKeyed:
+	default:
 		d.err = true
 		return Entry{}, format
 	}
@@ -225,6 +286,11 @@ func decodeFixed(d *decoder, id ulid.ULID) (Entry, byte) {
 	}
 	flags := d.byte()
 	e.Deleted = flags&flagDeleted != 0
+	keyed := flags&flagKeyed != 0
+	if keyed != (format == entryFormatKeyed) && format != entryFormatSealed || flags&^(flagDeleted|flagKeyed) != 0 {
+		d.err = true // the flag and the format disagree, or an unknown flag
+	}
+	d.keyed = keyed
 	e.Level = Level(d.byte())
 	size := d.uvarint()
 	if size > math.MaxInt64 {
@@ -235,7 +301,8 @@ func decodeFixed(d *decoder, id ulid.ULID) (Entry, byte) {
 	return e, format
 }
 
-// decodeNames reads the name and user metadata.
+// decodeNames reads the name and user metadata, and a key-addressed
+// object's fields when the fixed part said so (d.keyed).
 func decodeNames(d *decoder, e *Entry) {
 	e.Name = d.string()
 	n := d.uvarint()
@@ -247,6 +314,14 @@ func decodeNames(d *decoder, e *Entry) {
 		for i := uint64(0); i < n && !d.err; i++ {
 			k := d.string()
 			e.UserMeta[k] = d.string()
+		}
+	}
+	if d.keyed {
+		e.Bucket, e.Key = d.string(), d.string()
+		e.ETag, e.ContentType = d.string(), d.string()
+		e.LastModified = fromUnixNano(int64(d.uint64()))
+		if e.Bucket == "" {
+			d.err = true
 		}
 	}
 }
@@ -322,8 +397,9 @@ func appendString(b []byte, s string) []byte {
 // decoder reads a record, remembering the first short or malformed read
 // instead of failing at each step.
 type decoder struct {
-	b   []byte
-	err bool
+	b     []byte
+	err   bool
+	keyed bool // the entry's flags say it is key-addressed
 }
 
 func (d *decoder) bytes(n int) []byte {

@@ -55,8 +55,11 @@ var (
 
 // schemaVersion is the layout of the buckets above. Opening a database with
 // a higher version fails with ErrSchema rather than misreading it; a lower
-// one is migrated by Open. Version 2 added the "sync" index.
-const schemaVersion uint32 = 2
+// one is migrated by Open. Version 2 added the "sync" index; version 3
+// entry records in format 4 (key-addressed objects), which a release
+// reading up to version 2 would refuse one by one, so it refuses the
+// journal instead. Going from 2 to 3 changes nothing stored.
+const schemaVersion uint32 = 3
 
 // Config configures a Journal.
 type Config struct {

@@ -66,6 +66,10 @@ func TestEntryRoundTrip(t *testing.T) {
 			Name: "photo.jpg", Size: 1 << 40, Sum: [32]byte{1, 2, 3}, Level: LevelFull,
 			UserMeta: map[string]string{"owner": "alice", "ключ": "значение", "": "empty key"}},
 		{ID: ulid.Make(), Version: ver(5, nodeA), Deleted: true},
+		{ID: KeyID("photos", "2024/cat 1+1%.jpg"), Version: ver(6, nodeB), Origin: nodeB, Name: "cat 1+1%.jpg",
+			Size: 12, Level: LevelRemote, Bucket: "photos", Key: "2024/cat 1+1%.jpg", ETag: `"9b2cf535f27731c9"`,
+			ContentType: "image/jpeg", LastModified: time.Unix(1700000000, 0).UTC(), UserMeta: map[string]string{"camera": "x"}},
+		{ID: KeyID("b", "k"), Version: ver(7, nodeA), Bucket: "b", Key: "k"}, // no ETag, no time
 	}
 	for _, e := range cases {
 		got, err := decodeEntry(e.ID, encodeEntry(e))
@@ -74,6 +78,42 @@ func TestEntryRoundTrip(t *testing.T) {
 		}
 		if !reflect.DeepEqual(got, e) {
 			t.Errorf("round trip:\n got %+v\nwant %+v", got, e)
+		}
+	}
+}
+
+// Key IDs are fixed by bucket and key alone, and tell buckets and keys
+// apart, however the two are cut.
+func TestKeyID(t *testing.T) {
+	if KeyID("a", "b/c") != KeyID("a", "b/c") {
+		t.Fatal("KeyID is not deterministic")
+	}
+	seen := map[ulid.ULID]string{}
+	for _, bk := range [][2]string{{"a", "bc"}, {"ab", "c"}, {"a", "b/c"}, {"a/b", "c"}, {"a", "b\x00c"}, {"b", "a"}} {
+		id := KeyID(bk[0], bk[1])
+		if prev, dup := seen[id]; dup {
+			t.Errorf("%q and %q share an ID", prev, bk)
+		}
+		seen[id] = fmt.Sprint(bk)
+	}
+	// Pinned: changing the derivation would orphan every cached key.
+	if got := KeyID("photos", "2024/cat.jpg").String(); got != keyIDPinned {
+		t.Errorf("KeyID(photos, 2024/cat.jpg) = %s, want %s", got, keyIDPinned)
+	}
+}
+
+// A format that says key-addressed without the flag, or the reverse, is
+// refused.
+func TestKeyedFlagMustMatchFormat(t *testing.T) {
+	e := Entry{ID: KeyID("b", "k"), Version: ver(1, nodeA), Bucket: "b", Key: "k"}
+	b := encodeEntry(e)
+	plain := encodeEntry(Entry{ID: e.ID, Version: e.Version})
+	for name, rec := range map[string][]byte{
+		"format 2 with the flag":    append([]byte{entryFormat}, b[1:]...),
+		"format 4 without the flag": append([]byte{entryFormatKeyed}, plain[1:]...),
+	} {
+		if _, err := decodeEntry(e.ID, rec); !errors.Is(err, ErrCorrupt) {
+			t.Errorf("%s: %v, want ErrCorrupt", name, err)
 		}
 	}
 }
@@ -520,3 +560,6 @@ func TestSealedNames(t *testing.T) {
 		t.Errorf("entry with the key back: %+v %v", got, err)
 	}
 }
+
+// keyIDPinned is KeyID("photos", "2024/cat.jpg") as first released.
+const keyIDPinned = "1WW8TKQWN0SZF14J3RY2NZRR81"
