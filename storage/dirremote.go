@@ -52,6 +52,34 @@ func CheckRemoteKey(key string) error {
 	return nil
 }
 
+// CheckOriginKey reports whether key can name an object of an origin
+// bucket: a key S3 accepts (non-empty UTF-8 of at most MaxRemoteKeyLen
+// bytes) with neither a NUL byte nor a "." or ".." slash-separated element,
+// which paths would resolve away. It returns nil, or an error matching
+// ErrInvalidKey. Unlike CheckRemoteKey it allows leading slashes, empty
+// elements and backslashes, which buckets written by other programs hold.
+func CheckOriginKey(key string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("%w %q: %s", ErrInvalidKey, key, why)
+	}
+	switch {
+	case key == "":
+		return bad("empty")
+	case len(key) > MaxRemoteKeyLen:
+		return bad(fmt.Sprintf("longer than %d bytes", MaxRemoteKeyLen))
+	case !utf8.ValidString(key):
+		return bad("not UTF-8")
+	case strings.ContainsRune(key, 0):
+		return bad("contains a NUL")
+	}
+	for elem := range strings.SplitSeq(key, "/") {
+		if elem == "." || elem == ".." {
+			return bad("dot path element")
+		}
+	}
+	return nil
+}
+
 // CheckRemoteMeta reports whether meta can be stored by a Remote. It returns
 // nil, or an error matching ErrInvalidMeta when a key is not made of
 // lower-case ASCII letters, digits and hyphens, or a value is not valid UTF-8

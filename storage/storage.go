@@ -31,6 +31,10 @@ var ErrUnavailable = errors.New("storage: remote unavailable")
 // reported as ErrNotFound.
 var ErrInvalidKey = errors.New("storage: invalid key")
 
+// ErrNotModified is returned, wrapped, by Origin.Revalidate when the
+// object still has the ETag asked about.
+var ErrNotModified = errors.New("storage: object not modified")
+
 // ErrInvalidMeta is returned by Put when a metadata key is not made of
 // lower-case ASCII letters, digits and hyphens.
 var ErrInvalidMeta = errors.New("storage: invalid metadata key")
@@ -46,6 +50,12 @@ type ObjectInfo struct {
 	// Meta is the metadata given to Put. Values round-trip exactly, whatever
 	// UTF-8 they hold.
 	Meta map[string]string
+	// ETag is the backend's tag for this version of the object, quoted as
+	// in HTTP (`"…"`): it changes whenever the object does. S3's is its
+	// own; a directory's is derived from the file's size and time.
+	ETag string
+	// ContentType is the media type stored with the object, or empty.
+	ContentType string
 }
 
 // Getter reads objects.
@@ -91,4 +101,56 @@ type Remote interface {
 	Remover
 	// String names the remote for logs, for example "s3://bucket/prefix".
 	String() string
+}
+
+// Origin is a bucket whose objects objstore caches by key: objects other
+// programs wrote, under keys objstore did not choose. Besides a Remote's
+// operations it lists keys, revalidates a cached copy without moving its
+// body, and stores an object's media type. Keys are those CheckOriginKey
+// accepts. Implementations are safe for concurrent use.
+type Origin interface {
+	Remote
+	// List returns one page of the objects whose keys start with
+	// opts.Prefix and sort after opts.After, in key order. With a
+	// delimiter, keys holding it after the prefix are rolled up into
+	// CommonPrefixes, as S3 does.
+	List(ctx context.Context, opts ListOptions) (ListPage, error)
+	// Revalidate asks whether the object at key still has the ETag etag,
+	// without transferring its body (S3: a HEAD with If-None-Match). It
+	// returns an error matching ErrNotModified when it does, the object's
+	// new description when it changed, and ErrNotFound when it is gone.
+	Revalidate(ctx context.Context, key, etag string) (ObjectInfo, error)
+	// PutTyped is Put that also stores the object's media type
+	// (contentType, which may be empty).
+	PutTyped(ctx context.Context, key string, r io.Reader, size int64, contentType string, meta map[string]string) error
+}
+
+// ListOptions selects a page of a listing.
+type ListOptions struct {
+	// Prefix selects the keys that start with it; empty selects all.
+	Prefix string
+	// Delimiter, when not empty, rolls up the keys that hold it after the
+	// prefix into one common prefix each (up to and including it).
+	Delimiter string
+	// After starts the page after this key (or common prefix): the
+	// previous page's Next.
+	After string
+	// Max bounds the objects plus common prefixes in the page; 0 or more
+	// than MaxListPage means MaxListPage.
+	Max int
+}
+
+// MaxListPage is the largest page List returns, S3's own limit.
+const MaxListPage = 1000
+
+// ListPage is one page of a listing.
+type ListPage struct {
+	// Objects are the page's objects in key order. Their Meta is not
+	// filled (S3's listing does not carry it).
+	Objects []ObjectInfo
+	// CommonPrefixes are the rolled-up prefixes, in order.
+	CommonPrefixes []string
+	// Next, when not empty, is the After of the next page; empty when
+	// this is the last.
+	Next string
 }
