@@ -239,6 +239,8 @@ func status(err error) int {
 		return http.StatusBadGateway
 	case errors.Is(err, node.ErrBusy):
 		return http.StatusTooManyRequests
+	case errors.Is(err, node.ErrForbidden):
+		return http.StatusForbidden
 	}
 	return http.StatusInternalServerError
 }

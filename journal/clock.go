@@ -34,6 +34,14 @@ func (t Timestamp) Compare(u Timestamp) int {
 // Time returns the wall component as a time.Time.
 func (t Timestamp) Time() time.Time { return time.Unix(0, t.Wall).UTC() }
 
+// Next returns the least timestamp after t.
+func (t Timestamp) Next() Timestamp {
+	if t.Logical == math.MaxUint32 {
+		return Timestamp{Wall: t.Wall + 1}
+	}
+	return Timestamp{Wall: t.Wall, Logical: t.Logical + 1}
+}
+
 // IsZero reports whether t is the zero reading.
 func (t Timestamp) IsZero() bool { return t.Wall == 0 && t.Logical == 0 }
 

@@ -378,6 +378,17 @@ func (tx *Tx) Entry(id ulid.ULID) (Entry, error) {
 	return decodeStored(id, v, tx.sealer)
 }
 
+// Head returns the entry of id without its names, user metadata and key
+// fields (as ForEachHead does), so it needs no key; ErrNotFound when the
+// journal holds none.
+func (tx *Tx) Head(id ulid.ULID) (Entry, error) {
+	v := tx.tx.Bucket(bucketEntries).Get(id[:])
+	if v == nil {
+		return Entry{}, fmt.Errorf("entry %s: %w", id, ErrNotFound)
+	}
+	return decodeHead(id, v)
+}
+
 // Apply stores e if it is newer than the entry held for its ID, or if there
 // is none, and reports whether it did. This is the journal's only way to
 // write an entry, so local writes and merges from other nodes obey the same

@@ -522,5 +522,5 @@ func (n *Node) checkEntry(e journal.Entry) error {
 	if err := validUserMeta(e.UserMeta); err != nil {
 		return fmt.Errorf("entry %s: %w", e.ID, err)
 	}
-	return nil
+	return checkKeyed(e)
 }

@@ -36,6 +36,9 @@ var (
 	ErrUnavailable = errors.New("object unavailable")
 	// ErrClosed: the node is shutting down.
 	ErrClosed = errors.New("node closed")
+	// ErrForbidden: the request names what this node does not serve, such
+	// as a bucket not among its origin buckets.
+	ErrForbidden = errors.New("forbidden")
 	// ErrBusy: the node already runs as much of this kind of work as it
 	// takes at once; the same request may succeed later.
 	ErrBusy = errors.New("too busy")

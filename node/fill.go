@@ -44,9 +44,6 @@ type fillDeps struct {
 	peerBody func(ctx context.Context, e journal.Entry) io.ReadCloser
 	// noCopy is the error for a level-0 body that no live node served.
 	noCopy func(e journal.Entry) error
-	// describe makes the entry of an object the journal does not know
-	// from its description in the remote tier, checked like a peer's.
-	describe func(id ulid.ULID, info storage.ObjectInfo) (journal.Entry, error)
 	// commit records a body now durable on disk. learned says e came from
 	// the remote's description rather than the journal.
 	commit func(e journal.Entry, b journal.Blob, learned bool) error
@@ -62,9 +59,16 @@ type fillDeps struct {
 type fillRequest struct {
 	id    ulid.ULID
 	known *journal.Entry // the journal's entry; nil on a total miss
-	// remote holds the body under key when no peer serves it.
-	remote storage.Getter
-	key    string
+	// remote holds the body under key when no peer serves it; nil when
+	// this node cannot reach the store that does, for the reason in
+	// noRemote.
+	remote   storage.Getter
+	key      string
+	noRemote error
+	// learn makes the entry of an object the journal does not know
+	// (known is nil) from its description in the remote, checked like a
+	// peer's.
+	learn func(info storage.ObjectInfo) (journal.Entry, error)
 }
 
 func newFillEngine(ctx context.Context, wg *sync.WaitGroup, deps fillDeps) *fillEngine {
@@ -322,6 +326,9 @@ func (f *fill) open(ctx context.Context) (io.ReadCloser, error) {
 // ranged parts (runParts) and openRemote returns no stream.
 func (f *fill) openRemote(ctx context.Context) (io.ReadCloser, error) {
 	d := &f.e.deps
+	if f.remote == nil {
+		return nil, f.noRemote
+	}
 	partSize := d.partSize
 	rc, info, err := f.remote.Get(ctx, f.key, 0, partSize)
 	if errors.Is(err, storage.ErrNotFound) {
@@ -522,7 +529,7 @@ func (f *fill) describe(info storage.ObjectInfo) error {
 		}
 		return nil
 	}
-	e, err := f.e.deps.describe(f.id, info)
+	e, err := f.learn(info)
 	if err != nil {
 		return err
 	}

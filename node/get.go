@@ -72,11 +72,15 @@ func (n *Node) Get(ctx context.Context, id ulid.ULID, opts GetOptions) (*Object,
 			n.counters.misses.Add(1)
 			return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 		}
-		return n.fetch(ctx, id, nil)
+		return n.fetch(ctx, n.fillRequest(id, nil))
 	case err != nil:
 		return nil, fmt.Errorf("node: get %s: %w", id, err)
 	case e.Deleted:
 		return &Object{Meta: metaOf(e, nil), close: nopClose}, fmt.Errorf("%w: %s", ErrDeleted, id)
+	case e.Keyed():
+		// Key-addressed objects are read by bucket and key (GetKey),
+		// where the bucket is checked.
+		return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 	}
 	if b != nil && n.expired(e, *b) {
 		n.log.Debug("cached copy expired; fetching a fresh one", "id", id, "stored", b.Stored)
@@ -96,7 +100,7 @@ func (n *Node) Get(ctx context.Context, id ulid.ULID, opts GetOptions) (*Object,
 		n.counters.misses.Add(1)
 		return nil, fmt.Errorf("%w: the body of level-0 object %s was lost with this node's disk", ErrNotFound, id)
 	}
-	return n.fetch(ctx, id, &e)
+	return n.fetch(ctx, n.fillRequest(id, &e))
 }
 
 func nopClose() error { return nil }
@@ -199,14 +203,16 @@ func (n *Node) dropBlob(id ulid.ULID, sum storage.Sum, refetch bool) {
 	}
 }
 
-// fetch streams object id from the remote, joining a fetch already in
-// flight. known is the journal's entry, or nil on a total miss.
-func (n *Node) fetch(ctx context.Context, id ulid.ULID, known *journal.Entry) (*Object, error) {
+// fetch streams the object req names from a peer or the remote, joining a
+// fetch already in flight. req.known is the journal's entry, or nil on a
+// total miss.
+func (n *Node) fetch(ctx context.Context, req fillRequest) (*Object, error) {
+	id, known := req.id, req.known
 	if known == nil && n.misses.has(id) {
 		n.counters.misses.Add(1)
-		return nil, fmt.Errorf("%w: %s is not in the remote tier (asked less than %v ago)", ErrNotFound, id, missTTL)
+		return nil, fmt.Errorf("%w: %s is not in the remote store (asked less than %v ago)", ErrNotFound, req.key, n.misses.ttl)
 	}
-	f := n.startFill(id, known, false)
+	f := n.fills.start(req, false)
 	select {
 	case <-f.ready:
 	case <-ctx.Done():
@@ -243,7 +249,18 @@ func (n *Node) fetch(ctx context.Context, id ulid.ULID, known *journal.Entry) (*
 // startFill brings in the body of id from a peer or the remote tier: see
 // fillEngine.start.
 func (n *Node) startFill(id ulid.ULID, known *journal.Entry, pin bool) *fill {
-	return n.fills.start(fillRequest{id: id, known: known, remote: n.remote, key: n.remoteKey(id)}, pin)
+	return n.fills.start(n.fillRequest(id, known), pin)
+}
+
+// fillRequest says where the body of id is: for a key-addressed object,
+// in its origin bucket under its key; for a ULID object, in the remote
+// tier under its ID.
+func (n *Node) fillRequest(id ulid.ULID, known *journal.Entry) fillRequest {
+	if known != nil && known.Keyed() {
+		return n.keyFillRequest(known.Bucket, known.Key, known)
+	}
+	return fillRequest{id: id, known: known, remote: n.remote, key: n.remoteKey(id),
+		learn: func(info storage.ObjectInfo) (journal.Entry, error) { return n.describeRemote(id, info) }}
 }
 
 // peerBody opens e's body on the first live peer (its origin first) that
@@ -314,7 +331,9 @@ func (n *Node) commitFill(e journal.Entry, blob journal.Blob, learned bool) erro
 		case errors.Is(err, journal.ErrNotFound):
 		case err != nil:
 			return err
-		case cur.Deleted:
+		case cur.Deleted && cur.Version.Compare(e.Version) >= 0:
+			// Deleted after the version fetched was written (a key's
+			// tombstone hides only older versions).
 			deleted = true
 			return nil
 		case cur.Version.Compare(e.Version) > 0 && cur.Sum != blob.Sum:

@@ -8,15 +8,15 @@ import (
 )
 
 // Misses remembered: an ID the remote tier did not have is answered 404
-// from memory for missTTL, so a client asking again and again for IDs that
+// from memory for Config.MissTTL (a minute by default), so a client asking again and again for IDs that
 // do not exist (X-Meta-Fetch) costs one remote request per ID and minute,
 // not one per request. The memory is bounded: past maxMisses the oldest
 // are forgotten first. Only total misses are remembered: once the journal
 // knows an ID (a write, a merge), reads of it never consult this.
-const (
-	missTTL   = time.Minute
-	maxMisses = 1 << 16
-)
+const maxMisses = 1 << 16
+
+// DefaultMissTTL is Config.MissTTL's default.
+const DefaultMissTTL = time.Minute
 
 // missCache is a bounded, expiring set of IDs. It is safe for concurrent
 // use.
@@ -25,13 +25,21 @@ type missCache struct {
 	seen  map[ulid.ULID]time.Time
 	order []ulid.ULID // in the order added, for forgetting the oldest
 	now   func() time.Time
+	ttl   time.Duration // how long a miss is remembered; 0 remembers none
 }
 
 func (c *missCache) has(id ulid.ULID) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	at, ok := c.seen[id]
-	return ok && c.clock().Sub(at) < missTTL
+	return ok && c.clock().Sub(at) < c.ttl
+}
+
+// forget drops id, once the journal knows it (a write through this node).
+func (c *missCache) forget(id ulid.ULID) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.seen, id) // its place in order goes with the oldest
 }
 
 func (c *missCache) add(id ulid.ULID) {

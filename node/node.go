@@ -65,6 +65,20 @@ type Config struct {
 	// elsewhere is dropped and fetched again before it is served. Zero
 	// means copies never expire.
 	CacheTTL time.Duration
+	// MissTTL is how long an object the remote store or an origin bucket
+	// did not have is answered 404 from memory, without asking again;
+	// zero means DefaultMissTTL, negative remembers no miss. An object
+	// written through objstore is never hidden by a remembered miss.
+	MissTTL time.Duration
+	// Origin returns the origin bucket of that name, whose objects the
+	// node serves by key (GetKey and the rest), or an error matching
+	// ErrForbidden when the node does not serve it; nil serves none.
+	Origin func(bucket string) (storage.Origin, error)
+	// Revalidate says when a cached copy of a key-addressed object is
+	// checked against its origin: RevalidateTTL (the default) once it is
+	// older than CacheTTL, RevalidateAlways on every read, RevalidateNever
+	// never.
+	Revalidate Revalidation
 	// FetchPartSize and FetchConcurrency split a fetch from the remote of
 	// a body larger than one part into ranged requests of FetchPartSize
 	// bytes, FetchConcurrency at a time; zero means 8 MiB and 4.
@@ -216,6 +230,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = DefaultSyncInterval
 	}
+	if cfg.MissTTL == 0 {
+		cfg.MissTTL = DefaultMissTTL
+	}
 	if cfg.TombstoneTTL <= 0 {
 		cfg.TombstoneTTL = DefaultTombstoneTTL
 	}
@@ -281,7 +298,6 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		reserve:     n.reserve,
 		peerBody:    n.peerBody,
 		noCopy:      n.noCopy,
-		describe:    n.describeRemote,
 		commit:      n.commitFill,
 		partSize:    cfg.FetchPartSize,
 		concurrency: cfg.FetchConcurrency,
@@ -289,7 +305,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		fetches:     &n.counters.fetches,
 		fetchErrors: &n.counters.fetchErrors,
 	})
-	n.misses.now = n.physicalNow
+	n.misses.now, n.misses.ttl = n.physicalNow, cfg.MissTTL
 	// Resume above every version this node has written or merged, so a
 	// wall clock that stepped back while the node was down cannot order
 	// its next writes before its last ones.
@@ -442,6 +458,16 @@ type Meta struct {
 	// SHA256 is the hex checksum of the body, when known.
 	SHA256  string `json:"sha256,omitempty"`
 	Version string `json:"version"`
+	// Bucket and Key name a key-addressed object; ETag, ContentType and
+	// LastModified are what its origin bucket said of it.
+	Bucket       string     `json:"bucket,omitempty"`
+	Key          string     `json:"key,omitempty"`
+	ETag         string     `json:"etag,omitempty"`
+	ContentType  string     `json:"content_type,omitempty"`
+	LastModified *time.Time `json:"last_modified,omitempty"`
+	// Stale is set when a key-addressed object is served from a copy
+	// its origin could not be asked about (stale-if-error).
+	Stale bool `json:"stale,omitempty"`
 }
 
 func metaOf(e journal.Entry, b *journal.Blob) Meta {
@@ -458,6 +484,13 @@ func metaOf(e journal.Entry, b *journal.Blob) Meta {
 	}
 	if e.Sum != (storage.Sum{}) {
 		m.SHA256 = fmt.Sprintf("%x", e.Sum)
+	}
+	if e.Keyed() {
+		m.Bucket, m.Key, m.ETag, m.ContentType = e.Bucket, e.Key, e.ETag, e.ContentType
+		if !e.LastModified.IsZero() {
+			lm := e.LastModified
+			m.LastModified = &lm
+		}
 	}
 	if b != nil && b.Sum == e.Sum {
 		m.IsLocal = true

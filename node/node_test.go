@@ -1109,7 +1109,7 @@ func TestInjectedClockDrivesTimeDecisions(t *testing.T) {
 	if remote.gets.Load() != before {
 		t.Error("a remembered miss went to the remote")
 	}
-	clock.Add(2 * missTTL)
+	clock.Add(2 * DefaultMissTTL)
 	n.Get(ctx, missing, GetOptions{Fetch: true})
 	if remote.gets.Load() == before {
 		t.Error("a miss was remembered past its minute")

@@ -32,31 +32,9 @@ func (n *Node) Delete(ctx context.Context, id ulid.ULID, purge bool) (Meta, erro
 	}
 	defer unlock()
 
-	cur, err := n.journal.Entry(id)
-	if err != nil && !errors.Is(err, journal.ErrNotFound) {
-		return Meta{}, fmt.Errorf("node: delete %s: %w", id, err)
-	}
-	tomb := cur
-	if err != nil || !cur.Deleted {
-		tomb = journal.Entry{ID: id, Version: journal.Version{Time: n.clock.Now(), Node: n.id}, Deleted: true}
-		old, applied, err := n.commit(tomb, nil)
-		if err != nil {
-			return Meta{}, err
-		}
-		if !applied {
-			// The journal holds a newer version than this node's clock
-			// can write; its body stays, since the journal points at it.
-			return Meta{}, fmt.Errorf("%w: a newer version of %s was written meanwhile; the delete was not applied", ErrConflict, id)
-		}
-		if old != nil {
-			if err := n.disk.Remove(id, old.Sum); err != nil {
-				n.log.Warn("remove deleted body", "id", id, "err", err)
-			}
-			n.policy.Remove(id)
-		}
-		n.counters.deletes.Add(1)
-		// No node serves the object after a successful DELETE.
-		n.tell(ctx, tomb)
+	tomb, err := n.tombstone(ctx, id)
+	if err != nil {
+		return Meta{}, err
 	}
 	m := metaOf(tomb, nil)
 	if purge {
@@ -67,6 +45,39 @@ func (n *Node) Delete(ctx context.Context, id ulid.ULID, purge bool) (Meta, erro
 	}
 	n.log.Debug("delete", "id", id, "purge", purge)
 	return m, nil
+}
+
+// tombstone deletes object id in the journal, drops this node's copy and
+// tells the peers, unless it is deleted already; it returns the
+// tombstone. The caller holds id's lock.
+func (n *Node) tombstone(ctx context.Context, id ulid.ULID) (journal.Entry, error) {
+	cur, err := n.journal.Entry(id)
+	if err != nil && !errors.Is(err, journal.ErrNotFound) {
+		return journal.Entry{}, fmt.Errorf("node: delete %s: %w", id, err)
+	}
+	if err == nil && cur.Deleted {
+		return cur, nil
+	}
+	tomb := journal.Entry{ID: id, Version: journal.Version{Time: n.clock.Now(), Node: n.id}, Deleted: true}
+	old, applied, err := n.commit(tomb, nil)
+	if err != nil {
+		return journal.Entry{}, err
+	}
+	if !applied {
+		// The journal holds a newer version than this node's clock can
+		// write; its body stays, since the journal points at it.
+		return journal.Entry{}, fmt.Errorf("%w: a newer version of %s was written meanwhile; the delete was not applied", ErrConflict, id)
+	}
+	if old != nil {
+		if err := n.disk.Remove(id, old.Sum); err != nil {
+			n.log.Warn("remove deleted body", "id", id, "err", err)
+		}
+		n.policy.Remove(id)
+	}
+	n.counters.deletes.Add(1)
+	// No node serves the object after a successful DELETE.
+	n.tell(ctx, tomb)
+	return tomb, nil
 }
 
 // SetLevel raises the consistency level of object id without the client

@@ -6,43 +6,85 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/oklog/ulid/v2"
 
 	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/storage"
 )
 
-// PutRequest is one object to store.
+// PutRequest is one object to store: named by ID, or by Bucket and Key
+// for a key-addressed object (the ID is then derived).
 type PutRequest struct {
-	ID       ulid.ULID
-	Name     string
-	Level    journal.Level
-	UserMeta map[string]string
+	ID   ulid.ULID
+	Name string
+	// Bucket and Key name a key-addressed object in an origin bucket,
+	// which is written through to the bucket under Key (level 1 or 2).
+	// ContentType is stored with it there.
+	Bucket, Key string
+	ContentType string
+	Level       journal.Level
+	UserMeta    map[string]string
 	// Body is read to EOF. Size is its exact length, or -1 when unknown.
 	Body io.Reader
 	Size int64
 }
 
-// validate checks what can be checked before the body streams.
-func (n *Node) validate(req *PutRequest) error {
+// validate checks what can be checked before the body streams, and
+// returns where a body of the level asked for goes besides the disk: the
+// origin bucket for a key, the remote tier for a ULID of level 1 or 2.
+func (n *Node) validate(req *PutRequest) (storage.Putter, error) {
+	var to storage.Putter
+	if req.Bucket != "" || req.Key != "" {
+		o, err := n.origin(req.Bucket, req.Key)
+		if err != nil {
+			return nil, err
+		}
+		if req.Level == journal.LevelLocal {
+			return nil, fmt.Errorf("%w: a key is written through to its bucket: level 1 or 2, not 0", ErrInvalid)
+		}
+		if err := storage.CheckContentType(req.ContentType); err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		req.ID = journal.KeyID(req.Bucket, req.Key)
+		if req.Name == "" {
+			req.Name = path.Base(req.Key)
+		}
+		to = typedPut{o: o, contentType: req.ContentType}
+	} else if req.ContentType != "" {
+		return nil, fmt.Errorf("%w: a content type is kept for key-addressed objects only", ErrInvalid)
+	} else if req.Level.InRemote() {
+		to = n.remote
+	}
 	if req.ID == (ulid.ULID{}) {
-		return fmt.Errorf("%w: missing object ID", ErrInvalid)
+		return nil, fmt.Errorf("%w: missing object ID", ErrInvalid)
 	}
 	if !req.Level.Valid() {
-		return fmt.Errorf("%w: consistency level %d is not 0, 1 or 2", ErrInvalid, req.Level)
+		return nil, fmt.Errorf("%w: consistency level %d is not 0, 1 or 2", ErrInvalid, req.Level)
 	}
 	if err := validName(req.Name); err != nil {
-		return err
+		return nil, err
 	}
 	if err := validUserMeta(req.UserMeta); err != nil {
-		return err
+		return nil, err
 	}
 	if n.cfg.MaxObjectSize > 0 && req.Size > n.cfg.MaxObjectSize {
-		return fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, req.Size, n.cfg.MaxObjectSize)
+		return nil, fmt.Errorf("%w: %d bytes, the limit is %d", ErrTooLarge, req.Size, n.cfg.MaxObjectSize)
 	}
-	return nil
+	return to, nil
+}
+
+// typedPut puts into an origin with a content type.
+type typedPut struct {
+	o           storage.Origin
+	contentType string
+}
+
+func (t typedPut) Put(ctx context.Context, key string, r io.Reader, size int64, meta map[string]string) error {
+	return t.o.PutTyped(ctx, key, r, size, t.contentType, meta)
 }
 
 // validUserMeta checks user metadata against what the remote tier's
@@ -93,6 +135,9 @@ func validName(name string) error {
 //
 // An existing object may be replaced by a newer body at the same or a higher
 // level; lowering its level or reusing a deleted ID fails with ErrConflict.
+// A key-addressed object is written through to its origin bucket (with
+// its user metadata and content type, and nothing of objstore's), may
+// change level either way, and may be written again after a delete.
 func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 	if n.closed.Load() {
 		return Meta{}, ErrClosed
@@ -102,9 +147,11 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 	if err := n.writable(); err != nil {
 		return Meta{}, err
 	}
-	if err := n.validate(&req); err != nil {
+	to, err := n.validate(&req)
+	if err != nil {
 		return Meta{}, err
 	}
+	keyed := req.Bucket != ""
 	unlock, err := n.locks.lock(ctx, req.ID)
 	if err != nil {
 		return Meta{}, err
@@ -116,6 +163,7 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 	case errors.Is(err, journal.ErrNotFound):
 	case err != nil:
 		return Meta{}, fmt.Errorf("node: put %s: %w", req.ID, err)
+	case keyed:
 	case prev.Deleted:
 		return Meta{}, fmt.Errorf("%w: object %s was deleted; IDs are never reused, ask /api/v1/id for a new one", ErrConflict, req.ID)
 	case req.Level < prev.Level:
@@ -129,6 +177,11 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 		Name:     req.Name,
 		Level:    req.Level,
 		UserMeta: req.UserMeta,
+	}
+	remoteKey, meta := n.remoteKey(req.ID), remoteMeta(e, false)
+	if keyed {
+		e.Bucket, e.Key, e.ContentType = req.Bucket, req.Key, req.ContentType
+		remoteKey, meta = req.Key, req.UserMeta
 	}
 	// A body that cannot fit at all is refused before it streams; quota
 	// is then reserved as its bytes arrive, so a slow client holds only
@@ -147,10 +200,18 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 
 	body := &limitedBody{r: req.Body, max: n.cfg.MaxObjectSize}
 	dst := &quotaWriter{w: w, r: res}
-	if req.Level.InRemote() {
-		err = n.streamBoth(ctx, e, req.Size, body, dst)
+	if to != nil {
+		err = n.streamBoth(ctx, to, remoteKey, meta, req.Size, body, dst)
 	} else {
 		err = copyBody(dst, body)
+	}
+	if err == nil && keyed {
+		// What the bucket now says of the object, for revalidation.
+		var info storage.ObjectInfo
+		if info, err = to.(typedPut).o.Stat(ctx, req.Key); err != nil {
+			err = remoteErr("stat "+req.Bucket+"/"+req.Key, err)
+		}
+		e.ETag, e.LastModified = info.ETag, info.ModTime.UTC()
 	}
 	if err == nil && req.Size >= 0 && w.Size() != req.Size {
 		err = fmt.Errorf("%w: body is %d bytes, expected %d", ErrInvalid, w.Size(), req.Size)
@@ -223,10 +284,11 @@ func (n *Node) commit(e journal.Entry, blob *journal.Blob) (old *journal.Blob, a
 	return old, applied, nil
 }
 
-// streamBoth copies body to the disk writer and to the remote tier at once.
-// Memory stays bounded by the remote's part buffers whatever the body's
-// size. It returns once both sides have finished, with the first error.
-func (n *Node) streamBoth(ctx context.Context, e journal.Entry, size int64, body io.Reader, w io.Writer) error {
+// streamBoth copies body to the disk writer and to the store to (the
+// remote tier, or an origin bucket) under key at once. Memory stays
+// bounded by the store's part buffers whatever the body's size. It
+// returns once both sides have finished, with the first error.
+func (n *Node) streamBoth(ctx context.Context, to storage.Putter, key string, meta map[string]string, size int64, body io.Reader, w io.Writer) error {
 	release, err := n.uploadSlot(ctx)
 	if err != nil {
 		return err
@@ -237,7 +299,7 @@ func (n *Node) streamBoth(ctx context.Context, e journal.Entry, size int64, body
 	pr, pw := io.Pipe()
 	done := make(chan error, 1)
 	go func() {
-		err := n.remote.Put(ctx, n.remoteKey(e.ID), pr, size, remoteMeta(e, false))
+		err := to.Put(ctx, key, pr, size, meta)
 		// Unblock the writer side if the remote gave up early.
 		pr.CloseWithError(errRemoteStopped)
 		done <- err
@@ -254,9 +316,9 @@ func (n *Node) streamBoth(ctx context.Context, e journal.Entry, size int64, body
 	case copyErr != nil && !errors.Is(copyErr, errRemoteStopped):
 		return copyErr
 	case remoteErrV != nil:
-		return remoteErr("upload "+e.ID.String(), remoteErrV)
+		return remoteErr("upload "+key, remoteErrV)
 	case copyErr != nil:
-		return fmt.Errorf("%w: upload %s stopped early", ErrRemote, e.ID)
+		return fmt.Errorf("%w: upload %s stopped early", ErrRemote, key)
 	}
 	return nil
 }

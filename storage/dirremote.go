@@ -10,6 +10,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -80,6 +82,46 @@ func CheckOriginKey(key string) error {
 	return nil
 }
 
+// CheckListOptions reports whether opts can select a listing: its Prefix,
+// Delimiter and After must be UTF-8 without a NUL byte, as every key is. It
+// returns nil, or an error matching ErrInvalidKey.
+func CheckListOptions(opts ListOptions) error {
+	for _, f := range []struct{ name, v string }{{"prefix", opts.Prefix}, {"delimiter", opts.Delimiter}, {"after", opts.After}} {
+		if !utf8.ValidString(f.v) || strings.ContainsRune(f.v, 0) {
+			return fmt.Errorf("%w: list %s %q is not UTF-8 without NUL", ErrInvalidKey, f.name, f.v)
+		}
+	}
+	return nil
+}
+
+// MaxContentTypeLen is the longest media type, in bytes, PutTyped stores.
+const MaxContentTypeLen = 1024
+
+// CheckContentType reports whether contentType can be stored by
+// Origin.PutTyped and read back unchanged: empty, or at most
+// MaxContentTypeLen bytes of printable ASCII (space included) neither
+// beginning nor ending with a space, which an HTTP header carries as it is.
+// It returns nil, or an error matching ErrInvalidMeta.
+func CheckContentType(contentType string) error {
+	bad := func(why string) error {
+		return fmt.Errorf("%w: content type %q: %s", ErrInvalidMeta, contentType, why)
+	}
+	switch {
+	case contentType == "":
+		return nil
+	case len(contentType) > MaxContentTypeLen:
+		return bad(fmt.Sprintf("longer than %d bytes", MaxContentTypeLen))
+	case contentType[0] == ' ' || contentType[len(contentType)-1] == ' ':
+		return bad("leading or trailing space")
+	}
+	for i := 0; i < len(contentType); i++ {
+		if c := contentType[i]; c < 0x20 || c > 0x7e {
+			return bad("not printable ASCII")
+		}
+	}
+	return nil
+}
+
 // CheckRemoteMeta reports whether meta can be stored by a Remote. It returns
 // nil, or an error matching ErrInvalidMeta when a key is not made of
 // lower-case ASCII letters, digits and hyphens, or a value is not valid UTF-8
@@ -130,14 +172,17 @@ const (
 // decoded.
 var errDRCorrupt = errors.New("corrupt object file")
 
-// drHeader is the JSON part of an object file's header.
+// drHeader is the JSON part of an object file's header. Files written
+// before ContentType existed lack it, and read as having none.
 type drHeader struct {
-	Meta map[string]string `json:"meta"`
+	Meta        map[string]string `json:"meta"`
+	ContentType string            `json:"content_type,omitempty"`
 }
 
-// DirRemote is a Remote kept in a local directory, for running objstore
-// without an S3 bucket. Each object is one file at dir/key holding a small
-// header (the metadata) followed by the data; Put writes a temp file under
+// DirRemote is a Remote and an Origin kept in a local directory, for running
+// objstore without an S3 bucket. Each object is one file at dir/key holding
+// a small header (the metadata and media type) followed by the data; Put
+// writes a temp file under
 // dir/.tmp and renames it into place, so readers see the old object or the
 // new one, never a mix. Keys are checked with CheckRemoteKey; in addition the
 // first element ".tmp" is reserved. Because keys are paths, a key cannot name
@@ -145,12 +190,21 @@ type drHeader struct {
 // such a Put fails with ErrInvalidKey. Directories left empty by Remove are
 // kept. Several processes may share one directory. DirRemote is safe for
 // concurrent use.
+//
+// As an Origin, DirRemote still takes only the keys CheckRemoteKey accepts
+// (they are paths), so it refuses with ErrInvalidKey some keys that S3
+// buckets hold. An object's ETag is derived from its file: see
+// DirRemote.Stat. A listing reads the directory tree under the listed
+// prefix on every call: see DirRemote.List.
 type DirRemote struct {
 	dir string // absolute
 	tmp string
 }
 
-var _ Remote = (*DirRemote)(nil)
+var (
+	_ Remote = (*DirRemote)(nil)
+	_ Origin = (*DirRemote)(nil)
+)
 
 // NewDirRemote returns a DirRemote storing objects under dir, creating dir
 // (and its .tmp subfolder) if needed. It removes temp files older than a day
@@ -198,10 +252,15 @@ func (d *DirRemote) path(key string) (string, error) {
 	if err := CheckRemoteKey(key); err != nil {
 		return "", err
 	}
-	if key == drTmpName || strings.HasPrefix(key, drTmpName+"/") {
+	if drReserved(key) {
 		return "", fmt.Errorf("%w %q: %s is reserved", ErrInvalidKey, key, drTmpName)
 	}
 	return filepath.Join(d.dir, filepath.FromSlash(key)), nil
+}
+
+// drReserved reports whether key is in the reserved .tmp folder.
+func drReserved(key string) bool {
+	return key == drTmpName || strings.HasPrefix(key, drTmpName+"/")
 }
 
 // Put stores r's bytes under key as described by Putter. When size >= 0 and
@@ -209,8 +268,16 @@ func (d *DirRemote) path(key string) (string, error) {
 // error matching io.ErrUnexpectedEOF). An error from r or ctx is wrapped so
 // errors.Is finds it. On error the previous object, if any, is left as it
 // was, with one exception: if syncing the parent directory fails after the
-// rename, the new, complete object may be visible.
+// rename, the new, complete object may be visible. Put is PutTyped with no
+// media type.
 func (d *DirRemote) Put(ctx context.Context, key string, r io.Reader, size int64, meta map[string]string) error {
+	return d.PutTyped(ctx, key, r, size, "", meta)
+}
+
+// PutTyped is Put that also stores contentType in the object file's header,
+// as described by Origin; Get and Stat return it. A contentType that
+// CheckContentType refuses fails with ErrInvalidMeta and stores nothing.
+func (d *DirRemote) PutTyped(ctx context.Context, key string, r io.Reader, size int64, contentType string, meta map[string]string) error {
 	p, err := d.path(key)
 	if err != nil {
 		return err
@@ -218,10 +285,13 @@ func (d *DirRemote) Put(ctx context.Context, key string, r io.Reader, size int64
 	if err := CheckRemoteMeta(meta); err != nil {
 		return fmt.Errorf("dir put %s: %w", key, err)
 	}
+	if err := CheckContentType(contentType); err != nil {
+		return fmt.Errorf("dir put %s: %w", key, err)
+	}
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("dir put %s: %w", key, err)
 	}
-	hdr, err := drEncodeHeader(meta)
+	hdr, err := drEncodeHeader(drHeader{Meta: meta, ContentType: contentType})
 	if err != nil {
 		return fmt.Errorf("dir put %s: %w", key, err)
 	}
@@ -329,9 +399,9 @@ func (d *DirRemote) mkdirAll(dir string) error {
 	return nil
 }
 
-// drEncodeHeader returns the header of an object file holding meta.
-func drEncodeHeader(meta map[string]string) ([]byte, error) {
-	js, err := json.Marshal(drHeader{Meta: meta})
+// drEncodeHeader returns the header of an object file holding h.
+func drEncodeHeader(h drHeader) ([]byte, error) {
+	js, err := json.Marshal(h)
 	if err != nil {
 		return nil, err
 	}
@@ -403,7 +473,28 @@ func drReadHeader(f *os.File, key string) (ObjectInfo, int64, error) {
 	if h.Meta == nil {
 		h.Meta = map[string]string{}
 	}
-	return ObjectInfo{Key: key, Size: fi.Size() - dataOff, ModTime: fi.ModTime(), Meta: h.Meta}, dataOff, nil
+	return ObjectInfo{
+		Key:         key,
+		Size:        fi.Size() - dataOff,
+		ModTime:     fi.ModTime(),
+		Meta:        h.Meta,
+		ETag:        drETag(fi),
+		ContentType: h.ContentType,
+	}, dataOff, nil
+}
+
+// drETag derives an object's ETag from its file's size, modification time
+// and, where the file system reports one, inode number: `"` + those in hex,
+// joined by "-", + `"`. Put renames a new file into place, so a replaced
+// object has another inode (and, but within the clock's resolution, another
+// time) and another ETag, even when the replacement has the same size.
+// Copying or restoring the directory changes the ETags.
+func drETag(fi fs.FileInfo) string {
+	tag := strconv.FormatInt(fi.Size(), 16) + "-" + strconv.FormatInt(fi.ModTime().UnixNano(), 16)
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		tag += "-" + strconv.FormatUint(uint64(st.Ino), 16)
+	}
+	return `"` + tag + `"`
 }
 
 // Get returns a reader over length bytes of key's data from offset, as
@@ -430,7 +521,9 @@ func (d *DirRemote) Get(ctx context.Context, key string, offset, length int64) (
 }
 
 // Stat describes key's object from its header alone. The returned Meta is
-// never nil.
+// never nil. The ETag is derived from the object file (see drETag): it is
+// the same for as long as the file is not replaced, and different after a
+// Put of the key.
 func (d *DirRemote) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	if err := ctx.Err(); err != nil {
 		return ObjectInfo{}, fmt.Errorf("dir stat %s: %w", key, err)
@@ -441,6 +534,164 @@ func (d *DirRemote) Stat(ctx context.Context, key string) (ObjectInfo, error) {
 	}
 	_ = f.Close() // read-only: nothing to lose
 	return info, nil
+}
+
+// Revalidate asks whether key's object still has the ETag etag, as
+// described by Origin: it describes the object as Stat does and returns an
+// error matching ErrNotModified when the ETags are equal, the description
+// when they differ, and an error matching ErrNotFound when the object is
+// gone.
+func (d *DirRemote) Revalidate(ctx context.Context, key, etag string) (ObjectInfo, error) {
+	info, err := d.Stat(ctx, key)
+	if err != nil {
+		return ObjectInfo{}, err
+	}
+	if info.ETag == etag {
+		return ObjectInfo{}, fmt.Errorf("dir revalidate %s: %w", key, ErrNotModified)
+	}
+	return info, nil
+}
+
+// List returns one page of the listing opts selects, as described by
+// Origin. The objects carry Key, Size, ModTime and ETag (no Meta and no
+// ContentType, as S3's listing). An opts field that CheckListOptions refuses
+// fails with ErrInvalidKey; a page size (Max) of 0, negative or above
+// MaxListPage means MaxListPage. An entry (a key, or the common prefix it is
+// rolled up into) is listed when it sorts after opts.After, so a common
+// prefix given as After skips every key under it.
+//
+// The keys are the paths of the object files under the directory, in byte
+// order of the key strings. A listing has no index to read: every call
+// reads the whole directory tree under the folder that the prefix's last
+// "/" names (all of it for a prefix without a "/"), and then reads the
+// header of each object it returns, so listing a large tree page by page is
+// slow. Files whose paths are not valid keys, symbolic links (to files or
+// folders) and the .tmp folder are not listed; a file that cannot be
+// decoded fails the listing, as it fails Stat. The listing is not a
+// snapshot: objects stored or removed meanwhile may or may not show.
+func (d *DirRemote) List(ctx context.Context, opts ListOptions) (ListPage, error) {
+	if err := CheckListOptions(opts); err != nil {
+		return ListPage{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return ListPage{}, fmt.Errorf("dir list %s: %w", opts.Prefix, err)
+	}
+	keys, err := d.listKeys(ctx, opts.Prefix, opts.After)
+	if err != nil {
+		return ListPage{}, fmt.Errorf("dir list %s: %w", opts.Prefix, err)
+	}
+	slices.Sort(keys)
+	limit := MaxListPage
+	if opts.Max > 0 && opts.Max < MaxListPage {
+		limit = opts.Max
+	}
+	var page ListPage
+	n := 0
+	last := "" // the page's last, and greatest, entry
+	for _, key := range keys {
+		entry, rolled := key, false
+		if opts.Delimiter != "" {
+			if i := strings.Index(key[len(opts.Prefix):], opts.Delimiter); i >= 0 {
+				entry, rolled = key[:len(opts.Prefix)+i+len(opts.Delimiter)], true
+			}
+		}
+		// Keys come in order, so the keys of one common prefix are
+		// adjacent, and entries come in order too.
+		if entry <= opts.After || entry == last {
+			continue
+		}
+		if n == limit {
+			page.Next = last
+			break
+		}
+		if rolled {
+			page.CommonPrefixes = append(page.CommonPrefixes, entry)
+		} else {
+			info, err := d.Stat(ctx, key)
+			if errors.Is(err, ErrNotFound) {
+				continue // removed since the walk
+			}
+			if err != nil {
+				return ListPage{}, fmt.Errorf("dir list %s: %w", opts.Prefix, err)
+			}
+			page.Objects = append(page.Objects, ObjectInfo{Key: key, Size: info.Size, ModTime: info.ModTime, ETag: info.ETag})
+		}
+		last = entry
+		n++
+	}
+	return page, nil
+}
+
+// listKeys returns, in no particular order, the keys of the object files
+// that start with prefix and sort after after, walking only the folders
+// that can hold such keys.
+func (d *DirRemote) listKeys(ctx context.Context, prefix, after string) ([]string, error) {
+	// The folder the prefix's last "/" names holds every key with the
+	// prefix. When that folder cannot be a key's, no key has the prefix.
+	base, folder := d.dir, prefix[:strings.LastIndex(prefix, "/")+1]
+	if folder != "" {
+		if f := strings.TrimSuffix(folder, "/"); CheckRemoteKey(f) != nil || drReserved(f) {
+			return nil, nil
+		}
+		// As in a walk from the top, links are not followed.
+		for elem := range strings.SplitSeq(strings.TrimSuffix(folder, "/"), "/") {
+			base = filepath.Join(base, elem)
+			fi, err := os.Lstat(base)
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) || err == nil && !fi.IsDir() {
+				return nil, nil
+			}
+			if err != nil {
+				return nil, err
+			}
+		}
+	}
+	// wanted reports whether a folder (rel, ending in "/") may hold keys
+	// with the prefix that sort after after. Every key under it starts
+	// with rel, so none does when rel sorts before after but is not a
+	// prefix of it.
+	wanted := func(rel string) bool {
+		if !strings.HasPrefix(rel, prefix) && !strings.HasPrefix(prefix, rel) {
+			return false
+		}
+		return rel >= after || strings.HasPrefix(after, rel)
+	}
+	var keys []string
+	var walk func(dir, rel string) error
+	walk = func(dir, rel string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		// os.ReadDir follows a symbolic link naming dir, as the remote's
+		// own directory may be; links inside it are not followed.
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ENOTDIR) {
+				return nil // removed meanwhile, or a file
+			}
+			return err
+		}
+		for _, e := range entries {
+			key := rel + e.Name()
+			switch {
+			case rel == "" && e.Name() == drTmpName:
+			case e.IsDir():
+				if wanted(key + "/") {
+					if err := walk(filepath.Join(dir, e.Name()), key+"/"); err != nil {
+						return err
+					}
+				}
+			case e.Type().IsRegular():
+				if strings.HasPrefix(key, prefix) && key > after && CheckRemoteKey(key) == nil {
+					keys = append(keys, key)
+				}
+			}
+		}
+		return nil
+	}
+	if err := walk(base, folder); err != nil {
+		return nil, err
+	}
+	return keys, nil
 }
 
 // Remove deletes key's object; a missing object is not an error. It never

@@ -4,10 +4,13 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -247,5 +250,170 @@ func TestDirRemoteString(t *testing.T) {
 	}
 	if got, want := r.String(), "dir:"+abs; got != want {
 		t.Errorf("String() = %q, want %q", got, want)
+	}
+}
+
+func TestDirRemoteOrigin(t *testing.T) {
+	remotetest.RunOrigin(t, func(t *testing.T) storage.Origin {
+		r, _ := newTestDirRemote(t)
+		return r
+	})
+}
+
+// Object files written before the media type was stored read as having
+// none.
+func TestDirRemoteHeaderWithoutContentType(t *testing.T) {
+	r, dir := newTestDirRemote(t)
+	ctx := t.Context()
+	js := `{"meta":{"k":"v"}}`
+	raw := append([]byte("OSDR\x01\x00\x00\x00"), byte(len(js)))
+	raw = append(append(raw, js...), "DATA"...)
+	if err := os.MkdirAll(filepath.Join(dir, "old"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "old", "obj"), raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	info, err := r.Stat(ctx, "old/obj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Size != 4 || info.Meta["k"] != "v" || info.ContentType != "" || !strings.HasPrefix(info.ETag, `"`) {
+		t.Errorf("Stat = %+v", info)
+	}
+	// A typed Put writes the field; an untyped one leaves it out.
+	if err := r.PutTyped(ctx, "new/typed", strings.NewReader("x"), 1, "text/plain", nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Put(ctx, "new/untyped", strings.NewReader("x"), 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]bool{"typed": true, "untyped": false} {
+		raw, err := os.ReadFile(filepath.Join(dir, "new", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := bytes.Contains(raw, []byte(`"content_type":"text/plain"`)); got != want {
+			t.Errorf("%s object file = %q", name, raw)
+		}
+		if bytes.Contains(raw, []byte(`"content_type":""`)) {
+			t.Errorf("%s object file stores an empty type: %q", name, raw)
+		}
+	}
+}
+
+// The ETag is made from the file's size, time and inode, as documented.
+func TestDirRemoteETag(t *testing.T) {
+	r, dir := newTestDirRemote(t)
+	ctx := t.Context()
+	if err := r.Put(ctx, "k", strings.NewReader("data"), 4, nil); err != nil {
+		t.Fatal(err)
+	}
+	info, err := r.Stat(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "k"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := fmt.Sprintf(`"%x-%x-%x"`, fi.Size(), fi.ModTime().UnixNano(), fi.Sys().(*syscall.Stat_t).Ino)
+	if info.ETag != want {
+		t.Errorf("ETag = %s, want %s", info.ETag, want)
+	}
+	// Same bytes, same size, stored again: another file, another ETag.
+	for range 20 {
+		if err := r.Put(ctx, "k", strings.NewReader("data"), 4, nil); err != nil {
+			t.Fatal(err)
+		}
+		next, err := r.Stat(ctx, "k")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if next.ETag == info.ETag {
+			t.Fatalf("ETag %s unchanged by a Put", next.ETag)
+		}
+		info = next
+	}
+}
+
+// What a listing of a directory skips: the temp folder, files whose paths
+// are not keys, links, and folders left empty by Remove.
+func TestDirRemoteListSkips(t *testing.T) {
+	r, dir := newTestDirRemote(t)
+	ctx := t.Context()
+	for _, k := range []string{"a/b", "gone/x/y", "z"} {
+		if err := r.Put(ctx, k, strings.NewReader("x"), 1, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := r.Remove(ctx, "gone/x/y"); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range map[string]string{
+		".tmp/put-leftover": "partial",
+		"a/back\\slash":     "not a key",
+		"bad\xffutf8":       "not a key",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Symlink(filepath.Join(dir, "z"), filepath.Join(dir, "link")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(dir, "a"), filepath.Join(dir, "linkdir")); err != nil {
+		t.Fatal(err)
+	}
+	list := func(opts storage.ListOptions) ([]string, []string) {
+		t.Helper()
+		page, err := r.List(ctx, opts)
+		if err != nil {
+			t.Fatalf("List(%+v): %v", opts, err)
+		}
+		var keys []string
+		for _, o := range page.Objects {
+			keys = append(keys, o.Key)
+		}
+		return keys, page.CommonPrefixes
+	}
+	if keys, prefixes := list(storage.ListOptions{}); !slices.Equal(keys, []string{"a/b", "z"}) || prefixes != nil {
+		t.Errorf("List = %q, %q; want a/b and z", keys, prefixes)
+	}
+	if keys, prefixes := list(storage.ListOptions{Delimiter: "/"}); keys == nil && !slices.Equal(prefixes, []string{"a/"}) || !slices.Equal(keys, []string{"z"}) {
+		t.Errorf("List(/) = %q, %q; want z and a/ (no prefix for the emptied folder)", keys, prefixes)
+	}
+	// Prefixes no key has, as their folders cannot be keys'.
+	for _, prefix := range []string{".tmp/", ".tmp", "gone/", "linkdir/", "/", "/a", "a//", "a/./", "./a/", "a/../a/", "\\a/"} {
+		if keys, prefixes := list(storage.ListOptions{Prefix: prefix}); keys != nil || prefixes != nil {
+			t.Errorf("List(%q) = %q, %q; want nothing", prefix, keys, prefixes)
+		}
+	}
+
+	// A remote whose directory is reached through a link lists the same.
+	link := filepath.Join(t.TempDir(), "link")
+	if err := os.Symlink(dir, link); err != nil {
+		t.Fatal(err)
+	}
+	lr, err := storage.NewDirRemote(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := lr.List(ctx, storage.ListOptions{})
+	if err != nil || len(page.Objects) != 2 {
+		t.Errorf("List through a linked directory = %+v, %v", page, err)
+	}
+
+	// A file that is not an object fails the listing, as it fails Stat.
+	if err := os.WriteFile(filepath.Join(dir, "a", "corrupt"), []byte("garbage"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := r.List(ctx, storage.ListOptions{Prefix: "a/"}); err == nil || errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("List over a corrupt file = %v, want an error", err)
+	}
+	canceled, cancel := context.WithCancel(ctx)
+	cancel()
+	if _, err := r.List(canceled, storage.ListOptions{}); !errors.Is(err, context.Canceled) {
+		t.Errorf("List with a canceled ctx = %v", err)
 	}
 }

@@ -1,7 +1,8 @@
-// Package s3remote implements storage.Remote on an Amazon S3 bucket, or on
-// any S3-compatible server such as MinIO.
+// Package s3remote implements storage.Remote and storage.Origin on an Amazon
+// S3 bucket, or on any S3-compatible server such as MinIO.
 //
-// Errors: a missing object matches storage.ErrNotFound, and invalid keys or
+// Errors: a missing object matches storage.ErrNotFound, an unchanged object
+// asked about with Revalidate storage.ErrNotModified, and invalid keys or
 // metadata storage.ErrInvalidKey and storage.ErrInvalidMeta. Every other
 // failure wraps the SDK's error as "s3 <op> <key>: <cause>", so errors.As and
 // errors.Is reach the cause: a *smithy.OperationError, inside it a
@@ -22,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"syscall"
@@ -93,12 +95,20 @@ type Config struct {
 	// retries) instead of holding them forever. Zero means
 	// DefaultIOTimeout; negative means no bound.
 	IOTimeout time.Duration
+	// AnyKey makes every method check keys with storage.CheckOriginKey
+	// instead of storage.CheckRemoteKey, for origin buckets holding keys
+	// objstore did not choose: leading slashes, empty path elements,
+	// backslashes, spaces, '+', '%' or any other UTF-8 but NUL. Keys with
+	// a "." or ".." path element are refused either way. Off, the Remote
+	// accepts exactly the keys every storage.Remote accepts.
+	AnyKey bool
 }
 
 // DefaultIOTimeout is Config.IOTimeout's default.
 const DefaultIOTimeout = 30 * time.Second
 
-// Remote is a storage.Remote on an S3 bucket. It is safe for concurrent use.
+// Remote is a storage.Remote and a storage.Origin on an S3 bucket. It is
+// safe for concurrent use.
 type Remote struct {
 	client   *s3.Client
 	uploader *transfermanager.Client
@@ -106,10 +116,14 @@ type Remote struct {
 	prefix   string
 	endpoint string
 	region   string
+	anyKey   bool
 	log      *slog.Logger
 }
 
-var _ storage.Remote = (*Remote)(nil)
+var (
+	_ storage.Remote = (*Remote)(nil)
+	_ storage.Origin = (*Remote)(nil)
+)
 
 // New returns a Remote for cfg. It loads the AWS configuration but makes no
 // request, so a missing bucket or bad credentials show on first use (or in
@@ -183,6 +197,7 @@ func New(ctx context.Context, cfg Config) (*Remote, error) {
 		prefix:   cfg.Prefix,
 		endpoint: cfg.Endpoint,
 		region:   awsCfg.Region,
+		anyKey:   cfg.AnyKey,
 		log:      log.With("remote", "s3://"+cfg.Bucket+"/"+cfg.Prefix),
 	}, nil
 }
@@ -196,6 +211,25 @@ func sdkLogger(log *slog.Logger) logging.Logger {
 		}
 		log.Log(context.Background(), level, fmt.Sprintf(format, v...), "source", "aws-sdk")
 	})
+}
+
+// checkKey checks key with storage.CheckOriginKey when Config.AnyKey is
+// set, else with storage.CheckRemoteKey.
+func (r *Remote) checkKey(key string) error {
+	if r.anyKey {
+		return storage.CheckOriginKey(key)
+	}
+	return storage.CheckRemoteKey(key)
+}
+
+// WithBucket returns a Remote on bucket with r's endpoint, credentials,
+// client and part settings, no prefix, and every key CheckOriginKey
+// accepts (Config.AnyKey): an origin bucket's. It makes no request and
+// shares r's connections.
+func (r *Remote) WithBucket(bucket string) *Remote {
+	o := *r
+	o.bucket, o.prefix, o.anyKey = bucket, "", true
+	return &o
 }
 
 // String returns "s3://bucket/prefix", followed by " (endpoint)" when an
@@ -303,12 +337,26 @@ func (b classifiedBody) Read(p []byte) (int, error) {
 // error matching io.ErrUnexpectedEOF) and stores nothing. An error from r or
 // ctx is wrapped so errors.Is finds it. A failed multipart upload is
 // aborted, so it leaves no parts behind; if the abort fails too (the server
-// is down), a warning with the upload ID is logged.
+// is down), a warning with the upload ID is logged. Put is PutTyped with no
+// media type, for which S3 then reports its default type (MinIO:
+// application/octet-stream).
 func (r *Remote) Put(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) error {
-	if err := storage.CheckRemoteKey(key); err != nil {
+	return r.PutTyped(ctx, key, body, size, "", meta)
+}
+
+// PutTyped is Put that also stores contentType as the object's
+// Content-Type, as described by storage.Origin. An empty contentType
+// stores none, and S3 reports its default; one that
+// storage.CheckContentType refuses fails with storage.ErrInvalidMeta and
+// stores nothing.
+func (r *Remote) PutTyped(ctx context.Context, key string, body io.Reader, size int64, contentType string, meta map[string]string) error {
+	if err := r.checkKey(key); err != nil {
 		return err
 	}
 	if err := storage.CheckRemoteMeta(meta); err != nil {
+		return fmt.Errorf("s3 put %s: %w", key, err)
+	}
+	if err := storage.CheckContentType(contentType); err != nil {
 		return fmt.Errorf("s3 put %s: %w", key, err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -322,6 +370,9 @@ func (r *Remote) Put(ctx context.Context, key string, body io.Reader, size int64
 		Key:      aws.String(r.prefix + key),
 		Body:     src,
 		Metadata: encodeMeta(meta),
+	}
+	if contentType != "" {
+		in.ContentType = aws.String(contentType)
 	}
 	if size > 0 {
 		// Lets the uploader grow parts for objects above 10,000 parts.
@@ -411,9 +462,10 @@ func (p *putReader) Read(b []byte) (int, error) {
 // Get returns a reader over length bytes of key's object from offset, as
 // described by storage.Getter, using an HTTP Range request. A negative offset
 // is an error. The reader stops with an error once ctx is done. The
-// ObjectInfo's Size is the whole object's, and its Meta is never nil.
+// ObjectInfo's Size is the whole object's, its ETag and ContentType are
+// those S3 reports for the object, and its Meta is never nil.
 func (r *Remote) Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, storage.ObjectInfo, error) {
-	if err := storage.CheckRemoteKey(key); err != nil {
+	if err := r.checkKey(key); err != nil {
 		return nil, storage.ObjectInfo{}, err
 	}
 	if offset < 0 {
@@ -451,12 +503,7 @@ func (r *Remote) Get(ctx context.Context, key string, offset, length int64) (io.
 		}
 		return nil, storage.ObjectInfo{}, wrap("get", key, err, false)
 	}
-	info := storage.ObjectInfo{
-		Key:     key,
-		Size:    aws.ToInt64(out.ContentLength),
-		ModTime: aws.ToTime(out.LastModified),
-		Meta:    decodeMeta(out.Metadata),
-	}
+	info := objectInfo(key, out.ContentLength, out.LastModified, out.Metadata, out.ETag, out.ContentType)
 	var body io.ReadCloser = classifiedBody{out.Body}
 	switch {
 	case ranged && out.ContentRange != nil:
@@ -502,27 +549,63 @@ func parseContentRangeTotal(s string) (int64, error) {
 
 // Stat describes key's object with a HEAD request. Because HEAD responses
 // carry no error code, a missing bucket also yields ErrNotFound here. The
-// returned Meta is never nil.
+// returned ETag and ContentType are those S3 reports, and Meta is never
+// nil.
 func (r *Remote) Stat(ctx context.Context, key string) (storage.ObjectInfo, error) {
-	if err := storage.CheckRemoteKey(key); err != nil {
+	if err := r.checkKey(key); err != nil {
 		return storage.ObjectInfo{}, err
 	}
-	out, err := r.client.HeadObject(ctx, &s3.HeadObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(r.prefix + key)})
-	if err != nil {
-		return storage.ObjectInfo{}, wrap("stat", key, err, true)
+	return r.head(ctx, "stat", key, "")
+}
+
+// Revalidate asks S3 whether key's object still has the ETag etag, as
+// described by storage.Origin, with a HEAD request carrying If-None-Match:
+// S3 answers 304 Not Modified, and Revalidate an error matching
+// storage.ErrNotModified, when it does. Otherwise it returns the object's
+// description as Stat does, or an error matching storage.ErrNotFound when
+// the object is gone (or, as for Stat, the bucket). An empty etag matches
+// no object.
+func (r *Remote) Revalidate(ctx context.Context, key, etag string) (storage.ObjectInfo, error) {
+	if err := r.checkKey(key); err != nil {
+		return storage.ObjectInfo{}, err
 	}
+	return r.head(ctx, "revalidate", key, etag)
+}
+
+// head describes key's object with a HEAD request, conditional on the
+// object's ETag not being ifNoneMatch when that is not empty.
+func (r *Remote) head(ctx context.Context, op, key, ifNoneMatch string) (storage.ObjectInfo, error) {
+	in := &s3.HeadObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(r.prefix + key)}
+	if ifNoneMatch != "" {
+		in.IfNoneMatch = aws.String(ifNoneMatch)
+	}
+	out, err := r.client.HeadObject(ctx, in)
+	if err != nil {
+		if ifNoneMatch != "" && httpStatus(err) == http.StatusNotModified {
+			return storage.ObjectInfo{}, fmt.Errorf("s3 %s %s: %w", op, key, storage.ErrNotModified)
+		}
+		return storage.ObjectInfo{}, wrap(op, key, err, true)
+	}
+	return objectInfo(key, out.ContentLength, out.LastModified, out.Metadata, out.ETag, out.ContentType), nil
+}
+
+// objectInfo describes an object from the fields GetObject and HeadObject
+// both answer with.
+func objectInfo(key string, size *int64, modified *time.Time, meta map[string]string, etag, contentType *string) storage.ObjectInfo {
 	return storage.ObjectInfo{
-		Key:     key,
-		Size:    aws.ToInt64(out.ContentLength),
-		ModTime: aws.ToTime(out.LastModified),
-		Meta:    decodeMeta(out.Metadata),
-	}, nil
+		Key:         key,
+		Size:        aws.ToInt64(size),
+		ModTime:     aws.ToTime(modified),
+		Meta:        decodeMeta(meta),
+		ETag:        aws.ToString(etag),
+		ContentType: aws.ToString(contentType),
+	}
 }
 
 // Remove deletes key's object with DeleteObject, which S3 answers with
 // success whether or not the object existed.
 func (r *Remote) Remove(ctx context.Context, key string) error {
-	if err := storage.CheckRemoteKey(key); err != nil {
+	if err := r.checkKey(key); err != nil {
 		return err
 	}
 	_, err := r.client.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(r.prefix + key)})
@@ -534,6 +617,103 @@ func (r *Remote) Remove(ctx context.Context, key string) error {
 		return wrap("remove", key, err, false)
 	}
 	return nil
+}
+
+// List returns one page of the listing opts selects, as described by
+// storage.Origin, with one ListObjectsV2 request: its Prefix is the
+// Remote's prefix followed by opts.Prefix, its StartAfter the Remote's
+// prefix followed by opts.After (when set), its MaxKeys opts.Max (0, a
+// negative Max or one above storage.MaxListPage asks for
+// storage.MaxListPage). The Remote's prefix is stripped from the keys and
+// common prefixes returned. The objects carry Key, Size, ModTime and ETag;
+// no Meta and no ContentType, which S3's listing does not carry. Keys are
+// returned as the bucket holds them, including any that the Remote's key
+// check would refuse to Get. An opts field that is not UTF-8 or holds a
+// NUL fails with storage.ErrInvalidKey. Next is the greatest key or common
+// prefix of the page when S3 reports more, else empty.
+func (r *Remote) List(ctx context.Context, opts storage.ListOptions) (storage.ListPage, error) {
+	if err := storage.CheckListOptions(opts); err != nil {
+		return storage.ListPage{}, err
+	}
+	in := &s3.ListObjectsV2Input{
+		Bucket:  aws.String(r.bucket),
+		Prefix:  aws.String(r.prefix + opts.Prefix),
+		MaxKeys: aws.Int32(int32(listMax(opts.Max))),
+		// Keys may hold characters XML cannot carry (control characters);
+		// URL-encoded, every key survives the response.
+		EncodingType: types.EncodingTypeUrl,
+	}
+	if opts.Delimiter != "" {
+		in.Delimiter = aws.String(opts.Delimiter)
+	}
+	if opts.After != "" {
+		in.StartAfter = aws.String(r.prefix + opts.After)
+	}
+	out, err := r.client.ListObjectsV2(ctx, in)
+	if err != nil {
+		return storage.ListPage{}, wrap("list", opts.Prefix, err, false)
+	}
+	// A server may ignore EncodingType; it says so by not echoing it.
+	decode := func(s string) (string, error) { return s, nil }
+	if out.EncodingType == types.EncodingTypeUrl {
+		decode = url.QueryUnescape
+	}
+	var page storage.ListPage
+	var last string
+	for _, o := range out.Contents {
+		key, err := r.listedKey(decode, aws.ToString(o.Key))
+		if err != nil {
+			return storage.ListPage{}, fmt.Errorf("s3 list %s: %w", opts.Prefix, err)
+		}
+		page.Objects = append(page.Objects, storage.ObjectInfo{
+			Key:     key,
+			Size:    aws.ToInt64(o.Size),
+			ModTime: aws.ToTime(o.LastModified),
+			ETag:    aws.ToString(o.ETag),
+		})
+		last = max(last, key)
+	}
+	for _, p := range out.CommonPrefixes {
+		prefix, err := r.listedKey(decode, aws.ToString(p.Prefix))
+		if err != nil {
+			return storage.ListPage{}, fmt.Errorf("s3 list %s: %w", opts.Prefix, err)
+		}
+		page.CommonPrefixes = append(page.CommonPrefixes, prefix)
+		last = max(last, prefix)
+	}
+	if aws.ToBool(out.IsTruncated) {
+		if last == "" {
+			// Nothing to continue after: following the listing would
+			// either stop early or loop.
+			return storage.ListPage{}, fmt.Errorf("s3 list %s: truncated page without entries", opts.Prefix)
+		}
+		// S3 returns objects and common prefixes apart, each in order;
+		// the next page starts after the greatest of either.
+		page.Next = last
+	}
+	return page, nil
+}
+
+// listedKey decodes a key or common prefix from a listing and strips the
+// Remote's prefix from it.
+func (r *Remote) listedKey(decode func(string) (string, error), raw string) (string, error) {
+	s, err := decode(raw)
+	if err != nil {
+		return "", fmt.Errorf("listed key %q: %w", raw, err)
+	}
+	key, ok := strings.CutPrefix(s, r.prefix)
+	if !ok {
+		return "", fmt.Errorf("listed key %q is outside the prefix %q", s, r.prefix)
+	}
+	return key, nil
+}
+
+// listMax returns the page size for ListOptions.Max.
+func listMax(n int) int {
+	if n <= 0 || n > storage.MaxListPage {
+		return storage.MaxListPage
+	}
+	return n
 }
 
 // metaB64 marks a metadata value stored base64-encoded. S3 carries metadata

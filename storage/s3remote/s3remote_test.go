@@ -5,10 +5,16 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -419,4 +425,282 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func TestOriginConformance(t *testing.T) {
+	for name, cfg := range map[string]s3remote.Config{
+		"prefix":   {Prefix: "suite/"},
+		"noPrefix": {PartSize: s3remote.MinPartSize, Concurrency: 2},
+		"anyKey":   {Prefix: "any/", AnyKey: true},
+	} {
+		t.Run(name, func(t *testing.T) {
+			remotetest.RunOrigin(t, func(t *testing.T) storage.Origin {
+				r, _ := newRemote(t, cfg)
+				return r
+			})
+		})
+	}
+}
+
+// originKeys are keys of buckets objstore did not write, which a Remote
+// with AnyKey takes as they are and MinIO stores as they are.
+var originKeys = []string{
+	"a b+c%20d/ünï.txt",
+	`back\slash`,
+	`dir\with/back\slashes\`,
+	"q?x=1&y=2#frag",
+	"100%",
+	"%zz%2F",
+	"plus+plus",
+	"ctl\x01and\ttab",
+	"sp ace/ trailing space ",
+	"..dots/x..",
+	"unicode/日本語/ключ/🎉",
+	"~!*'();:@=$,[]",
+}
+
+// badOriginKeys are refused whatever AnyKey says.
+var badOriginKeys = []string{"x/./y", "x/../y", ".", "..", "./x", "x/..", "", "nul\x00", "bad\xffutf8", strings.Repeat("k", storage.MaxRemoteKeyLen+1)}
+
+func TestAnyKey(t *testing.T) {
+	r, _ := newRemote(t, s3remote.Config{Prefix: "p/", AnyKey: true})
+	ctx := t.Context()
+	for i, key := range originKeys {
+		data := []byte(fmt.Sprintf("object %d", i))
+		if err := r.PutTyped(ctx, key, bytes.NewReader(data), int64(len(data)), "text/plain", map[string]string{"i": fmt.Sprint(i)}); err != nil {
+			t.Fatalf("PutTyped(%q): %v", key, err)
+		}
+	}
+	for i, key := range originKeys {
+		data := fmt.Sprintf("object %d", i)
+		rc, info, err := r.Get(ctx, key, 0, -1)
+		if err != nil {
+			t.Errorf("Get(%q): %v", key, err)
+			continue
+		}
+		got, err := io.ReadAll(rc)
+		rc.Close()
+		if err != nil || string(got) != data || info.Key != key || info.ContentType != "text/plain" || info.Meta["i"] != fmt.Sprint(i) {
+			t.Errorf("Get(%q) = %q, %+v, %v", key, got, info, err)
+		}
+		st, err := r.Stat(ctx, key)
+		if err != nil || st.Key != key || st.ETag != info.ETag || st.Size != int64(len(data)) {
+			t.Errorf("Stat(%q) = %+v, %v", key, st, err)
+		}
+		if _, err := r.Revalidate(ctx, key, st.ETag); !errors.Is(err, storage.ErrNotModified) {
+			t.Errorf("Revalidate(%q) = %v, want ErrNotModified", key, err)
+		}
+	}
+
+	want := slices.Sorted(slices.Values(originKeys))
+	page, err := r.List(ctx, storage.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	for _, o := range page.Objects {
+		keys = append(keys, o.Key)
+	}
+	if !slices.Equal(keys, want) || page.CommonPrefixes != nil || page.Next != "" {
+		t.Errorf("List = %q, %q, %q;\nwant %q", keys, page.CommonPrefixes, page.Next, want)
+	}
+	// One key per page, each page starting after the previous page's key.
+	keys = nil
+	for opts := (storage.ListOptions{Max: 1}); ; {
+		page, err := r.List(ctx, opts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, o := range page.Objects {
+			keys = append(keys, o.Key)
+		}
+		if page.Next == "" || len(keys) > len(want) {
+			break
+		}
+		opts.After = page.Next
+	}
+	if !slices.Equal(keys, want) {
+		t.Errorf("List one by one = %q,\nwant %q", keys, want)
+	}
+	page, err = r.List(ctx, storage.ListOptions{Prefix: "a b+c%20d/", Delimiter: "/"})
+	if err != nil || len(page.Objects) != 1 || page.Objects[0].Key != "a b+c%20d/ünï.txt" {
+		t.Errorf("List(a b+c%%20d/) = %+v, %v", page, err)
+	}
+	page, err = r.List(ctx, storage.ListOptions{Delimiter: "/"})
+	if err != nil || !slices.Contains(page.CommonPrefixes, "a b+c%20d/") || !slices.Contains(page.CommonPrefixes, `dir\with/`) {
+		t.Errorf("List(delimiter /) = %+v, %v", page, err)
+	}
+
+	for _, key := range originKeys {
+		if err := r.Remove(ctx, key); err != nil {
+			t.Errorf("Remove(%q): %v", key, err)
+		}
+		if _, err := r.Stat(ctx, key); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("Stat(%q) after Remove = %v, want ErrNotFound", key, err)
+		}
+	}
+	if page, err := r.List(ctx, storage.ListOptions{}); err != nil || len(page.Objects) != 0 {
+		t.Errorf("List after removing every key = %+v, %v", page, err)
+	}
+
+	for _, key := range badOriginKeys {
+		wantInvalidKey(t, r, key)
+	}
+}
+
+// wantInvalidKey checks that every method refuses key.
+func wantInvalidKey(t *testing.T, r *s3remote.Remote, key string) {
+	t.Helper()
+	ctx := t.Context()
+	check := func(op string, err error) {
+		t.Helper()
+		if !errors.Is(err, storage.ErrInvalidKey) || errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("%s(%.40q) = %v, want ErrInvalidKey", op, key, err)
+		}
+	}
+	rc, _, err := r.Get(ctx, key, 0, -1)
+	if rc != nil {
+		rc.Close()
+	}
+	check("Get", err)
+	_, err = r.Stat(ctx, key)
+	check("Stat", err)
+	_, err = r.Revalidate(ctx, key, `"x"`)
+	check("Revalidate", err)
+	check("Put", r.Put(ctx, key, strings.NewReader("x"), 1, nil))
+	check("PutTyped", r.PutTyped(ctx, key, strings.NewReader("x"), 1, "text/plain", nil))
+	check("Remove", r.Remove(ctx, key))
+}
+
+// Without AnyKey, keys are checked as every Remote checks them.
+func TestAnyKeyOff(t *testing.T) {
+	r, _ := newRemote(t, s3remote.Config{Prefix: "p/"})
+	for _, key := range append([]string{"/leading", "a//b", `back\slash`, "trailing/", "/"}, badOriginKeys...) {
+		wantInvalidKey(t, r, key)
+	}
+	// Origin keys that are also Remote keys still work.
+	ctx := t.Context()
+	key := "a b+c%20d/ünï.txt"
+	if err := r.PutTyped(ctx, key, strings.NewReader("x"), 1, "text/plain", nil); err != nil {
+		t.Fatalf("PutTyped(%q): %v", key, err)
+	}
+	if st, err := r.Stat(ctx, key); err != nil || st.ContentType != "text/plain" {
+		t.Errorf("Stat(%q) = %+v, %v", key, st, err)
+	}
+	if page, err := r.List(ctx, storage.ListOptions{}); err != nil || len(page.Objects) != 1 || page.Objects[0].Key != key {
+		t.Errorf("List = %+v, %v", page, err)
+	}
+}
+
+// recordingProxy is a reverse proxy to srv that records the escaped path
+// of every request.
+type recordingProxy struct {
+	*httptest.Server
+	mu    sync.Mutex
+	paths []string
+}
+
+func newRecordingProxy(t *testing.T, srv *testminio.Server) *recordingProxy {
+	target, err := url.Parse(srv.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &recordingProxy{}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		p.mu.Lock()
+		p.paths = append(p.paths, req.Method+" "+req.URL.EscapedPath())
+		p.mu.Unlock()
+		rp.ServeHTTP(w, req)
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+func (p *recordingProxy) take() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := p.paths
+	p.paths = nil
+	return out
+}
+
+// Keys with a leading slash or an empty element are valid in S3, but MinIO
+// (which stores objects as files) drops the leading slash and refuses empty
+// elements. That the Remote passes them on as they are is checked on the
+// wire, through a proxy that records the requests' paths.
+func TestAnyKeyOnTheWire(t *testing.T) {
+	srv := testminio.Start(t)
+	bucket := srv.NewBucket(t)
+	proxy := newRecordingProxy(t, srv)
+	r, err := s3remote.New(t.Context(), s3remote.Config{
+		Bucket:      bucket,
+		Region:      srv.Region,
+		Endpoint:    proxy.URL,
+		Credentials: srv.Credentials(),
+		AnyKey:      true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, tc := range []struct{ key, path string }{
+		{"/leading", "/" + bucket + "//leading"},
+		{"a//b", "/" + bucket + "/a//b"},
+		{"//", "/" + bucket + "///"},
+		{"trailing/", "/" + bucket + "/trailing/"},
+		{"a b+c%20d/ü?#", "/" + bucket + "/a%20b%2Bc%2520d/%C3%BC%3F%23"},
+	} {
+		proxy.take()
+		err := r.PutTyped(ctx, tc.key, strings.NewReader("x"), 1, "text/plain", nil)
+		if errors.Is(err, storage.ErrInvalidKey) {
+			t.Errorf("PutTyped(%q) = %v, a valid origin key", tc.key, err)
+		}
+		t.Logf("PutTyped(%q): %v", tc.key, err)
+		if got := proxy.take(); !slices.Contains(got, "PUT "+tc.path) {
+			t.Errorf("PutTyped(%q) sent %q, want PUT %s", tc.key, got, tc.path)
+		}
+		_, err = r.Stat(ctx, tc.key)
+		if errors.Is(err, storage.ErrInvalidKey) {
+			t.Errorf("Stat(%q) = %v, a valid origin key", tc.key, err)
+		}
+		if got := proxy.take(); !slices.Contains(got, "HEAD "+tc.path) {
+			t.Errorf("Stat(%q) sent %q, want HEAD %s", tc.key, got, tc.path)
+		}
+		if err := r.Remove(ctx, tc.key); errors.Is(err, storage.ErrInvalidKey) {
+			t.Errorf("Remove(%q) = %v, a valid origin key", tc.key, err)
+		}
+		if got := proxy.take(); !slices.Contains(got, "DELETE "+tc.path) {
+			t.Errorf("Remove(%q) sent %q, want DELETE %s", tc.key, got, tc.path)
+		}
+	}
+}
+
+// A HEAD with If-None-Match is how Revalidate asks, and a 304 is its
+// ErrNotModified: no body moves.
+func TestRevalidateIsConditionalHead(t *testing.T) {
+	srv := testminio.Start(t)
+	bucket := srv.NewBucket(t)
+	proxy := newRecordingProxy(t, srv)
+	r, err := s3remote.New(t.Context(), s3remote.Config{Bucket: bucket, Region: srv.Region, Endpoint: proxy.URL, Credentials: srv.Credentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := r.Put(ctx, "k", strings.NewReader("data"), 4, nil); err != nil {
+		t.Fatal(err)
+	}
+	st, err := r.Stat(ctx, "k")
+	if err != nil {
+		t.Fatal(err)
+	}
+	proxy.take()
+	_, err = r.Revalidate(ctx, "k", st.ETag)
+	var status interface{ HTTPStatusCode() int }
+	if !errors.Is(err, storage.ErrNotModified) || errors.As(err, &status) {
+		t.Errorf("Revalidate = %v, want ErrNotModified without the SDK's error", err)
+	}
+	if got := proxy.take(); !slices.Equal(got, []string{"HEAD /" + bucket + "/k"}) {
+		t.Errorf("Revalidate sent %q, want one HEAD", got)
+	}
 }
