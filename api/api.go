@@ -106,6 +106,7 @@ func NewPublic(cfg Config) http.Handler {
 	mux.HandleFunc("GET /api/v1/nodes", read(s.nodes))
 	mux.HandleFunc("GET /api/v1/cluster/keyring", admin(s.keys))
 	mux.HandleFunc("POST /api/v1/cluster/keyring", admin(s.rotateKeyring))
+	s.routeKeys(mux, read, write)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	// Answer unknown paths and wrong methods in the API's JSON error form.
@@ -117,7 +118,7 @@ func NewPublic(cfg Config) http.Handler {
 		}
 		s.fail(w, r, fmt.Errorf("%w: no such endpoint %s %s", errNoRoute, r.Method, r.URL.Path))
 	})
-	return s.middleware(s.bodyRate(mux))
+	return s.middleware(s.bodyRate(checkKeyPath(mux)))
 }
 
 // bodyRate holds every request body to the minimum rate, so a client that
@@ -136,7 +137,7 @@ func (s *server) bodyRate(next http.Handler) http.Handler {
 // catch-all.
 func allowed(mux *http.ServeMux, r *http.Request) string {
 	var methods []string
-	for _, m := range []string{http.MethodGet, http.MethodPost} {
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodDelete} {
 		probe := r.Clone(r.Context())
 		probe.Method = m
 		if _, pattern := mux.Handler(probe); pattern != "/" && pattern != "" {
@@ -378,6 +379,12 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 		h.Set("ETag", `"`+obj.SHA256+`"`)
 	}
 	setObjectSafety(h, obj.Name)
+	s.serveBody(w, r, obj, obj.Name, obj.Modified)
+}
+
+// serveBody answers with obj's body, named name (for its type when no
+// Content-Type is set) and modified at modified, and counts the bytes.
+func (s *server) serveBody(w http.ResponseWriter, r *http.Request, obj *node.Object, name string, modified time.Time) {
 	// A reader that stops reading gives up its connection and open file
 	// after a while: long enough for the whole body at the minimum rate.
 	ctl := http.NewResponseController(w)
@@ -387,7 +394,7 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 	// ServeContent answers Range and conditional requests, and copies an
 	// *os.File with sendfile (the counting writer keeps that path).
 	cw := &countingWriter{ResponseWriter: w}
-	http.ServeContent(cw, r, obj.Name, obj.Modified, obj.Content)
+	http.ServeContent(cw, r, name, modified, obj.Content)
 	s.store.Served(obj.Source, cw.n)
 }
 
@@ -496,12 +503,7 @@ func (s *server) put(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, err := s.store.Put(r.Context(), req)
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	setMetaHeaders(w.Header(), m)
-	writeJSON(w, m)
+	s.answer(w, r, m, err, setMetaHeaders)
 }
 
 func parsePut(r *http.Request) (node.PutRequest, error) {
@@ -515,15 +517,7 @@ func parsePut(r *http.Request) (node.PutRequest, error) {
 		return node.PutRequest{}, err
 	}
 	req := node.PutRequest{ID: id, Name: h.Get(HeaderName), Level: level, Body: r.Body, Size: r.ContentLength}
-	if s := strings.TrimSpace(h.Get(HeaderUserMeta)); s != "" {
-		if err := json.Unmarshal([]byte(s), &req.UserMeta); err != nil {
-			return req, fmt.Errorf("%w: %s must be a JSON object of strings, such as {\"owner\":\"alice\"}: %v", node.ErrInvalid, HeaderUserMeta, err)
-		}
-		if req.UserMeta == nil {
-			return req, fmt.Errorf("%w: %s must be a JSON object of strings, not %s", node.ErrInvalid, HeaderUserMeta, s)
-		}
-	}
-	return req, nil
+	return req, parseUserMeta(h, &req)
 }
 
 func (s *server) delete(w http.ResponseWriter, r *http.Request) {
@@ -533,12 +527,7 @@ func (s *server) delete(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	m, err := s.store.Delete(r.Context(), id, parseFlag(r.Header.Get(HeaderPurge)))
-	if err != nil {
-		s.fail(w, r, err)
-		return
-	}
-	setMetaHeaders(w.Header(), m)
-	writeJSON(w, m)
+	s.answer(w, r, m, err, setMetaHeaders)
 }
 
 func (s *server) upgrade(w http.ResponseWriter, r *http.Request) {

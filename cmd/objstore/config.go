@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -13,6 +14,7 @@ import (
 
 	"github.com/objstore/objstore/cache"
 	"github.com/objstore/objstore/cluster"
+	"github.com/objstore/objstore/node"
 )
 
 // config is every setting of an objstore process, read from flags and
@@ -52,6 +54,9 @@ type config struct {
 	FetchParallel int
 	CacheTTL      string
 	CachePolicy   string
+	OriginBuckets string
+	Revalidate    string
+	MissTTL       string
 	GossipProfile string
 	AdvertiseHost string
 	SyncInterval  string
@@ -83,6 +88,9 @@ type config struct {
 	clusterSecret []byte
 	cacheTTL      time.Duration
 	fetchPartSize int64
+	originBuckets []string // nil: none; ["*"]: any the credentials read
+	revalidate    node.Revalidation
+	missTTL       time.Duration
 	drainDelay    time.Duration
 	// maxDiskBytes or maxDiskPercent is set by validate; the percentage
 	// becomes bytes once the files directory's filesystem is known.
@@ -132,8 +140,8 @@ func (c *config) validate() error {
 	if c.Bucket == "" && c.RemoteDir == "" {
 		bad("either --bucket or --remote-dir must be set")
 	}
-	if c.Bucket == "" && (c.Endpoint != "" || c.Prefix != "") {
-		bad("--s3-endpoint and --s3-prefix need --bucket")
+	if c.Bucket == "" && (c.Endpoint != "" && c.OriginBuckets == "" || c.Prefix != "") {
+		bad("--s3-endpoint and --s3-prefix need --bucket (or, for the endpoint, --origin-buckets)")
 	}
 	if strings.HasPrefix(c.Prefix, "/") {
 		bad("--s3-prefix %q must not start with /", c.Prefix)
@@ -201,6 +209,24 @@ func (c *config) validate() error {
 		if c.cacheTTL, err = time.ParseDuration(c.CacheTTL); err != nil || c.cacheTTL <= 0 {
 			bad("--cache-ttl %q: want a positive duration such as 90s or 24h", c.CacheTTL)
 		}
+	}
+	if c.OriginBuckets != "" {
+		for b := range strings.SplitSeq(c.OriginBuckets, ",") {
+			if b = strings.TrimSpace(b); b != "" {
+				c.originBuckets = append(c.originBuckets, b)
+			}
+		}
+		if slices.Contains(c.originBuckets, "*") && len(c.originBuckets) > 1 {
+			bad("--origin-buckets %q: '*' serves every bucket and stands alone", c.OriginBuckets)
+		}
+	}
+	if c.revalidate, err = node.ParseRevalidation(c.Revalidate); err != nil {
+		bad("--revalidate: %v", err)
+	}
+	if c.missTTL, err = time.ParseDuration(c.MissTTL); err != nil {
+		bad("--miss-ttl %q: want a duration such as 1m (0 remembers no miss)", c.MissTTL)
+	} else if c.missTTL == 0 {
+		c.missTTL = -1 // the node's 0 means its default
 	}
 	if c.GossipProfile != "lan" && c.GossipProfile != "local" {
 		bad("--gossip-profile %q: want lan or local", c.GossipProfile)

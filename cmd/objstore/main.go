@@ -16,6 +16,7 @@ import (
 	"net/http/pprof"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -59,6 +60,9 @@ func main() {
 	app.StringPtr(&c.MaxObjectSize, cli.StringOpt{Name: "max-object-size", Value: "", EnvVar: "APP_MAX_OBJECT_SIZE", Desc: "Largest accepted upload (bytes, or with a unit: 64MiB, 5GiB); larger ones get 413. No limit when empty."})
 	app.StringPtr(&c.MaxDisk, cli.StringOpt{Name: "max-disk", Value: "", EnvVar: "APP_MAX_DISK", Desc: "Quota for the bodies this node holds: bytes (8388608, 8MiB) or a percentage of the files directory's filesystem (80%). Above it, copies safe elsewhere are evicted. No quota when empty."})
 	app.StringPtr(&c.CacheTTL, cli.StringOpt{Name: "cache-ttl", Value: "", EnvVar: "APP_CACHE_TTL", Desc: "Age (90s, 24h) after which a cached copy is fetched again before it is served; never when empty."})
+	app.StringPtr(&c.OriginBuckets, cli.StringOpt{Name: "origin-buckets", Value: "", EnvVar: "APP_ORIGIN_BUCKETS", Desc: "S3 buckets (comma-separated, or * for any the node's credentials read) whose objects are served by key under /api/v1/b/{bucket}/{key}, read through and cached. None when empty."})
+	app.StringPtr(&c.Revalidate, cli.StringOpt{Name: "revalidate", Value: string(node.RevalidateTTL), EnvVar: "APP_REVALIDATE", Desc: "When a cached key is checked against its bucket (a conditional request): ttl (once older than --cache-ttl), always (every read), never."})
+	app.StringPtr(&c.MissTTL, cli.StringOpt{Name: "miss-ttl", Value: node.DefaultMissTTL.String(), EnvVar: "APP_MISS_TTL", Desc: "How long a key or ID missing in S3 is answered 404 without asking again; 0 asks every time."})
 	app.StringPtr(&c.FetchPartSize, cli.StringOpt{Name: "fetch-part-size", Value: fmt.Sprintf("%dMiB", node.DefaultFetchPartSize>>20), EnvVar: "APP_FETCH_PART_SIZE", Desc: "A cold object larger than this is fetched from the remote in ranged parts of this size."})
 	app.IntPtr(&c.FetchParallel, cli.IntOpt{Name: "fetch-concurrency", Value: node.DefaultFetchConcurrency, EnvVar: "APP_FETCH_CONCURRENCY", Desc: "Ranged parts of one cold object fetched at once."})
 	app.StringPtr(&c.CachePolicy, cli.StringOpt{Name: "cache-policy", Value: "", EnvVar: "APP_CACHE_POLICY", Desc: "Eviction order: see docs/cache-policy.md; empty means the default."})
@@ -156,6 +160,10 @@ func run(c config) error {
 		log.Info("disk quota", "bytes", maxDisk, "files_dir", c.FilesDir)
 	}
 
+	origins, err := openOrigins(ctx, c, remote, log)
+	if err != nil {
+		return err
+	}
 	sec, err := openSecurity(c, log)
 	if err != nil {
 		return err
@@ -181,6 +189,9 @@ func run(c config) error {
 		MaxUploads:       c.MaxUploads,
 		MaxDisk:          maxDisk,
 		CacheTTL:         c.cacheTTL,
+		Revalidate:       c.revalidate,
+		MissTTL:          c.missTTL,
+		Origin:           origins,
 		CachePolicy:      c.CachePolicy,
 		FetchPartSize:    c.fetchPartSize,
 		FetchConcurrency: c.FetchParallel,
@@ -346,6 +357,34 @@ func openRemote(ctx context.Context, c config, log *slog.Logger) (storage.Remote
 		}
 	}
 	return r, nil
+}
+
+// openOrigins returns the node's Config.Origin for --origin-buckets: each
+// bucket on the S3 endpoint and credentials of --bucket, or of the same
+// settings without it. Nil when none is served.
+func openOrigins(ctx context.Context, c config, remote storage.Remote, log *slog.Logger) (func(string) (storage.Origin, error), error) {
+	if len(c.originBuckets) == 0 {
+		return nil, nil
+	}
+	base, ok := remote.(*s3remote.Remote)
+	if !ok {
+		var err error
+		base, err = s3remote.New(ctx, s3remote.Config{
+			Bucket: c.originBuckets[0], Region: c.Region, Endpoint: c.Endpoint, PartSize: c.s3PartSize,
+			Concurrency: c.S3Concurrency, IOTimeout: c.s3Timeout, Logger: log.With("component", "s3"), AnyKey: true,
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	anyBucket := c.originBuckets[0] == "*"
+	log.Info("serving origin buckets by key", "buckets", c.originBuckets, "revalidate", c.revalidate)
+	return func(bucket string) (storage.Origin, error) {
+		if !anyBucket && !slices.Contains(c.originBuckets, bucket) {
+			return nil, fmt.Errorf("%w: bucket %s is not among --origin-buckets", node.ErrForbidden, bucket)
+		}
+		return base.WithBucket(bucket), nil
+	}, nil
 }
 
 // healthcheck probes url and fails unless it answers 200 in time.
