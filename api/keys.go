@@ -11,7 +11,6 @@ import (
 
 	"github.com/objstore/objstore/journal"
 	"github.com/objstore/objstore/node"
-	"github.com/objstore/objstore/storage"
 )
 
 // KeyStore is what the key routes need of the node: the objects of origin
@@ -20,7 +19,7 @@ type KeyStore interface {
 	GetKey(ctx context.Context, bucket, key string, opts node.KeyGetOptions) (*node.Object, error)
 	StatKey(ctx context.Context, bucket, key string) (node.Meta, error)
 	DeleteKey(ctx context.Context, bucket, key string) (node.Meta, error)
-	ListKeys(ctx context.Context, bucket string, opts storage.ListOptions) (node.KeyList, error)
+	ListKeys(ctx context.Context, bucket string, opts node.ListKeysOptions) (node.KeyList, error)
 }
 
 var _ KeyStore = (*node.Node)(nil)
@@ -193,11 +192,11 @@ func (s *server) listKeys(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	opts := storage.ListOptions{Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), After: q.Get("after")}
+	opts := node.ListKeysOptions{Prefix: q.Get("prefix"), Delimiter: q.Get("delimiter"), After: q.Get("after")}
 	if v := q.Get("max"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > storage.MaxListPage {
-			s.fail(w, r, fmt.Errorf("%w: max %q must be 1 to %d", node.ErrInvalid, v, storage.MaxListPage))
+		if err != nil || n < 1 {
+			s.fail(w, r, fmt.Errorf("%w: max %q must be a positive number", node.ErrInvalid, v))
 			return
 		}
 		opts.Max = n

@@ -433,22 +433,33 @@ type KeyInfo struct {
 	Cached bool `json:"cached"`
 }
 
+// ListKeysOptions selects a page of a bucket's listing: the keys starting
+// with Prefix, after After (the previous page's Next), at most Max (0:
+// storage.MaxListPage), rolled up at Delimiter when set.
+type ListKeysOptions struct {
+	Prefix, Delimiter, After string
+	Max                      int
+}
+
 // ListKeys lists an origin bucket's keys from the bucket's own listing, so
-// keys never read through objstore are listed too. opts are the origin's
-// (prefix, delimiter, after, max).
-func (n *Node) ListKeys(ctx context.Context, bucket string, opts storage.ListOptions) (KeyList, error) {
+// keys never read through objstore are listed too.
+func (n *Node) ListKeys(ctx context.Context, bucket string, o ListKeysOptions) (KeyList, error) {
+	if o.Max < 0 || o.Max > storage.MaxListPage {
+		return KeyList{}, fmt.Errorf("%w: max %d must be 1 to %d", ErrInvalid, o.Max, storage.MaxListPage)
+	}
+	opts := storage.ListOptions{Prefix: o.Prefix, Delimiter: o.Delimiter, After: o.After, Max: o.Max}
 	if n.closed.Load() {
 		return KeyList{}, ErrClosed
 	}
 	// Any valid key stands in for the check of the bucket alone.
-	o, err := n.origin(bucket, "k")
+	org, err := n.origin(bucket, "k")
 	if err != nil {
 		return KeyList{}, err
 	}
 	if err := storage.CheckListOptions(opts); err != nil {
 		return KeyList{}, fmt.Errorf("%w: %w", ErrInvalid, err)
 	}
-	page, err := o.List(ctx, opts)
+	page, err := org.List(ctx, opts)
 	if errors.Is(err, storage.ErrNotFound) {
 		return KeyList{}, fmt.Errorf("%w: bucket %s", ErrNotFound, bucket)
 	}

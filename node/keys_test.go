@@ -288,7 +288,7 @@ func TestPutAndDeleteKey(t *testing.T) {
 	if got, _, err := env.read("dir/new.png"); err != nil || got != "png again" {
 		t.Errorf("read after the new put: %q, %v", got, err)
 	}
-	list, err := env.node.ListKeys(ctx, "photos", storage.ListOptions{Prefix: "dir/"})
+	list, err := env.node.ListKeys(ctx, "photos", ListKeysOptions{Prefix: "dir/"})
 	if err != nil || len(list.Keys) != 1 || list.Keys[0].Key != "dir/new.png" || !list.Keys[0].Cached {
 		t.Errorf("list: %+v, %v", list, err)
 	}

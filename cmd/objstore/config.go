@@ -223,10 +223,12 @@ func (c *config) validate() error {
 	if c.revalidate, err = node.ParseRevalidation(c.Revalidate); err != nil {
 		bad("--revalidate: %v", err)
 	}
-	if c.missTTL, err = time.ParseDuration(c.MissTTL); err != nil {
-		bad("--miss-ttl %q: want a duration such as 1m (0 remembers no miss)", c.MissTTL)
-	} else if c.missTTL == 0 {
-		c.missTTL = -1 // the node's 0 means its default
+	if c.MissTTL != "" {
+		if c.missTTL, err = time.ParseDuration(c.MissTTL); err != nil || c.missTTL < 0 {
+			bad("--miss-ttl %q: want a duration such as 1m (0 remembers no miss)", c.MissTTL)
+		} else if c.missTTL == 0 {
+			c.missTTL = -1 // the node's 0 means its default
+		}
 	}
 	if c.GossipProfile != "lan" && c.GossipProfile != "local" {
 		bad("--gossip-profile %q: want lan or local", c.GossipProfile)
