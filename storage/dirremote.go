@@ -28,28 +28,16 @@ const MaxRemoteKeyLen = 1024
 // byte, or has an empty, "." or ".." slash-separated element. Every Remote
 // applies it so that all backends accept exactly the same keys.
 func CheckRemoteKey(key string) error {
-	bad := func(why string) error {
-		return fmt.Errorf("%w %q: %s", ErrInvalidKey, key, why)
+	if err := CheckOriginKey(key); err != nil {
+		return err
 	}
 	switch {
-	case key == "":
-		return bad("empty")
-	case len(key) > MaxRemoteKeyLen:
-		return bad(fmt.Sprintf("longer than %d bytes", MaxRemoteKeyLen))
-	case !utf8.ValidString(key):
-		return bad("not UTF-8")
 	case strings.HasPrefix(key, "/"):
-		return bad("absolute")
-	case strings.ContainsAny(key, "\\\x00"):
-		return bad("contains a backslash or NUL")
-	}
-	for elem := range strings.SplitSeq(key, "/") {
-		switch elem {
-		case "":
-			return bad("empty path element")
-		case ".", "..":
-			return bad("dot path element")
-		}
+		return fmt.Errorf("%w %q: absolute", ErrInvalidKey, key)
+	case strings.ContainsRune(key, '\\'):
+		return fmt.Errorf("%w %q: contains a backslash", ErrInvalidKey, key)
+	case strings.Contains(key, "//") || strings.HasSuffix(key, "/"):
+		return fmt.Errorf("%w %q: empty path element", ErrInvalidKey, key)
 	}
 	return nil
 }
