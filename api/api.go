@@ -242,6 +242,8 @@ func status(err error) int {
 		return http.StatusTooManyRequests
 	case errors.Is(err, node.ErrForbidden):
 		return http.StatusForbidden
+	case errors.Is(err, node.ErrMisdirected):
+		return http.StatusMisdirectedRequest
 	}
 	return http.StatusInternalServerError
 }

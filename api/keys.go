@@ -20,6 +20,8 @@ type KeyStore interface {
 	StatKey(ctx context.Context, bucket, key string) (node.Meta, error)
 	DeleteKey(ctx context.Context, bucket, key string) (node.Meta, error)
 	ListKeys(ctx context.Context, bucket string, opts node.ListKeysOptions) (node.KeyList, error)
+	DeletePrefix(ctx context.Context, bucket, prefix string) (node.PrefixResult, error)
+	InvalidateKeys(ctx context.Context, inv node.KeyInvalidation, everywhere bool) (node.PrefixResult, error)
 }
 
 var _ KeyStore = (*node.Node)(nil)
@@ -38,7 +40,16 @@ func (s *server) routeKeys(mux *http.ServeMux, read, write func(http.HandlerFunc
 	mux.HandleFunc("HEAD "+keyPrefix+"{bucket}/{key...}", read(s.headKey))
 	mux.HandleFunc("PUT "+keyPrefix+"{bucket}/{key...}", write(s.putKey))
 	mux.HandleFunc("DELETE "+keyPrefix+"{bucket}/{key...}", write(s.deleteKey))
+	mux.HandleFunc("DELETE "+keyPrefix+"{bucket}", write(s.deletePrefix))
+	mux.HandleFunc("POST "+keyPrefix+"{bucket}", write(s.uploadKeys))
+	mux.HandleFunc("POST "+invalidateKeyPrefix+"{bucket}", write(s.invalidateKeys))
+	mux.HandleFunc("POST "+invalidateKeyPrefix+"{bucket}/{key...}", write(s.invalidateKeys))
 }
+
+// invalidateKeyPrefix is where invalidations of origin keys are asked:
+// /api/v1/invalidate/b/{bucket}/{key...}, or /api/v1/invalidate/b/{bucket}
+// with ?prefix=.
+const invalidateKeyPrefix = "/api/v1/invalidate/b/"
 
 // checkKeyPath refuses key paths that a path cleaner would rewrite into
 // another key (dot segments, empty segments) with 400, before routing: a
@@ -46,8 +57,11 @@ func (s *server) routeKeys(mux *http.ServeMux, read, write func(http.HandlerFunc
 func checkKeyPath(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		p := r.URL.Path
-		if strings.HasPrefix(p, keyPrefix) {
-			rest := p[len(keyPrefix):]
+		rest, ok := strings.CutPrefix(p, keyPrefix)
+		if !ok {
+			rest, ok = strings.CutPrefix(p, invalidateKeyPrefix)
+		}
+		if ok {
 			for seg := range strings.SplitSeq(rest, "/") {
 				if seg == "." || seg == ".." {
 					writeError(w, http.StatusBadRequest, "invalid key: \".\" and \"..\" path elements are not served")
@@ -164,6 +178,34 @@ func (s *server) putKey(w http.ResponseWriter, r *http.Request) {
 	s.answer(w, r, m, err, setKeyHeaders)
 }
 
+// deletePrefix deletes the keys under ?prefix= (required, not empty).
+func (s *server) deletePrefix(w http.ResponseWriter, r *http.Request) {
+	ks, ok := s.keyStore(w, r)
+	if !ok {
+		return
+	}
+	q := r.URL.Query()
+	if !q.Has("prefix") {
+		s.fail(w, r, fmt.Errorf("%w: DELETE of a bucket needs ?prefix=: the keys to delete start with it", node.ErrInvalid))
+		return
+	}
+	res, err := ks.DeletePrefix(r.Context(), r.PathValue("bucket"), q.Get("prefix"))
+	s.reply(w, r, res, err)
+}
+
+// invalidateKeys drops the cached copies of a key, or of the keys under
+// ?prefix= (every key of the bucket with an empty prefix), on every node
+// (on this one alone with X-Meta-Local).
+func (s *server) invalidateKeys(w http.ResponseWriter, r *http.Request) {
+	ks, ok := s.keyStore(w, r)
+	if !ok {
+		return
+	}
+	inv := node.KeyInvalidation{Bucket: r.PathValue("bucket"), Key: r.PathValue("key"), Prefix: r.URL.Query().Get("prefix")}
+	res, err := ks.InvalidateKeys(r.Context(), inv, !parseFlag(r.Header.Get(HeaderLocal)))
+	s.reply(w, r, res, err)
+}
+
 func (s *server) deleteKey(w http.ResponseWriter, r *http.Request) {
 	ks, ok := s.keyStore(w, r)
 	if !ok {
@@ -171,6 +213,15 @@ func (s *server) deleteKey(w http.ResponseWriter, r *http.Request) {
 	}
 	m, err := ks.DeleteKey(r.Context(), r.PathValue("bucket"), r.PathValue("key"))
 	s.answer(w, r, m, err, setMetaHeaders)
+}
+
+// reply answers err's status, or v as JSON.
+func (s *server) reply(w http.ResponseWriter, r *http.Request, v any, err error) {
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	writeJSON(w, v)
 }
 
 // answer answers an operation on one object: err's status, or m in the

@@ -13,6 +13,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/objstore/objstore/cluster"
+	"github.com/objstore/objstore/journal"
 	"github.com/objstore/objstore/node"
 )
 
@@ -25,6 +26,13 @@ type PrivateStore interface {
 	// OpenLocal opens the body of id only if this node holds it; it never
 	// fetches.
 	OpenLocal(ctx context.Context, id ulid.ULID) (*node.Object, error)
+	// FillKey opens bucket/key for the peer that routed its fill here,
+	// fetching it from its origin if no node holds it, and returns the
+	// journal's entry of what it serves.
+	FillKey(ctx context.Context, bucket, key string) (*node.Object, journal.Entry, error)
+	// InvalidateKeys drops the copies of the keys inv names; the private
+	// API calls it for this node alone.
+	InvalidateKeys(ctx context.Context, inv node.KeyInvalidation, everywhere bool) (node.PrefixResult, error)
 	// DropCopy drops this node's copy of id if it is safe elsewhere.
 	DropCopy(ctx context.Context, id ulid.ULID) (dropped, kept bool)
 	Prewarm(ctx context.Context, spec node.PrewarmSpec) (node.PrewarmJob, error)
@@ -80,6 +88,8 @@ func NewPrivate(cfg PrivateConfig) http.Handler {
 	mux.HandleFunc("POST "+cluster.PathSummaries, s.summaries)
 	mux.HandleFunc("POST "+cluster.PathEntries, s.entries)
 	mux.HandleFunc("GET "+cluster.PathGet+"{id}", s.get)
+	mux.HandleFunc("GET "+cluster.PathKey, s.key)
+	mux.HandleFunc("POST "+cluster.PathInvalidateKeys, s.invalidateKeys)
 	mux.HandleFunc("POST "+cluster.PathInvalidate+"{id}", s.invalidate)
 	mux.HandleFunc("POST "+cluster.PathPrewarm, s.prewarm)
 	mux.HandleFunc("GET "+cluster.PathPrewarm+"/{job}", s.prewarmStatus)
@@ -253,6 +263,16 @@ func (s *privateServer) prewarm(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, job)
 }
 
+func (s *privateServer) invalidateKeys(w http.ResponseWriter, r *http.Request) {
+	var inv node.KeyInvalidation
+	if err := json.NewDecoder(r.Body).Decode(&inv); err != nil {
+		s.failMessage(w, r, err)
+		return
+	}
+	res, err := s.store.InvalidateKeys(r.Context(), inv, false)
+	s.reply(w, r, res, err)
+}
+
 func (s *privateServer) prewarmStatus(w http.ResponseWriter, r *http.Request) {
 	job, err := s.store.PrewarmStatus(r.Context(), r.PathValue("job"), false)
 	if err != nil {
@@ -263,6 +283,20 @@ func (s *privateServer) prewarmStatus(w http.ResponseWriter, r *http.Request) {
 }
 
 // get serves a body this node holds, for a peer that does not.
+// key serves a key-addressed object to the node that routed its fill
+// here, with this node's entry of it.
+func (s *privateServer) key(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	obj, e, err := s.store.FillKey(r.Context(), q.Get("bucket"), q.Get("key"))
+	if err != nil {
+		s.fail(w, r, err)
+		return
+	}
+	defer obj.Close()
+	w.Header().Set(cluster.HeaderEntry, cluster.EncodeEntryHeader(e))
+	http.ServeContent(w, r, "", obj.Modified, obj.Content)
+}
+
 func (s *privateServer) get(w http.ResponseWriter, r *http.Request) {
 	id, err := parseID("object ID", r.PathValue("id"))
 	if err != nil {

@@ -132,10 +132,19 @@ func (a *Auth) signRequest(req *http.Request, body []byte) string {
 // signedHeaders are the answer headers the answer's signature covers.
 var signedHeaders = []string{HeaderSHA256, HeaderVersion, HeaderTime, HeaderProto, "Content-Type", "Content-Range"}
 
+// optionalSignedHeaders are signed too, but only when present, so that
+// answers without them sign as releases that did not know them expect.
+var optionalSignedHeaders = []string{HeaderEntry}
+
 func answerParts(nonce string, status int, h http.Header) []string {
 	parts := []string{"answer", nonce, strconv.Itoa(status)}
 	for _, name := range signedHeaders {
 		parts = append(parts, h.Get(name))
+	}
+	for _, name := range optionalSignedHeaders {
+		if v := h.Get(name); v != "" {
+			parts = append(parts, name, v)
+		}
 	}
 	return parts
 }

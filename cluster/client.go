@@ -11,6 +11,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -31,8 +32,15 @@ const (
 	PathEntries    = "/private/v1/sync/entries"
 	PathGet        = "/private/v1/get/"
 	PathInvalidate = "/private/v1/invalidate/"
-	PathPrewarm    = "/private/v1/prewarm"
-	PathKeyring    = "/private/v1/keyring"
+	// PathInvalidateKeys drops the copies of origin keys (one, or all
+	// under a prefix) on the node called.
+	PathInvalidateKeys = "/private/v1/invalidate-keys"
+	PathPrewarm        = "/private/v1/prewarm"
+	PathKeyring        = "/private/v1/keyring"
+	// PathKey serves a key-addressed object to the node that routed its
+	// fill to this one (the owner, see Owner), fetching it first if
+	// need be; ?bucket= and ?key= name it.
+	PathKey = "/private/v1/key"
 )
 
 // HeaderLastSync carries, on private requests, when the sending node last
@@ -45,6 +53,9 @@ const HeaderLastSync = "X-Objstore-Last-Sync"
 const (
 	HeaderSHA256  = "X-Meta-SHA256"
 	HeaderVersion = "X-Meta-Version"
+	// HeaderEntry carries, on a PathKey answer, the serving node's journal
+	// entry of the object (EncodeEntryHeader), which the asker adopts.
+	HeaderEntry = "X-Objstore-Entry"
 )
 
 // ErrPeer is returned, wrapped, when a peer answers a private call with an
@@ -56,6 +67,17 @@ var ErrPeer = errors.New("peer failed")
 // certificate (401, or a TLS alert), or presented a certificate this node
 // refuses. Unlike a peer that is down, it will not get better by itself.
 var ErrUntrusted = errors.New("peer not authenticated")
+
+// ErrAbsent is returned, wrapped, when a peer answers that the object
+// asked for does not exist (404): it looked, which is an answer, not a
+// failure to be routed around.
+var ErrAbsent = errors.New("peer: no such object")
+
+// ErrMisdirected is returned, wrapped, when a peer refuses a fill routed
+// to it because its own fill of the object is routed elsewhere (421), as
+// happens while two nodes' views of the members differ: the asker fetches
+// the object itself.
+var ErrMisdirected = errors.New("peer: not the owner")
 
 // ClientConfig configures a Client.
 type ClientConfig struct {
@@ -369,6 +391,52 @@ func (p *Peer) Get(ctx context.Context, id ulid.ULID) (*http.Response, error) {
 	}
 	resp.Body = &countingReadCloser{ReadCloser: resp.Body, n: &p.c.recv}
 	return resp, nil
+}
+
+// GetKey opens length bytes from offset off (a negative length reads to
+// the end) of the key-addressed object bucket/key on the peer that owns
+// its fills, which fetches it from its origin first if no node holds it.
+// It returns the answer, whose body the caller closes, and the peer's
+// entry of the object, decoded but not validated. A 404 is returned as an
+// error matching ErrAbsent, a 421 as one matching ErrMisdirected.
+func (p *Peer) GetKey(ctx context.Context, bucket, key string, off, length int64) (*http.Response, journal.Entry, error) {
+	q := url.Values{"bucket": {bucket}, "key": {key}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.base+PathKey+"?"+q.Encode(), nil)
+	if err != nil {
+		return nil, journal.Entry{}, err
+	}
+	if off > 0 || length >= 0 {
+		rng := fmt.Sprintf("bytes=%d-", off)
+		if length >= 0 {
+			rng += strconv.FormatInt(off+length-1, 10)
+		}
+		req.Header.Set("Range", rng)
+	}
+	resp, _, err := p.do(req, nil)
+	if err != nil {
+		return nil, journal.Entry{}, fmt.Errorf("%w: get %s/%s: %w", ErrPeer, bucket, key, err)
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		resp.Body.Close()
+		err := fmt.Errorf("%w: get %s/%s: %s: %s", ErrPeer, bucket, key, resp.Status, strings.TrimSpace(string(msg)))
+		switch resp.StatusCode {
+		case http.StatusNotFound:
+			err = fmt.Errorf("%w: %w", ErrAbsent, err)
+		case http.StatusMisdirectedRequest:
+			err = fmt.Errorf("%w: %w", ErrMisdirected, err)
+		case http.StatusUnauthorized:
+			err = fmt.Errorf("%w: %w", ErrUntrusted, err)
+		}
+		return nil, journal.Entry{}, err
+	}
+	e, err := DecodeEntryHeader(resp.Header.Get(HeaderEntry))
+	if err != nil {
+		resp.Body.Close()
+		return nil, journal.Entry{}, fmt.Errorf("%w: get %s/%s: %w", ErrPeer, bucket, key, err)
+	}
+	resp.Body = &countingReadCloser{ReadCloser: resp.Body, n: &p.c.recv}
+	return resp, e, nil
 }
 
 type countingReadCloser struct {

@@ -2,6 +2,8 @@ package cluster
 
 import (
 	"bufio"
+	"bytes"
+	"encoding/base64"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -151,6 +153,36 @@ func DecodeEntries(r io.Reader) ([]journal.Entry, error) {
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// EncodeEntryHeader encodes one entry for HeaderEntry: EncodeEntries of
+// it, in unpadded URL-safe base64.
+func EncodeEntryHeader(e journal.Entry) string {
+	return base64.RawURLEncoding.EncodeToString(EncodeEntries([]journal.Entry{e}))
+}
+
+// maxEntryHeader bounds HeaderEntry: an entry's key, name and user
+// metadata are each bounded well below it.
+const maxEntryHeader = 64 << 10
+
+// DecodeEntryHeader decodes what EncodeEntryHeader made: exactly one
+// entry.
+func DecodeEntryHeader(s string) (journal.Entry, error) {
+	if len(s) > maxEntryHeader {
+		return journal.Entry{}, fmt.Errorf("%w: entry header of %d bytes", ErrBadMessage, len(s))
+	}
+	b, err := base64.RawURLEncoding.DecodeString(s)
+	if err != nil {
+		return journal.Entry{}, fmt.Errorf("%w: entry header: %w", ErrBadMessage, err)
+	}
+	es, err := DecodeEntries(bytes.NewReader(b))
+	if err != nil {
+		return journal.Entry{}, err
+	}
+	if len(es) != 1 {
+		return journal.Entry{}, fmt.Errorf("%w: entry header holds %d entries", ErrBadMessage, len(es))
+	}
+	return es[0], nil
 }
 
 // EncodeTreeRequest asks for the children of nodes at level.

@@ -42,6 +42,9 @@ var (
 	// ErrBusy: the node already runs as much of this kind of work as it
 	// takes at once; the same request may succeed later.
 	ErrBusy = errors.New("too busy")
+	// ErrMisdirected: a peer routed a fill here that this node routes
+	// elsewhere, as when nodes' views of the members differ for a moment.
+	ErrMisdirected = errors.New("not the owner of this fill")
 )
 
 // remoteErr turns an error from the remote tier into the node's kinds:

@@ -69,6 +69,10 @@ type fillRequest struct {
 	// (known is nil) from its description in the remote, checked like a
 	// peer's.
 	learn func(info storage.ObjectInfo) (journal.Entry, error)
+	// viaOwner says remote is the peer that owns the object's fills
+	// (an ownerGetter); direct says the fill was routed here by a peer
+	// and must not be routed on.
+	viaOwner, direct bool
 }
 
 func newFillEngine(ctx context.Context, wg *sync.WaitGroup, deps fillDeps) *fillEngine {
@@ -170,19 +174,28 @@ func (f *fill) leave() {
 func (e *fillEngine) start(req fillRequest, pin bool) *fill {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if f, ok := e.fills[req.id]; ok && !f.failed() {
-		f.join(pin)
-		return f
-	}
 	f := &fill{e: e, fillRequest: req, ready: make(chan struct{})}
 	f.cond = sync.NewCond(&f.mu)
-	f.join(pin)
-	if e.closed {
-		// The node is waiting for the fills it knows; start no more.
-		f.headErr, f.err = ErrClosed, ErrClosed
+	refuse := func(err error) *fill {
+		f.join(pin)
+		f.headErr, f.err = err, err
 		close(f.ready)
 		return f
 	}
+	if cur, ok := e.fills[req.id]; ok && !cur.failed() {
+		if req.direct && cur.viaOwner {
+			// Two nodes each route this fill to the other: the asker
+			// fetches it itself, and this fill follows the asker's.
+			return refuse(fmt.Errorf("%w: %s", ErrMisdirected, req.id))
+		}
+		cur.join(pin)
+		return cur
+	}
+	if e.closed {
+		// The node is waiting for the fills it knows; start no more.
+		return refuse(ErrClosed)
+	}
+	f.join(pin)
 	e.fills[req.id] = f
 	ctx, cancel := context.WithCancel(e.ctx)
 	f.cancel = cancel
@@ -338,6 +351,9 @@ func (f *fill) openRemote(ctx context.Context) (io.ReadCloser, error) {
 		return nil, remoteErr("fetch "+f.id.String(), err)
 	}
 	f.source = SourceRemote
+	if g, ok := f.remote.(*ownerGetter); ok && g.ownerEntry() != nil {
+		f.source = SourcePeer
+	}
 	if err := f.describe(info); err != nil {
 		rc.Close()
 		return nil, err
@@ -523,6 +539,11 @@ func (f *fill) hashPrefix(ctx context.Context) error {
 
 // describe settles the entry a body fetched from the remote belongs to.
 func (f *fill) describe(info storage.ObjectInfo) error {
+	if f.known != nil && f.known.Keyed() && info.ETag != f.known.ETag {
+		// The origin's object is no longer the one the journal knows:
+		// its description replaces the journal's.
+		f.known = nil
+	}
 	if f.known != nil {
 		if info.Size != f.known.Size {
 			return fmt.Errorf("%w: the remote copy of %s is %d bytes, the journal says %d", ErrRemote, f.id, info.Size, f.known.Size)

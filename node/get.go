@@ -48,6 +48,8 @@ type Object struct {
 	// fails, so a partial body is never taken for a whole one.
 	Content io.ReadSeeker
 	close   func() error
+	// entry is the journal's entry of the object served.
+	entry journal.Entry
 }
 
 // Close releases the body.
@@ -154,7 +156,7 @@ func (n *Node) openLocal(e journal.Entry, b *journal.Blob) (*Object, error) {
 			n.dropBlob(e.ID, b.Sum, inRemote)
 		}}
 	}
-	return &Object{Meta: metaOf(e, b), Source: SourceLocal, Content: content, close: f.Close}, nil
+	return &Object{Meta: metaOf(e, b), Source: SourceLocal, Content: content, close: f.Close, entry: e}, nil
 }
 
 // damageWatch passes reads of a local body through, and calls drop once,
@@ -240,7 +242,7 @@ func (n *Node) fetch(ctx context.Context, req fillRequest) (*Object, error) {
 	m := metaOf(entry, nil)
 	m.IsFetched = f.source == SourceRemote
 	m.IsSymlink = f.source == SourcePeer
-	return &Object{Meta: m, Source: f.source, Fetched: true, Content: r, close: func() error {
+	return &Object{Meta: m, Source: f.source, Fetched: true, Content: r, entry: entry, close: func() error {
 		defer f.leave()
 		return r.Close()
 	}}, nil
@@ -257,7 +259,7 @@ func (n *Node) startFill(id ulid.ULID, known *journal.Entry, pin bool) *fill {
 // tier under its ID.
 func (n *Node) fillRequest(id ulid.ULID, known *journal.Entry) fillRequest {
 	if known != nil && known.Keyed() {
-		return n.keyFillRequest(known.Bucket, known.Key, known)
+		return n.keyFillRequest(known.Bucket, known.Key, known, true, false)
 	}
 	return fillRequest{id: id, known: known, remote: n.remote, key: n.remoteKey(id),
 		learn: func(info storage.ObjectInfo) (journal.Entry, error) { return n.describeRemote(id, info) }}

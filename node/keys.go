@@ -132,17 +132,30 @@ func printable(s string) bool {
 }
 
 // keyFillRequest says where the body of bucket/key is: in its origin,
-// when this node serves that bucket, and on the peers.
-func (n *Node) keyFillRequest(bucket, key string, known *journal.Entry) fillRequest {
+// when this node serves that bucket, and on the peers. With route, a fill
+// is routed through the member that owns the key's fills (see fillOwner);
+// routed says the request was routed here by a peer.
+func (n *Node) keyFillRequest(bucket, key string, known *journal.Entry, route, routed bool) fillRequest {
 	id := journal.KeyID(bucket, key)
-	req := fillRequest{id: id, known: known, key: key}
-	if o, err := n.origin(bucket, key); err != nil {
-		req.noRemote = fmt.Errorf("%w: %s/%s: %w", ErrNotFound, bucket, key, err)
-	} else {
-		req.remote = o
-	}
+	req := fillRequest{id: id, known: known, key: key, direct: routed}
 	req.learn = func(info storage.ObjectInfo) (journal.Entry, error) {
 		return n.describeOrigin(bucket, key, info, known)
+	}
+	o, err := n.origin(bucket, key)
+	if err != nil {
+		req.noRemote = fmt.Errorf("%w: %s/%s: %w", ErrNotFound, bucket, key, err)
+		return req
+	}
+	req.remote = o
+	if owner, ok := n.fillOwner(id); ok && route && !routed {
+		g := &ownerGetter{n: n, owner: owner, bucket: bucket, origin: o}
+		req.remote, req.viaOwner = g, true
+		req.learn = func(info storage.ObjectInfo) (journal.Entry, error) {
+			if e := g.ownerEntry(); e != nil {
+				return *e, nil // checked by the getter
+			}
+			return n.describeOrigin(bucket, key, info, known)
+		}
 	}
 	return req
 }
@@ -208,6 +221,12 @@ type KeyGetOptions struct{}
 // match ErrInvalid (a bad bucket or key), ErrForbidden (a bucket not
 // served), ErrNotFound, ErrRemote or ErrRemoteUnavailable.
 func (n *Node) GetKey(ctx context.Context, bucket, key string, _ KeyGetOptions) (*Object, error) {
+	return n.getKey(ctx, bucket, key, false)
+}
+
+// getKey is GetKey; routed says a peer routed the request here as the
+// owner of the key's fills.
+func (n *Node) getKey(ctx context.Context, bucket, key string, routed bool) (*Object, error) {
 	if n.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -219,11 +238,11 @@ func (n *Node) GetKey(ctx context.Context, bucket, key string, _ KeyGetOptions) 
 	e, b, err := n.lookup(id)
 	switch {
 	case errors.Is(err, journal.ErrNotFound):
-		return n.fetch(ctx, n.keyFillRequest(bucket, key, nil))
+		return n.fetch(ctx, n.keyFillRequest(bucket, key, nil, true, routed))
 	case err != nil:
 		return nil, fmt.Errorf("node: get %s/%s: %w", bucket, key, err)
 	case e.Deleted:
-		return n.getAfterTombstone(ctx, o, bucket, key, e)
+		return n.getAfterTombstone(ctx, o, bucket, key, e, routed)
 	case e.Bucket != bucket || e.Key != key:
 		return nil, fmt.Errorf("node: %s/%s: its ID %s holds %s/%s", bucket, key, id, e.Bucket, e.Key)
 	}
@@ -239,7 +258,7 @@ func (n *Node) GetKey(ctx context.Context, bucket, key string, _ KeyGetOptions) 
 			return nil, fmt.Errorf("%w: %s/%s is no longer in its bucket", ErrNotFound, bucket, key)
 		case err == nil:
 			n.log.Debug("origin object changed; fetching it", "bucket", bucket, "key", key, "etag", info.ETag, "was", e.ETag)
-			return n.fetch(ctx, n.changedFillRequest(bucket, key, e))
+			return n.fetch(ctx, n.changedFillRequest(bucket, key, e, routed))
 		case isUnavailable(err) && n.cfg.Revalidate != RevalidateAlways && b != nil:
 			n.log.Warn("origin unreachable; serving the cached copy as stale", "bucket", bucket, "key", key, "err", err)
 			stale = true
@@ -256,14 +275,15 @@ func (n *Node) GetKey(ctx context.Context, bucket, key string, _ KeyGetOptions) 
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
 	}
-	return n.fetch(ctx, n.keyFillRequest(bucket, key, &e))
+	return n.fetch(ctx, n.keyFillRequest(bucket, key, &e, true, routed))
 }
 
 // changedFillRequest fetches bucket/key afresh from its origin, whose
 // object changed since e was recorded: the origin's description replaces
-// e, with a newer version.
-func (n *Node) changedFillRequest(bucket, key string, e journal.Entry) fillRequest {
-	req := n.keyFillRequest(bucket, key, nil)
+// e, with a newer version. It is not routed, since the owner's copy may be
+// the old one.
+func (n *Node) changedFillRequest(bucket, key string, e journal.Entry, routed bool) fillRequest {
+	req := n.keyFillRequest(bucket, key, nil, false, routed)
 	req.learn = func(info storage.ObjectInfo) (journal.Entry, error) {
 		return n.describeOrigin(bucket, key, info, &e)
 	}
@@ -273,7 +293,7 @@ func (n *Node) changedFillRequest(bucket, key string, e journal.Entry) fillReque
 // getAfterTombstone serves a key deleted here only when its origin holds
 // a version written after the delete; a key seen missing is remembered as
 // a miss.
-func (n *Node) getAfterTombstone(ctx context.Context, o storage.Origin, bucket, key string, tomb journal.Entry) (*Object, error) {
+func (n *Node) getAfterTombstone(ctx context.Context, o storage.Origin, bucket, key string, tomb journal.Entry, routed bool) (*Object, error) {
 	if n.misses.has(tomb.ID) {
 		n.counters.misses.Add(1)
 		return nil, fmt.Errorf("%w: %s/%s was deleted", ErrNotFound, bucket, key)
@@ -292,7 +312,7 @@ func (n *Node) getAfterTombstone(ctx context.Context, o storage.Origin, bucket, 
 		n.counters.misses.Add(1)
 		return nil, fmt.Errorf("%w: %s/%s was deleted", ErrNotFound, bucket, key)
 	}
-	return n.fetch(ctx, n.changedFillRequest(bucket, key, tomb))
+	return n.fetch(ctx, n.changedFillRequest(bucket, key, tomb, routed))
 }
 
 // mustRevalidate reports whether this node's copy (b, nil when it holds

@@ -198,6 +198,9 @@ type counters struct {
 	resealed                 atomic.Int64
 	bytesLocal, bytesPeer    atomic.Int64
 	bytesRemote              atomic.Int64
+	ownerFills               atomic.Int64
+	ownerFallbacks           atomic.Int64
+	fillsForPeers            atomic.Int64
 }
 
 // Open starts a node: it loads or creates the node's identity, opens the

@@ -218,6 +218,13 @@ type Traffic struct {
 	ReadDamaged  int64 `json:"read_damaged"`
 	Repairs      int64 `json:"repairs"`
 	RepairErrors int64 `json:"repair_errors"`
+	// OwnerFills counts key fills this node routed to their owner and the
+	// owner served; OwnerFallbacks those it fetched from the origin itself
+	// because the owner did not serve; FillsForPeers the fills peers
+	// routed here.
+	OwnerFills     int64 `json:"owner_fills"`
+	OwnerFallbacks int64 `json:"owner_fallbacks"`
+	FillsForPeers  int64 `json:"fills_for_peers"`
 	// MergeRefused counts entries from peers refused as invalid or as
 	// stamped too far ahead of this node's clock.
 	MergeRefused int64 `json:"merge_refused"`
@@ -247,6 +254,7 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 			RemoteUploads: rc.Puts, RemoteGets: rc.Gets,
 			Scrubbed: c.scrubbed.Load(), ScrubDamaged: c.scrubDamaged.Load(), ReadDamaged: c.readDamaged.Load(),
 			Repairs: c.repairs.Load(), RepairErrors: c.repairErrors.Load(),
+			OwnerFills: c.ownerFills.Load(), OwnerFallbacks: c.ownerFallbacks.Load(), FillsForPeers: c.fillsForPeers.Load(),
 			BytesLocal: c.bytesLocal.Load(), BytesPeer: c.bytesPeer.Load(), BytesRemote: c.bytesRemote.Load(),
 			Evictions: c.evictions.Load(), MergeRefused: c.mergeRefused.Load(), Resealed: c.resealed.Load(),
 		},

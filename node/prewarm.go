@@ -13,10 +13,11 @@ import (
 	"github.com/objstore/objstore/journal"
 )
 
-// Pre-warming loads bodies into nodes' disks ahead of reads: a list of IDs
-// or a range of IDs (ULIDs sort by creation time, so a range is a time
-// window), on this node or on every node, as a job whose progress can be
-// polled.
+// Pre-warming loads bodies into nodes' disks ahead of reads: a list of IDs,
+// a range of IDs (ULIDs sort by creation time, so a range is a time
+// window), or the keys of an origin bucket under a prefix (as the bucket
+// lists them), on this node or on every node, as a job whose progress can
+// be polled.
 
 // Limits of one pre-warm job.
 const (
@@ -34,6 +35,10 @@ type PrewarmSpec struct {
 	IDs  []string `json:"ids,omitempty"`
 	From string   `json:"from,omitempty"`
 	To   string   `json:"to,omitempty"`
+	// Or give Bucket, an origin bucket, to load its keys that start with
+	// Prefix (empty: every key).
+	Bucket string `json:"bucket,omitempty"`
+	Prefix string `json:"prefix,omitempty"`
 	// AllNodes runs the job on every live node, not only this one.
 	AllNodes bool `json:"all_nodes,omitempty"`
 	// Job names the job; nodes use it to run one job under one ID
@@ -141,7 +146,7 @@ func (n *Node) Prewarm(ctx context.Context, spec PrewarmSpec) (PrewarmJob, error
 			n.jobs.end()
 		}
 	}()
-	ids, err := n.prewarmIDs(spec)
+	items, err := n.prewarmItems(ctx, spec)
 	if err != nil {
 		return PrewarmJob{}, err
 	}
@@ -152,7 +157,7 @@ func (n *Node) Prewarm(ctx context.Context, spec PrewarmSpec) (PrewarmJob, error
 		return PrewarmJob{}, fmt.Errorf("%w: job %q is not a ULID", ErrInvalid, jobID)
 	}
 	p := &prewarm{job: PrewarmJob{ID: jobID, Node: n.id.String(), State: "running", AllNodes: spec.AllNodes,
-		Total: len(ids), Started: time.Now().UTC()}}
+		Total: len(items), Started: time.Now().UTC()}}
 	if spec.AllNodes {
 		peerSpec := spec
 		peerSpec.AllNodes, peerSpec.Job = false, jobID
@@ -172,12 +177,58 @@ func (n *Node) Prewarm(ctx context.Context, spec PrewarmSpec) (PrewarmJob, error
 	go func() {
 		defer n.wg.Done()
 		defer n.jobs.end()
-		n.runPrewarm(p, ids)
+		n.runPrewarm(p, items)
 	}()
 	return p.snapshot(), nil
 }
 
-// prewarmIDs resolves a spec to the IDs to load.
+// prewarmItem is one object a pre-warm job loads: by ID, or by bucket and
+// key.
+type prewarmItem struct {
+	id          ulid.ULID
+	bucket, key string
+}
+
+func (it prewarmItem) String() string {
+	if it.bucket != "" {
+		return it.bucket + "/" + it.key
+	}
+	return it.id.String()
+}
+
+// prewarmItems resolves a spec to the objects to load.
+func (n *Node) prewarmItems(ctx context.Context, spec PrewarmSpec) ([]prewarmItem, error) {
+	byKey := spec.Bucket != "" || spec.Prefix != ""
+	if byKey && (len(spec.IDs) > 0 || spec.From != "" || spec.To != "") {
+		return nil, fmt.Errorf("%w: give ids, from and to, or bucket and prefix; not several", ErrInvalid)
+	}
+	if byKey {
+		o, err := n.checkPrefix(spec.Bucket, spec.Prefix)
+		if err != nil {
+			return nil, err
+		}
+		keys, more, err := listUnder(ctx, o, spec.Bucket, spec.Prefix, maxPrewarmIDs)
+		if err != nil {
+			return nil, err
+		}
+		if more {
+			return nil, fmt.Errorf("%w: the prefix holds more than %d keys; split it", ErrInvalid, maxPrewarmIDs)
+		}
+		items := make([]prewarmItem, len(keys))
+		for i, k := range keys {
+			items[i] = prewarmItem{id: journal.KeyID(spec.Bucket, k), bucket: spec.Bucket, key: k}
+		}
+		return items, nil
+	}
+	ids, err := n.prewarmIDs(spec)
+	items := make([]prewarmItem, len(ids))
+	for i, id := range ids {
+		items[i] = prewarmItem{id: id}
+	}
+	return items, err
+}
+
+// prewarmIDs resolves a spec by IDs to the IDs to load.
 func (n *Node) prewarmIDs(spec PrewarmSpec) ([]ulid.ULID, error) {
 	switch {
 	case len(spec.IDs) > 0 && (spec.From != "" || spec.To != ""):
@@ -195,7 +246,7 @@ func (n *Node) prewarmIDs(spec PrewarmSpec) ([]ulid.ULID, error) {
 		}
 		return ids, nil
 	case spec.From == "" || spec.To == "":
-		return nil, fmt.Errorf(`%w: give "ids", or "from" and "to" (ULIDs, inclusive: the objects created between their times)`, ErrInvalid)
+		return nil, fmt.Errorf(`%w: give "ids", "from" and "to" (ULIDs, inclusive: the objects created between their times), or "bucket" and "prefix"`, ErrInvalid)
 	}
 	from, err1 := ulid.ParseStrict(spec.From)
 	to, err2 := ulid.ParseStrict(spec.To)
@@ -230,23 +281,23 @@ func (n *Node) prewarmIDs(spec PrewarmSpec) ([]ulid.ULID, error) {
 
 var errStopWalk = errors.New("stop")
 
-// runPrewarm loads ids with a few workers until done or the node closes.
-func (n *Node) runPrewarm(p *prewarm, ids []ulid.ULID) {
-	work := make(chan ulid.ULID)
+// runPrewarm loads items with a few workers until done or the node closes.
+func (n *Node) runPrewarm(p *prewarm, items []prewarmItem) {
+	work := make(chan prewarmItem)
 	var wg sync.WaitGroup
 	for range prewarmWorkers {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for id := range work {
-				loaded, bytes, err := n.warm(id)
+			for it := range work {
+				loaded, bytes, err := n.warm(it)
 				p.mu.Lock()
 				p.job.Done++
 				switch {
 				case err != nil:
 					p.job.Failed++
 					if len(p.job.Errors) < maxPrewarmErrors {
-						p.job.Errors = append(p.job.Errors, id.String()+": "+err.Error())
+						p.job.Errors = append(p.job.Errors, it.String()+": "+err.Error())
 					}
 				case loaded:
 					p.job.Loaded++
@@ -260,9 +311,9 @@ func (n *Node) runPrewarm(p *prewarm, ids []ulid.ULID) {
 	}
 	state := "done"
 feed:
-	for _, id := range ids {
+	for _, it := range items {
 		select {
-		case work <- id:
+		case work <- it:
 		case <-n.ctx.Done():
 			state = "canceled"
 			break feed
@@ -277,9 +328,13 @@ feed:
 	n.log.Info("prewarm finished", "job", p.job.ID, "state", state, "loaded", p.job.Loaded, "skipped", p.job.Skipped, "failed", p.job.Failed)
 }
 
-// warm loads the body of id into this node unless it is here already, and
+// warm loads the body of it into this node unless it is here already, and
 // reports whether it loaded it and how many bytes.
-func (n *Node) warm(id ulid.ULID) (bool, int64, error) {
+func (n *Node) warm(it prewarmItem) (bool, int64, error) {
+	if it.bucket != "" {
+		return n.warmKey(n.ctx, it.bucket, it.key)
+	}
+	id := it.id
 	e, b, err := n.lookup(id)
 	switch {
 	case errors.Is(err, journal.ErrNotFound):

@@ -34,7 +34,23 @@ const (
 type s3Proxy struct {
 	URL  string
 	mode atomic.Int32
-	gets atomic.Int64
+	// gets counts GETs under the ULID store's prefix (objects/);
+	// objectGets every GET of an object (of any key, not a listing);
+	// conditional the requests carrying If-None-Match, and notModified
+	// those answered 304.
+	gets, objectGets         atomic.Int64
+	conditional, notModified atomic.Int64
+}
+
+// statusWriter remembers the status an answer was written with.
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (s *statusWriter) WriteHeader(code int) {
+	s.code = code
+	s.ResponseWriter.WriteHeader(code)
 }
 
 func newS3Proxy(t *testing.T, target string) *s3Proxy {
@@ -79,7 +95,19 @@ func newS3Proxy(t *testing.T, target string) *s3Proxy {
 			if body {
 				p.gets.Add(1)
 			}
-			rp.ServeHTTP(w, r)
+			if r.Method == http.MethodGet && strings.Contains(strings.TrimPrefix(r.URL.Path, "/"), "/") &&
+				!r.URL.Query().Has("list-type") && !r.URL.Query().Has("uploadId") {
+				p.objectGets.Add(1)
+			}
+			conditional := r.Header.Get("If-None-Match") != ""
+			if conditional {
+				p.conditional.Add(1)
+			}
+			sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
+			rp.ServeHTTP(sw, r)
+			if conditional && sw.code == http.StatusNotModified {
+				p.notModified.Add(1)
+			}
 		}
 	}))
 	t.Cleanup(func() { close(done); srv.Close() })

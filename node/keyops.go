@@ -1,0 +1,286 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"sync"
+
+	"github.com/oklog/ulid/v2"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/objstore/objstore/cluster"
+	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/storage"
+)
+
+// Operations on many keys of an origin bucket at once: by prefix, as
+// cachenator's delete?prefix= and invalidation, and pre-warming.
+
+// Limits of the operations on a prefix.
+const (
+	// maxDeletePrefix bounds the keys one delete by prefix removes; a
+	// larger prefix answers More and the client repeats the call.
+	maxDeletePrefix = 10_000
+	// prefixWorkers bounds the deletes a delete by prefix runs at once.
+	prefixWorkers = 8
+	// maxPrefixErrors bounds the errors a result reports.
+	maxPrefixErrors = 10
+)
+
+// PrefixResult says what an operation on the keys under a prefix did.
+type PrefixResult struct {
+	Bucket string `json:"bucket"`
+	Prefix string `json:"prefix"`
+	// Deleted counts the keys a delete by prefix removed from the bucket
+	// and the cluster.
+	Deleted int `json:"deleted,omitempty"`
+	// Dropped counts, per node ID, the copies an invalidation dropped.
+	Dropped map[string]int `json:"dropped,omitempty"`
+	// Failed counts the keys the operation failed on, and Errors gives
+	// the first reasons (key: reason), and the nodes that could not be
+	// reached (node ID: reason).
+	Failed int               `json:"failed,omitempty"`
+	Errors map[string]string `json:"errors,omitempty"`
+	// More says the prefix holds more keys than one call handles: call
+	// again for the rest.
+	More bool `json:"more,omitempty"`
+}
+
+func (r *PrefixResult) fail(what string, err error) {
+	r.Failed++
+	if r.Errors == nil {
+		r.Errors = map[string]string{}
+	}
+	if len(r.Errors) < maxPrefixErrors {
+		r.Errors[what] = err.Error()
+	}
+}
+
+// checkPrefix validates an origin bucket and a key prefix (empty: every
+// key) and returns the bucket's origin.
+func (n *Node) checkPrefix(bucket, prefix string) (storage.Origin, error) {
+	// Any valid key stands in for the check of the bucket alone.
+	o, err := n.origin(bucket, "k")
+	if err != nil {
+		return nil, err
+	}
+	if len(prefix) > storage.MaxRemoteKeyLen {
+		return nil, fmt.Errorf("%w: prefix longer than %d bytes", ErrInvalid, storage.MaxRemoteKeyLen)
+	}
+	if err := storage.CheckListOptions(storage.ListOptions{Prefix: prefix}); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	return o, nil
+}
+
+// cachedUnder returns the live key-addressed entries of bucket whose keys
+// start with prefix, at most limit of them, and whether there were more.
+// It walks the whole journal.
+func (n *Node) cachedUnder(bucket, prefix string, limit int) ([]journal.Entry, bool, error) {
+	var out []journal.Entry
+	more := false
+	errFull := errors.New("full")
+	err := n.journal.View(func(tx *journal.Tx) error {
+		return tx.ForEachKeyed(func(e journal.Entry) error {
+			if e.Bucket != bucket || !strings.HasPrefix(e.Key, prefix) {
+				return nil
+			}
+			if len(out) == limit {
+				more = true
+				return errFull
+			}
+			out = append(out, e)
+			return nil
+		})
+	})
+	if err != nil && !errors.Is(err, errFull) {
+		return nil, false, fmt.Errorf("node: walk the journal: %w", err)
+	}
+	return out, more, nil
+}
+
+// listUnder lists the keys of bucket under prefix from its origin, at most
+// limit, and reports whether there were more.
+func listUnder(ctx context.Context, o storage.Origin, bucket, prefix string, limit int) ([]string, bool, error) {
+	var keys []string
+	opts := storage.ListOptions{Prefix: prefix}
+	for {
+		page, err := o.List(ctx, opts)
+		if err != nil {
+			return nil, false, remoteErr("list "+bucket, err)
+		}
+		for _, obj := range page.Objects {
+			if len(keys) == limit {
+				return keys, true, nil
+			}
+			keys = append(keys, obj.Key)
+		}
+		if page.Next == "" {
+			return keys, false, nil
+		}
+		opts.After = page.Next
+	}
+}
+
+// DeletePrefix deletes every key of bucket under prefix, which must not be
+// empty: the keys its origin lists and those the cluster has cached, each
+// as DeleteKey does (from the bucket first, then by a tombstone). One call
+// deletes at most maxDeletePrefix keys; More asks for another call.
+func (n *Node) DeletePrefix(ctx context.Context, bucket, prefix string) (PrefixResult, error) {
+	res := PrefixResult{Bucket: bucket, Prefix: prefix}
+	if n.closed.Load() {
+		return res, ErrClosed
+	}
+	if err := n.writable(); err != nil {
+		return res, err
+	}
+	if prefix == "" {
+		return res, fmt.Errorf("%w: a delete by prefix needs a prefix; deleting a whole bucket is the bucket's owner's call", ErrInvalid)
+	}
+	o, err := n.checkPrefix(bucket, prefix)
+	if err != nil {
+		return res, err
+	}
+	keys, more, err := listUnder(ctx, o, bucket, prefix, maxDeletePrefix)
+	if err != nil {
+		return res, err
+	}
+	cached, moreCached, err := n.cachedUnder(bucket, prefix, maxDeletePrefix)
+	if err != nil {
+		return res, err
+	}
+	seen := make(map[string]bool, len(keys))
+	for _, k := range keys {
+		seen[k] = true
+	}
+	for _, e := range cached {
+		if !seen[e.Key] && len(keys) < maxDeletePrefix {
+			seen[e.Key] = true
+			keys = append(keys, e.Key)
+		}
+	}
+	res.More = more || moreCached || len(seen) > len(keys)
+	var mu sync.Mutex
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(prefixWorkers)
+	for _, k := range keys {
+		g.Go(func() error {
+			_, err := n.DeleteKey(gctx, bucket, k)
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				res.fail(k, err)
+				if errors.Is(err, ErrRemoteUnavailable) {
+					return err // the rest would fail alike: stop
+				}
+				return nil
+			}
+			res.Deleted++
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		res.More = true
+	}
+	n.log.Info("delete by prefix", "bucket", bucket, "prefix", prefix, "deleted", res.Deleted, "failed", res.Failed, "more", res.More)
+	return res, nil
+}
+
+// KeyInvalidation names the keys an invalidation drops: one Key, or every
+// key under Prefix.
+type KeyInvalidation struct {
+	Bucket string `json:"bucket"`
+	Key    string `json:"key,omitempty"`
+	Prefix string `json:"prefix,omitempty"`
+}
+
+// InvalidateKeys drops the cached copies of the keys inv names on this
+// node and, with everywhere, on every live peer, keeping their entries:
+// the next read fetches each afresh from its origin (comparing ETags, so a
+// changed object replaces the entry). The bucket is not touched. A key the
+// cluster has not cached is no error; nothing is dropped.
+func (n *Node) InvalidateKeys(ctx context.Context, inv KeyInvalidation, everywhere bool) (PrefixResult, error) {
+	res := PrefixResult{Bucket: inv.Bucket, Prefix: inv.Prefix, Dropped: map[string]int{}}
+	if n.closed.Load() {
+		return res, ErrClosed
+	}
+	if inv.Key != "" {
+		if inv.Prefix != "" {
+			return res, fmt.Errorf("%w: invalidate a key or a prefix, not both", ErrInvalid)
+		}
+		if _, err := n.origin(inv.Bucket, inv.Key); err != nil {
+			return res, err
+		}
+	} else if _, err := n.checkPrefix(inv.Bucket, inv.Prefix); err != nil {
+		return res, err
+	}
+	dropped, err := n.dropKeys(ctx, inv)
+	if err != nil {
+		return res, err
+	}
+	res.Dropped[n.id.String()] = dropped
+	if !everywhere {
+		return res, nil
+	}
+	var mu sync.Mutex
+	eachPeer(n.peers(ulid.ULID{}), func(_ int, p cluster.Member) {
+		var got PrefixResult
+		err := n.cl.client.Peer(p.PrivateAddr).CallJSON(ctx, "POST", cluster.PathInvalidateKeys, inv, &got)
+		mu.Lock()
+		defer mu.Unlock()
+		if err != nil {
+			res.fail(p.ID.String(), err)
+			return
+		}
+		res.Dropped[p.ID.String()] = got.Dropped[p.ID.String()]
+	})
+	return res, nil
+}
+
+// dropKeys drops this node's copies of the keys inv names (all safe in
+// their origin) and counts them.
+func (n *Node) dropKeys(ctx context.Context, inv KeyInvalidation) (int, error) {
+	if inv.Key != "" {
+		if dropped, _ := n.DropCopy(ctx, journal.KeyID(inv.Bucket, inv.Key)); dropped {
+			return 1, nil
+		}
+		return 0, nil
+	}
+	entries, _, err := n.cachedUnder(inv.Bucket, inv.Prefix, -1)
+	if err != nil {
+		return 0, err
+	}
+	dropped := 0
+	for _, e := range entries {
+		if d, _ := n.DropCopy(ctx, e.ID); d {
+			dropped++
+		}
+	}
+	return dropped, nil
+}
+
+// warmKey loads the object at bucket/key into this node unless it holds it
+// already, by reading it as a client would (so freshness rules and fill
+// routing apply), and reports whether it loaded it and how many bytes.
+func (n *Node) warmKey(ctx context.Context, bucket, key string) (bool, int64, error) {
+	e, b, err := n.lookup(journal.KeyID(bucket, key))
+	if err == nil && !e.Deleted && b != nil {
+		return false, 0, nil
+	}
+	obj, err := n.getKey(ctx, bucket, key, false)
+	if err != nil {
+		return false, 0, err
+	}
+	defer obj.Close()
+	if obj.Source == SourceLocal {
+		return false, 0, nil
+	}
+	got, err := io.Copy(io.Discard, obj.Content)
+	if err != nil {
+		return false, 0, err
+	}
+	return true, got, nil
+}
