@@ -211,6 +211,8 @@ func TestHMACRefusesForgedAnswers(t *testing.T) {
 	for name, alter := range map[string]func(*http.Response, []byte) []byte{
 		"body":   func(_ *http.Response, b []byte) []byte { return EncodeIDs([]ulid.ULID{ulid.Make()}) },
 		"header": func(r *http.Response, b []byte) []byte { r.Header.Set("Content-Type", "text/html"); return b },
+		// Signed only when present, so adding one is caught too.
+		"entry header": func(r *http.Response, b []byte) []byte { r.Header.Set(HeaderEntry, "AQ"); return b },
 	} {
 		mitm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			out, _ := http.NewRequest(r.Method, target+r.URL.Path, r.Body)

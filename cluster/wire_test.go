@@ -2,9 +2,12 @@ package cluster
 
 import (
 	"bytes"
+	"encoding/base64"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 
@@ -90,6 +93,24 @@ func FuzzDecodeEntries(f *testing.F) {
 	})
 }
 
+// The entry header carries exactly one entry, and no more than its bound.
+func TestEntryHeader(t *testing.T) {
+	e := journal.Entry{ID: ulid.Make(), Version: journal.Version{Time: journal.Timestamp{Wall: 7}, Node: ulid.Make()},
+		Origin: ulid.Make(), Level: journal.LevelRemote, Size: 3, Bucket: "photos", Key: "a b/ünï.jpg", ETag: `"abc"`,
+		ContentType: "image/jpeg", LastModified: time.Unix(1700000000, 0).UTC()}
+	got, err := DecodeEntryHeader(EncodeEntryHeader(e))
+	if err != nil || !reflect.DeepEqual(got, e) {
+		t.Fatalf("round trip: %+v, %v", got, err)
+	}
+	two := base64.RawURLEncoding.EncodeToString(EncodeEntries([]journal.Entry{e, {ID: ulid.Make(), Version: e.Version, Deleted: true}}))
+	for name, h := range map[string]string{"two entries": two, "empty": "", "not base64": "***",
+		"too long": strings.Repeat("A", maxEntryHeader+1)} {
+		if _, err := DecodeEntryHeader(h); !errors.Is(err, ErrBadMessage) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+}
+
 // Repeated items are dropped, so one request cannot multiply its work by
 // naming the same thing many times; requests over their own bounds are
 // refused.
@@ -134,7 +155,13 @@ func FuzzDecodeMessages(f *testing.F) {
 	f.Add(EncodeSummaries([]journal.Summary{{ID: id}}))
 	f.Add(EncodeTreeNodes([]journal.TreeNode{{Count: 3}}))
 	f.Add([]byte{msgIDs, 0xff, 0xff, 0xff, 0xff, 0x0f})
+	f.Add([]byte(EncodeEntryHeader(journal.Entry{ID: id, Bucket: "b", Key: "k", Version: journal.Version{Time: journal.Timestamp{Wall: 1}}})))
 	f.Fuzz(func(t *testing.T, b []byte) {
+		if e, err := DecodeEntryHeader(string(b)); err == nil {
+			if again, err := DecodeEntryHeader(EncodeEntryHeader(e)); err != nil || !reflect.DeepEqual(again, e) {
+				t.Fatalf("entry header round trip: %v", err)
+			}
+		}
 		if level, nodes, err := DecodeTreeRequest(bytes.NewReader(b)); err == nil {
 			l2, n2, err := DecodeTreeRequest(bytes.NewReader(EncodeTreeRequest(level, nodes)))
 			if err != nil || l2 != level || !reflect.DeepEqual(n2, nodes) {

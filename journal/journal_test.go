@@ -563,3 +563,26 @@ func TestSealedNames(t *testing.T) {
 
 // keyIDPinned is KeyID("photos", "2024/cat.jpg") as first released.
 const keyIDPinned = "1WW8TKQWN0SZF14J3RY2NZRR81"
+
+// ForEachKeyed yields the live key-addressed entries whole, key fields
+// included (decrypted from a sealed journal), and nothing else.
+func TestForEachKeyed(t *testing.T) {
+	for _, sealed := range []bool{false, true} {
+		j := openTest(t, filepath.Join(t.TempDir(), "j.db"))
+		if sealed {
+			j.SetSealer(newGCMSealer(t, 1))
+		}
+		live := Entry{ID: KeyID("photos", "a/cat.jpg"), Version: ver(3, nodeA), Origin: nodeA, Level: LevelRemote,
+			Bucket: "photos", Key: "a/cat.jpg", ETag: `"e"`}
+		apply(t, j, live)
+		apply(t, j, Entry{ID: KeyID("photos", "gone"), Version: ver(4, nodeA), Deleted: true})
+		apply(t, j, Entry{ID: ulid.Make(), Version: ver(5, nodeA), Origin: nodeA, Name: "ulid.txt"})
+		var got []Entry
+		err := j.View(func(tx *Tx) error {
+			return tx.ForEachKeyed(func(e Entry) error { got = append(got, e); return nil })
+		})
+		if err != nil || len(got) != 1 || got[0].Bucket != "photos" || got[0].Key != "a/cat.jpg" || got[0].ETag != `"e"` {
+			t.Errorf("sealed %v: %+v, %v", sealed, got, err)
+		}
+	}
+}
