@@ -77,7 +77,7 @@ func newKeyEnv(t *testing.T, revalidate Revalidation) *keyEnv {
 // write stores an object in the bucket behind the node's back.
 func (env *keyEnv) write(key, body string) {
 	env.t.Helper()
-	if err := env.origin.PutTyped(context.Background(), key, strings.NewReader(body), int64(len(body)), "image/jpeg", map[string]string{"camera": "x100"}); err != nil {
+	if _, err := env.origin.PutTyped(context.Background(), key, strings.NewReader(body), int64(len(body)), "image/jpeg", map[string]string{"camera": "x100"}); err != nil {
 		env.t.Fatal(err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"time"
 	"unicode"
 	"unicode/utf8"
 
@@ -53,7 +54,7 @@ func (n *Node) validate(req *PutRequest) (storage.Putter, error) {
 		if req.Name == "" {
 			req.Name = path.Base(req.Key)
 		}
-		to = typedPut{o: o, contentType: req.ContentType}
+		to = &typedPut{o: o, contentType: req.ContentType}
 	} else if req.ContentType != "" {
 		return nil, fmt.Errorf("%w: a content type is kept for key-addressed objects only", ErrInvalid)
 	} else if req.Level.InRemote() {
@@ -77,14 +78,34 @@ func (n *Node) validate(req *PutRequest) (storage.Putter, error) {
 	return to, nil
 }
 
-// typedPut puts into an origin with a content type.
+// typedPut puts into an origin with a content type, and keeps the ETag
+// the origin gave the upload.
 type typedPut struct {
 	o           storage.Origin
 	contentType string
+	etag        string
 }
 
-func (t typedPut) Put(ctx context.Context, key string, r io.Reader, size int64, meta map[string]string) error {
-	return t.o.PutTyped(ctx, key, r, size, t.contentType, meta)
+func (t *typedPut) Put(ctx context.Context, key string, r io.Reader, size int64, meta map[string]string) (err error) {
+	t.etag, err = t.o.PutTyped(ctx, key, r, size, t.contentType, meta)
+	return err
+}
+
+// describeUpload returns what revalidation compares for the object a
+// write just uploaded to its origin: the ETag the upload answered, and the
+// bucket's Last-Modified, read by a HEAD and believed only when that HEAD
+// describes this upload. When another writer replaced the object at once
+// (or the HEAD failed), this node's clock stands in for the time, and the
+// next revalidation finds the other object by its ETag.
+func (n *Node) describeUpload(ctx context.Context, t *typedPut, key string) (string, time.Time) {
+	info, err := t.o.Stat(ctx, key)
+	switch {
+	case err == nil && (t.etag == "" || info.ETag == t.etag):
+		return info.ETag, info.ModTime.UTC()
+	case err != nil:
+		n.log.Warn("describe an upload to its origin", "key", key, "err", err)
+	}
+	return t.etag, n.physicalNow().UTC()
 }
 
 // validUserMeta checks user metadata against what the remote tier's
@@ -206,12 +227,7 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 		err = copyBody(dst, body)
 	}
 	if err == nil && keyed {
-		// What the bucket now says of the object, for revalidation.
-		var info storage.ObjectInfo
-		if info, err = to.(typedPut).o.Stat(ctx, req.Key); err != nil {
-			err = remoteErr("stat "+req.Bucket+"/"+req.Key, err)
-		}
-		e.ETag, e.LastModified = info.ETag, info.ModTime.UTC()
+		e.ETag, e.LastModified = n.describeUpload(ctx, to.(*typedPut), req.Key)
 	}
 	if err == nil && req.Size >= 0 && w.Size() != req.Size {
 		err = fmt.Errorf("%w: body is %d bytes, expected %d", ErrInvalid, w.Size(), req.Size)

@@ -259,34 +259,35 @@ func drReserved(key string) bool {
 // rename, the new, complete object may be visible. Put is PutTyped with no
 // media type.
 func (d *DirRemote) Put(ctx context.Context, key string, r io.Reader, size int64, meta map[string]string) error {
-	return d.PutTyped(ctx, key, r, size, "", meta)
+	_, err := d.PutTyped(ctx, key, r, size, "", meta)
+	return err
 }
 
 // PutTyped is Put that also stores contentType in the object file's header,
 // as described by Origin; Get and Stat return it. A contentType that
 // CheckContentType refuses fails with ErrInvalidMeta and stores nothing.
-func (d *DirRemote) PutTyped(ctx context.Context, key string, r io.Reader, size int64, contentType string, meta map[string]string) error {
+func (d *DirRemote) PutTyped(ctx context.Context, key string, r io.Reader, size int64, contentType string, meta map[string]string) (string, error) {
 	p, err := d.path(key)
 	if err != nil {
-		return err
+		return "", err
 	}
 	if err := CheckRemoteMeta(meta); err != nil {
-		return fmt.Errorf("dir put %s: %w", key, err)
+		return "", fmt.Errorf("dir put %s: %w", key, err)
 	}
 	if err := CheckContentType(contentType); err != nil {
-		return fmt.Errorf("dir put %s: %w", key, err)
+		return "", fmt.Errorf("dir put %s: %w", key, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("dir put %s: %w", key, err)
+		return "", fmt.Errorf("dir put %s: %w", key, err)
 	}
 	hdr, err := drEncodeHeader(drHeader{Meta: meta, ContentType: contentType})
 	if err != nil {
-		return fmt.Errorf("dir put %s: %w", key, err)
+		return "", fmt.Errorf("dir put %s: %w", key, err)
 	}
 
 	f, err := os.CreateTemp(d.tmp, "put-*")
 	if err != nil {
-		return fmt.Errorf("dir put %s: %w", key, err)
+		return "", fmt.Errorf("dir put %s: %w", key, err)
 	}
 	tmpName := f.Name()
 	renamed := false
@@ -300,7 +301,7 @@ func (d *DirRemote) PutTyped(ctx context.Context, key string, r io.Reader, size 
 	}()
 
 	if _, err := f.Write(hdr); err != nil {
-		return fmt.Errorf("dir put %s: %w", key, err)
+		return "", fmt.Errorf("dir put %s: %w", key, err)
 	}
 	src := io.Reader(drCtxReader{ctx: ctx, r: r})
 	if size >= 0 {
@@ -310,39 +311,44 @@ func (d *DirRemote) PutTyped(ctx context.Context, key string, r io.Reader, size 
 	}
 	n, err := io.CopyBuffer(f, src, make([]byte, 256<<10))
 	if err != nil {
-		return fmt.Errorf("dir put %s: %w", key, err)
+		return "", fmt.Errorf("dir put %s: %w", key, err)
 	}
 	if size >= 0 && n < size {
-		return fmt.Errorf("dir put %s: got %d bytes, want %d: %w", key, n, size, io.ErrUnexpectedEOF)
+		return "", fmt.Errorf("dir put %s: got %d bytes, want %d: %w", key, n, size, io.ErrUnexpectedEOF)
 	}
 	if size >= 0 && n > size {
-		return fmt.Errorf("dir put %s: reader is longer than the declared %d bytes", key, size)
+		return "", fmt.Errorf("dir put %s: reader is longer than the declared %d bytes", key, size)
 	}
 	if err := f.Sync(); err != nil {
-		return fmt.Errorf("dir put %s: %w", key, err)
+		return "", fmt.Errorf("dir put %s: %w", key, err)
 	}
 	err = f.Close()
 	f = nil
 	if err != nil {
-		return fmt.Errorf("dir put %s: %w", key, err)
+		return "", fmt.Errorf("dir put %s: %w", key, err)
 	}
 
+	// The renamed file keeps its inode and time: its ETag is known now.
+	fi, err := os.Stat(tmpName)
+	if err != nil {
+		return "", fmt.Errorf("dir put %s: %w", key, err)
+	}
 	parent := filepath.Dir(p)
 	if err := d.mkdirAll(parent); err != nil {
-		return fmt.Errorf("dir put %s: %w", key, drPathErr(err))
+		return "", fmt.Errorf("dir put %s: %w", key, drPathErr(err))
 	}
 	// Last chance to honor a cancel: after the rename the object is stored.
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("dir put %s: %w", key, err)
+		return "", fmt.Errorf("dir put %s: %w", key, err)
 	}
 	if err := os.Rename(tmpName, p); err != nil {
-		return fmt.Errorf("dir put %s: %w", key, drPathErr(err))
+		return "", fmt.Errorf("dir put %s: %w", key, drPathErr(err))
 	}
 	renamed = true
 	if err := syncDir(parent); err != nil {
-		return fmt.Errorf("dir put %s: sync parent: %w", key, err)
+		return "", fmt.Errorf("dir put %s: sync parent: %w", key, err)
 	}
-	return nil
+	return drETag(fi), nil
 }
 
 // drPathErr marks errors that mean the key's path collides with another

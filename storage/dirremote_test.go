@@ -282,7 +282,7 @@ func TestDirRemoteHeaderWithoutContentType(t *testing.T) {
 		t.Errorf("Stat = %+v", info)
 	}
 	// A typed Put writes the field; an untyped one leaves it out.
-	if err := r.PutTyped(ctx, "new/typed", strings.NewReader("x"), 1, "text/plain", nil); err != nil {
+	if _, err := r.PutTyped(ctx, "new/typed", strings.NewReader("x"), 1, "text/plain", nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.Put(ctx, "new/untyped", strings.NewReader("x"), 1, nil); err != nil {

@@ -121,8 +121,10 @@ type Origin interface {
 	// new description when it changed, and ErrNotFound when it is gone.
 	Revalidate(ctx context.Context, key, etag string) (ObjectInfo, error)
 	// PutTyped is Put that also stores the object's media type
-	// (contentType, which may be empty).
-	PutTyped(ctx context.Context, key string, r io.Reader, size int64, contentType string, meta map[string]string) error
+	// (contentType, which may be empty), and returns the stored object's
+	// ETag as Stat would report it, so that a writer learns its own
+	// object's ETag even if another write replaces it at once.
+	PutTyped(ctx context.Context, key string, r io.Reader, size int64, contentType string, meta map[string]string) (etag string, err error)
 }
 
 // ListOptions selects a page of a listing.

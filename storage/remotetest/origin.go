@@ -42,7 +42,7 @@ func RunOrigin(t *testing.T, newOrigin func(t *testing.T) storage.Origin) {
 
 func putTyped(t *testing.T, o storage.Origin, key string, data []byte, contentType string, meta map[string]string) {
 	t.Helper()
-	if err := o.PutTyped(ctx(t), key, bytes.NewReader(data), int64(len(data)), contentType, meta); err != nil {
+	if _, err := o.PutTyped(ctx(t), key, bytes.NewReader(data), int64(len(data)), contentType, meta); err != nil {
 		t.Fatalf("PutTyped(%q, %q): %v", key, contentType, err)
 	}
 }
@@ -173,11 +173,12 @@ func testContentType(t *testing.T, o storage.Origin) {
 	}
 	t.Run("unknownSize", func(t *testing.T) {
 		key := Key(t, "typed")
-		if err := o.PutTyped(ctx(t), key, strings.NewReader("abc"), -1, "text/csv", nil); err != nil {
+		etag, err := o.PutTyped(ctx(t), key, strings.NewReader("abc"), -1, "text/csv", nil)
+		if err != nil {
 			t.Fatalf("PutTyped: %v", err)
 		}
-		if st := stat(t, o, key); st.ContentType != "text/csv" || st.Size != 3 {
-			t.Errorf("Stat = %+v, want text/csv, 3 bytes", st)
+		if st := stat(t, o, key); st.ContentType != "text/csv" || st.Size != 3 || st.ETag != etag || etag == "" {
+			t.Errorf("Stat = %+v, want text/csv, 3 bytes, the ETag PutTyped returned (%s)", st, etag)
 		}
 	})
 	t.Run("replace", func(t *testing.T) {
@@ -203,12 +204,13 @@ func testContentTypeLarge(t *testing.T, o storage.Origin) {
 	for _, size := range []int64{n, -1} {
 		t.Run(fmt.Sprintf("size%d", size), func(t *testing.T) {
 			key := Key(t, "large")
-			if err := o.PutTyped(ctx(t), key, Data(12, n), size, "video/mp4", map[string]string{"k": "v"}); err != nil {
+			etag, err := o.PutTyped(ctx(t), key, Data(12, n), size, "video/mp4", map[string]string{"k": "v"})
+			if err != nil {
 				t.Fatalf("PutTyped: %v", err)
 			}
 			st := stat(t, o, key)
-			if st.ContentType != "video/mp4" || st.Size != n || st.Meta["k"] != "v" || !quoted(st.ETag) {
-				t.Errorf("Stat = %+v, want video/mp4, %d bytes, k=v", st, n)
+			if st.ContentType != "video/mp4" || st.Size != n || st.Meta["k"] != "v" || !quoted(st.ETag) || st.ETag != etag {
+				t.Errorf("Stat = %+v, want video/mp4, %d bytes, k=v, the ETag PutTyped returned (%s)", st, n, etag)
 			}
 			if _, err := o.Revalidate(ctx(t), key, st.ETag); !errors.Is(err, storage.ErrNotModified) {
 				t.Errorf("Revalidate = %v, want ErrNotModified", err)
@@ -221,7 +223,7 @@ func testContentTypeInvalid(t *testing.T, o storage.Origin) {
 	for _, ct := range []string{"text/plain\n", "text/plain\r\nX-Injected: 1", "a\x00b", "tab\there", " text/plain", "text/plain ", "tëxt/plain", strings.Repeat("a", storage.MaxContentTypeLen+1)} {
 		t.Run(fmt.Sprintf("%.20q", ct), func(t *testing.T) {
 			key := Key(t, "obj")
-			err := o.PutTyped(ctx(t), key, strings.NewReader("x"), 1, ct, nil)
+			_, err := o.PutTyped(ctx(t), key, strings.NewReader("x"), 1, ct, nil)
 			if !errors.Is(err, storage.ErrInvalidMeta) {
 				t.Errorf("PutTyped with type %q = %v, want ErrInvalidMeta", ct, err)
 			}
@@ -243,7 +245,8 @@ func testOriginInvalidKeys(t *testing.T, o storage.Origin) {
 			}
 			_, err := o.Revalidate(ctx(t), key, `"x"`)
 			check("Revalidate", err)
-			check("PutTyped", o.PutTyped(ctx(t), key, strings.NewReader("x"), 1, "text/plain", nil))
+			_, err = o.PutTyped(ctx(t), key, strings.NewReader("x"), 1, "text/plain", nil)
+			check("PutTyped", err)
 		})
 	}
 }

@@ -341,7 +341,8 @@ func (b classifiedBody) Read(p []byte) (int, error) {
 // media type, for which S3 then reports its default type (MinIO:
 // application/octet-stream).
 func (r *Remote) Put(ctx context.Context, key string, body io.Reader, size int64, meta map[string]string) error {
-	return r.PutTyped(ctx, key, body, size, "", meta)
+	_, err := r.PutTyped(ctx, key, body, size, "", meta)
+	return err
 }
 
 // PutTyped is Put that also stores contentType as the object's
@@ -349,18 +350,18 @@ func (r *Remote) Put(ctx context.Context, key string, body io.Reader, size int64
 // stores none, and S3 reports its default; one that
 // storage.CheckContentType refuses fails with storage.ErrInvalidMeta and
 // stores nothing.
-func (r *Remote) PutTyped(ctx context.Context, key string, body io.Reader, size int64, contentType string, meta map[string]string) error {
+func (r *Remote) PutTyped(ctx context.Context, key string, body io.Reader, size int64, contentType string, meta map[string]string) (string, error) {
 	if err := r.checkKey(key); err != nil {
-		return err
+		return "", err
 	}
 	if err := storage.CheckRemoteMeta(meta); err != nil {
-		return fmt.Errorf("s3 put %s: %w", key, err)
+		return "", fmt.Errorf("s3 put %s: %w", key, err)
 	}
 	if err := storage.CheckContentType(contentType); err != nil {
-		return fmt.Errorf("s3 put %s: %w", key, err)
+		return "", fmt.Errorf("s3 put %s: %w", key, err)
 	}
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("s3 put %s: %w", key, err)
+		return "", fmt.Errorf("s3 put %s: %w", key, err)
 	}
 	// The wrapper also hides io.Seeker from the uploader, which would
 	// otherwise measure the body from its current offset and trust that.
@@ -378,15 +379,15 @@ func (r *Remote) PutTyped(ctx context.Context, key string, body io.Reader, size 
 		// Lets the uploader grow parts for objects above 10,000 parts.
 		in.ContentLength = aws.Int64(size)
 	}
-	_, err := r.uploader.UploadObject(ctx, in)
+	out, err := r.uploader.UploadObject(ctx, in)
 	if err != nil {
 		var mpe transfermanager.MultipartUploadError
 		if errors.As(err, &mpe) {
 			r.abort(key, mpe.UploadID())
 		}
-		return wrap("put", key, err, false)
+		return "", wrap("put", key, err, false)
 	}
-	return nil
+	return aws.ToString(out.ETag), nil
 }
 
 // noAbortClient hands transfermanager a no-op AbortMultipartUpload, so that

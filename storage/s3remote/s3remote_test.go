@@ -467,7 +467,7 @@ func TestAnyKey(t *testing.T) {
 	ctx := t.Context()
 	for i, key := range originKeys {
 		data := []byte(fmt.Sprintf("object %d", i))
-		if err := r.PutTyped(ctx, key, bytes.NewReader(data), int64(len(data)), "text/plain", map[string]string{"i": fmt.Sprint(i)}); err != nil {
+		if _, err := r.PutTyped(ctx, key, bytes.NewReader(data), int64(len(data)), "text/plain", map[string]string{"i": fmt.Sprint(i)}); err != nil {
 			t.Fatalf("PutTyped(%q): %v", key, err)
 		}
 	}
@@ -568,7 +568,8 @@ func wantInvalidKey(t *testing.T, r *s3remote.Remote, key string) {
 	_, err = r.Revalidate(ctx, key, `"x"`)
 	check("Revalidate", err)
 	check("Put", r.Put(ctx, key, strings.NewReader("x"), 1, nil))
-	check("PutTyped", r.PutTyped(ctx, key, strings.NewReader("x"), 1, "text/plain", nil))
+	_, err = r.PutTyped(ctx, key, strings.NewReader("x"), 1, "text/plain", nil)
+	check("PutTyped", err)
 	check("Remove", r.Remove(ctx, key))
 }
 
@@ -581,7 +582,7 @@ func TestAnyKeyOff(t *testing.T) {
 	// Origin keys that are also Remote keys still work.
 	ctx := t.Context()
 	key := "a b+c%20d/ünï.txt"
-	if err := r.PutTyped(ctx, key, strings.NewReader("x"), 1, "text/plain", nil); err != nil {
+	if _, err := r.PutTyped(ctx, key, strings.NewReader("x"), 1, "text/plain", nil); err != nil {
 		t.Fatalf("PutTyped(%q): %v", key, err)
 	}
 	if st, err := r.Stat(ctx, key); err != nil || st.ContentType != "text/plain" {
@@ -652,7 +653,7 @@ func TestAnyKeyOnTheWire(t *testing.T) {
 		{"a b+c%20d/ü?#", "/" + bucket + "/a%20b%2Bc%2520d/%C3%BC%3F%23"},
 	} {
 		proxy.take()
-		err := r.PutTyped(ctx, tc.key, strings.NewReader("x"), 1, "text/plain", nil)
+		_, err := r.PutTyped(ctx, tc.key, strings.NewReader("x"), 1, "text/plain", nil)
 		if errors.Is(err, storage.ErrInvalidKey) {
 			t.Errorf("PutTyped(%q) = %v, a valid origin key", tc.key, err)
 		}
