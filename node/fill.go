@@ -121,8 +121,10 @@ type fill struct {
 	parts    []bool
 	partSize int64
 	wanted   chan int
-	// first is the open stream of part 0 of a parted fetch.
+	// first is the open stream of part 0 of a parted fetch, and etag the
+	// ETag its answer reported, which every other part's must repeat.
 	first io.ReadCloser
+	etag  string
 
 	// users counts the clients' GETs following the fill, and pinned is set
 	// once a caller that wants the copy itself (replication, repair,
@@ -369,6 +371,7 @@ func (f *fill) openRemote(ctx context.Context) (io.ReadCloser, error) {
 		return rc, nil
 	}
 	f.partSize = partSize
+	f.etag = info.ETag
 	f.parts = make([]bool, (info.Size+partSize-1)/partSize)
 	f.wanted = make(chan int, 64)
 	f.first = rc
@@ -416,7 +419,13 @@ func (f *fill) runParts(ctx context.Context) error {
 	}
 	get := func(k int) error {
 		off := int64(k) * f.partSize
-		rc, _, err := f.remote.Get(ctx, f.key, off, min(f.partSize, f.entry.Size-off))
+		rc, info, err := f.remote.Get(ctx, f.key, off, min(f.partSize, f.entry.Size-off))
+		if err == nil && f.etag != "" && info.ETag != "" && info.ETag != f.etag {
+			// The object was replaced during the fetch: its parts would
+			// blend two versions.
+			rc.Close()
+			err = fmt.Errorf("%w: %s changed during the fetch (ETag %s, then %s)", ErrRemote, f.id, f.etag, info.ETag)
+		}
 		if err == nil {
 			err = f.fetchPart(ctx, k, rc)
 			rc.Close()

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strings"
+	"sync"
 	"testing"
 
 	"github.com/objstore/objstore/journal"
@@ -140,5 +142,46 @@ func TestRoutedFillRefusedWhileRoutingElsewhere(t *testing.T) {
 	}
 	if _, obj, _ := env.read("k.txt"); obj.Source != SourceLocal || obj.entry.ID != id {
 		t.Errorf("after the fill: from %v", obj.Source)
+	}
+}
+
+// replacingOrigin replaces the object at its key with another of the same
+// size right after the first part of a fetch is asked for.
+type replacingOrigin struct {
+	storage.Origin
+	key, with string
+	once      sync.Once
+}
+
+func (r *replacingOrigin) Get(ctx context.Context, key string, off, n int64) (io.ReadCloser, storage.ObjectInfo, error) {
+	rc, info, err := r.Origin.Get(ctx, key, off, n)
+	if key == r.key && off == 0 {
+		r.once.Do(func() {
+			if _, err := r.Origin.PutTyped(ctx, key, strings.NewReader(r.with), int64(len(r.with)), "", nil); err != nil {
+				panic(err)
+			}
+		})
+	}
+	return rc, info, err
+}
+
+// An object replaced in its bucket while its parts are being fetched fails
+// the fetch (each part's ETag must be the first's) instead of committing a
+// body that blends two versions; the next read fetches the new one whole.
+func TestPartedFetchRefusesAChangingObject(t *testing.T) {
+	env := newKeyEnvWith(t, RevalidateNever, func(c *Config) { c.FetchPartSize, c.FetchConcurrency = 64<<10, 2 })
+	old, replacement := strings.Repeat("o", 300_000), strings.Repeat("n", 300_000)
+	env.write("big.bin", old)
+	env.origin.Origin = &replacingOrigin{Origin: env.origin.Origin, key: "big.bin", with: replacement}
+	got, _, err := env.read("big.bin")
+	if err == nil && got != old && got != replacement {
+		t.Fatalf("a blend of two versions was served whole: %d bytes", len(got))
+	}
+	if err == nil {
+		t.Logf("the first read won the race with the replacement (%d bytes)", len(got))
+	}
+	got, _, err = env.read("big.bin")
+	if err != nil || got != replacement {
+		t.Errorf("the read after the replacement: %d bytes, %v", len(got), err)
 	}
 }

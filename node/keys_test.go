@@ -47,6 +47,12 @@ type keyEnv struct {
 
 func newKeyEnv(t *testing.T, revalidate Revalidation) *keyEnv {
 	t.Helper()
+	return newKeyEnvWith(t, revalidate, nil)
+}
+
+// newKeyEnvWith is newKeyEnv with the node's Config changed by tune.
+func newKeyEnvWith(t *testing.T, revalidate Revalidation, tune func(*Config)) *keyEnv {
+	t.Helper()
 	dir := t.TempDir()
 	remote, err := storage.NewDirRemote(filepath.Join(dir, "remote"))
 	if err != nil {
@@ -57,7 +63,7 @@ func newKeyEnv(t *testing.T, revalidate Revalidation) *keyEnv {
 		t.Fatal(err)
 	}
 	env := &keyEnv{t: t, origin: &countingOrigin{Origin: photos}, clock: &manualClock{now: time.Now()}}
-	env.node, err = Open(context.Background(), Config{
+	cfg := Config{
 		StateDir: filepath.Join(dir, "state"), FilesDir: filepath.Join(dir, "files"),
 		Remote: remote, ScrubInterval: -1, CacheTTL: time.Hour, Now: env.clock.Now, Revalidate: revalidate,
 		Origin: func(bucket string) (storage.Origin, error) {
@@ -66,7 +72,11 @@ func newKeyEnv(t *testing.T, revalidate Revalidation) *keyEnv {
 			}
 			return env.origin, nil
 		},
-	})
+	}
+	if tune != nil {
+		tune(&cfg)
+	}
+	env.node, err = Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
