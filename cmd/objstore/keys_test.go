@@ -6,10 +6,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"io/fs"
+	"maps"
 	"mime/multipart"
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -140,12 +143,57 @@ func TestKeysReadThroughRealS3(t *testing.T) {
 		t.Errorf("listing:\n got %q\nwant %q", all, want)
 	}
 
-	// Refused before anything is touched.
-	for _, path := range []string{"/api/v1/b/" + bucket + "/a/../top-level.json", "/api/v1/b/" + bucket + "/./x",
-		"/api/v1/b/" + bucket + "/a%2F..%2Fx", "/api/v1/b/" + bucket + "/" + strings.Repeat("k", 1025)} {
-		if resp, b := do(t, "GET", n.URL+path, nil, nil); resp.StatusCode != 400 {
-			t.Errorf("GET %s: %d %s, want 400", path, resp.StatusCode, b)
+	// Refused before anything is touched: no file appears or changes
+	// outside the node's data directories, and the bucket is as it was.
+	outside := func() map[string]string {
+		seen := map[string]string{}
+		root := filepath.Dir(n.Dir())
+		filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return nil
+			}
+			if p == n.StateDir() || p == n.FilesDir() {
+				return filepath.SkipDir
+			}
+			if p == filepath.Join(n.Dir(), "node.log") {
+				return nil // the node's log, written as it answers
+			}
+			if info, err := d.Info(); err == nil && !d.IsDir() {
+				seen[p] = fmt.Sprint(info.Size(), info.ModTime().UnixNano())
+			}
+			return nil
+		})
+		return seen
+	}
+	listBucket := func() []string {
+		out, err := srv.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: aws.String(bucket)})
+		if err != nil {
+			t.Fatal(err)
 		}
+		var keys []string
+		for _, o := range out.Contents {
+			keys = append(keys, aws.ToString(o.Key)+"@"+aws.ToString(o.ETag))
+		}
+		return keys
+	}
+	filesBefore, bucketBefore := outside(), listBucket()
+	for _, path := range []string{"/a/../top-level.json", "/./x", "/a%2F..%2Fx", "/..%2F..%2F..%2Fetc%2Fescape",
+		"/%2e%2e/%2e%2e/escape", "/x/..", "/" + strings.Repeat("k", 1025), "/nul%00byte"} {
+		for _, method := range []string{"GET", "PUT", "DELETE", "POST"} {
+			route := n.URL + "/api/v1/b/" + bucket + path
+			if method == "POST" {
+				route = n.URL + "/api/v1/invalidate/b/" + bucket + path
+			}
+			if resp, b := do(t, method, route, strings.NewReader("escape"), nil); resp.StatusCode != 400 {
+				t.Errorf("%s %s: %d %s, want 400", method, path, resp.StatusCode, b)
+			}
+		}
+	}
+	if after := outside(); !maps.Equal(after, filesBefore) {
+		t.Errorf("files outside the data directories changed:\n before %v\n after %v", filesBefore, after)
+	}
+	if after := listBucket(); !slices.Equal(after, bucketBefore) {
+		t.Errorf("the bucket changed: %v, was %v", after, bucketBefore)
 	}
 	if resp, b := do(t, "GET", keyURL(n, "some-other-bucket", "x"), nil, nil); resp.StatusCode != 403 {
 		t.Errorf("another bucket: %d %s, want 403", resp.StatusCode, b)
