@@ -21,9 +21,12 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/oklog/ulid/v2"
 
+	"github.com/objstore/objstore/cluster"
 	"github.com/objstore/objstore/internal/testminio"
 	"github.com/objstore/objstore/internal/testnode"
+	"github.com/objstore/objstore/journal"
 )
 
 // keyURL is the API address of key in bucket on n, each path element
@@ -528,6 +531,45 @@ func TestKeysAcrossCluster(t *testing.T) {
 		resp, b = do(t, "POST", ns[2].URL+"/api/v1/b/"+bucket, strings.NewReader("not multipart"), nil)
 		if resp.StatusCode != 400 {
 			t.Errorf("a batch upload that is not multipart: %d %s", resp.StatusCode, b)
+		}
+	})
+
+	// Last, since it kills a node: a cold key whose owner is down is
+	// fetched by the node asked, at once.
+	t.Run("owner down", func(t *testing.T) {
+		ids := make([]cluster.Member, len(ns))
+		for i, n := range ns {
+			ids[i] = cluster.Member{ID: ulid.MustParse(nodeID(t, n))}
+		}
+		var key string
+		for i := 0; key == ""; i++ {
+			k := fmt.Sprintf("orphan/%d.txt", i)
+			if o, _ := cluster.Owner(ids, journal.KeyID(bucket, k)); o.ID == ids[0].ID {
+				key = k
+			}
+		}
+		s3Put(t, srv, bucket, key, "fetched without its owner")
+		fallbacks := func() float64 {
+			_, b := do(t, "GET", ns[1].URL+"/api/v1/stats", nil, nil)
+			var st struct {
+				Traffic map[string]float64 `json:"traffic"`
+			}
+			json.Unmarshal(b, &st)
+			return st.Traffic["owner_fallbacks"]
+		}
+		before := fallbacks()
+		ns[0].Kill()
+		if code, got, _ := getKeyOn(t, ns[1], bucket, key); code != 200 || got != "fetched without its owner" {
+			t.Fatalf("GET with the owner down: %d %q", code, got)
+		}
+		// While the asker still counts the owner among the live members,
+		// the GET was routed to it and fell back.
+		if st := nodes(t, ns[1])[ids[0].ID.String()].State; st == "alive" || st == "suspect" {
+			if fallbacks() <= before {
+				t.Errorf("the owner is %s in the asker's view, yet no fallback was counted", st)
+			}
+		} else {
+			t.Logf("the killed owner was already %s: the fill was not routed to it", st)
 		}
 	})
 }
