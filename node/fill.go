@@ -179,7 +179,9 @@ func (e *fillEngine) start(req fillRequest, pin bool) *fill {
 	f := &fill{e: e, fillRequest: req, ready: make(chan struct{})}
 	f.cond = sync.NewCond(&f.mu)
 	refuse := func(err error) *fill {
+		// Never started: its callers leave it, and nothing is to cancel.
 		f.join(pin)
+		f.cancel = func() {}
 		f.headErr, f.err = err, err
 		close(f.ready)
 		return f

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/objstore/objstore/journal"
 	"github.com/objstore/objstore/storage"
@@ -117,6 +118,8 @@ func (b *blockingOrigin) Get(ctx context.Context, key string, off, n int64) (io.
 // key elsewhere is refused as misdirected, so two nodes never wait on
 // each other; other callers join the fill as usual.
 func TestRoutedFillRefusedWhileRoutingElsewhere(t *testing.T) {
+	defer func(g time.Duration) { abandonGrace = g }(abandonGrace)
+	abandonGrace = 10 * time.Millisecond // a refused fill's caller leaving must not cancel what never started
 	env := newKeyEnv(t, RevalidateNever)
 	env.write("k.txt", "body")
 	id := journal.KeyID("photos", "k.txt")
@@ -128,6 +131,7 @@ func TestRoutedFillRefusedWhileRoutingElsewhere(t *testing.T) {
 	if _, _, err := env.node.FillKey(context.Background(), "photos", "k.txt"); !errors.Is(err, ErrMisdirected) {
 		t.Errorf("a routed fill joining a routed fill: %v, want ErrMisdirected", err)
 	}
+	time.Sleep(5 * abandonGrace)
 	done := make(chan error, 1)
 	go func() {
 		_, _, err := env.read("k.txt")
