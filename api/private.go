@@ -282,13 +282,15 @@ func (s *privateServer) prewarmStatus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, job)
 }
 
-// get serves a body this node holds, for a peer that does not.
 // key serves a key-addressed object to the node that routed its fill
 // here, with this node's entry of it.
 func (s *privateServer) key(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	obj, e, err := s.store.FillKey(r.Context(), q.Get("bucket"), q.Get("key"))
 	if err != nil {
+		if errors.Is(err, node.ErrNotFound) {
+			w.Header().Set(cluster.HeaderAbsent, "true")
+		}
 		s.fail(w, r, err)
 		return
 	}
@@ -297,6 +299,7 @@ func (s *privateServer) key(w http.ResponseWriter, r *http.Request) {
 	http.ServeContent(w, r, "", obj.Modified, obj.Content)
 }
 
+// get serves a body this node holds, for a peer that does not.
 func (s *privateServer) get(w http.ResponseWriter, r *http.Request) {
 	id, err := parseID("object ID", r.PathValue("id"))
 	if err != nil {

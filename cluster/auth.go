@@ -134,7 +134,7 @@ var signedHeaders = []string{HeaderSHA256, HeaderVersion, HeaderTime, HeaderProt
 
 // optionalSignedHeaders are signed too, but only when present, so that
 // answers without them sign as releases that did not know them expect.
-var optionalSignedHeaders = []string{HeaderEntry}
+var optionalSignedHeaders = []string{HeaderEntry, HeaderAbsent}
 
 func answerParts(nonce string, status int, h http.Header) []string {
 	parts := []string{"answer", nonce, strconv.Itoa(status)}
@@ -371,7 +371,7 @@ func (w *signingWriter) WriteHeader(code int) {
 	}
 	h.Set(headerKey, w.k.id)
 	h.Set(headerSignature, base64.StdEncoding.EncodeToString(w.k.sign(answerParts(w.nonce, code, h)...)))
-	if w.body && code == http.StatusOK {
+	if w.body && (code == http.StatusOK || code == http.StatusPartialContent) {
 		// Declaring a trailer makes the answer chunked, so it can follow
 		// the body.
 		h.Del("Content-Length")

@@ -56,6 +56,10 @@ const (
 	// HeaderEntry carries, on a PathKey answer, the serving node's journal
 	// entry of the object (EncodeEntryHeader), which the asker adopts.
 	HeaderEntry = "X-Objstore-Entry"
+	// HeaderAbsent marks a PathKey 404 that means the object does not
+	// exist (the serving node looked), as opposed to a 404 from a node
+	// that does not know the route.
+	HeaderAbsent = "X-Objstore-Absent"
 )
 
 // ErrPeer is returned, wrapped, when a peer answers a private call with an
@@ -189,8 +193,9 @@ func dialTLS(ctx context.Context, d *net.Dialer, certs *CertReloader, network, a
 
 // do sends req (signed, with body as its body) and measures the peer's
 // clock from the answer. It returns the request's nonce, to check the
-// answer with.
-func (p *Peer) do(req *http.Request, body []byte) (*http.Response, string, error) {
+// answer's body with, and whether the answer is authenticated (see
+// Auth.checkAnswer).
+func (p *Peer) do(req *http.Request, body []byte) (*http.Response, string, bool, error) {
 	req.Header.Set(HeaderProto, ProtoVersion)
 	if p.c.lastSync != nil {
 		if t := p.c.lastSync(); !t.IsZero() {
@@ -201,13 +206,13 @@ func (p *Peer) do(req *http.Request, body []byte) (*http.Response, string, error
 	start := time.Now()
 	resp, err := p.c.hc.Do(req)
 	if err != nil {
-		return nil, "", err
+		return nil, "", false, err
 	}
 	rtt := time.Since(start)
 	verified, err := p.c.auth.checkAnswer(resp, nonce)
 	if err != nil {
 		resp.Body.Close()
-		return nil, "", fmt.Errorf("%w: %w", ErrUntrusted, err)
+		return nil, "", false, fmt.Errorf("%w: %w", ErrUntrusted, err)
 	}
 	// Only an authenticated answer's clock is believed: a forged one
 	// could otherwise make this node think its clock is off.
@@ -218,7 +223,7 @@ func (p *Peer) do(req *http.Request, body []byte) (*http.Response, string, error
 			p.c.onClock(p.addr, time.Duration(t-local.UnixNano()), rtt)
 		}
 	}
-	return resp, nonce, nil
+	return resp, nonce, verified, nil
 }
 
 // Bytes returns the bytes of request and response bodies this client has
@@ -260,7 +265,7 @@ func (p *Peer) call(ctx context.Context, path string, body []byte, decode func(i
 	if body != nil {
 		req.Header.Set("Content-Type", ContentType)
 	}
-	resp, nonce, err := p.do(req, body)
+	resp, nonce, _, err := p.do(req, body)
 	if err != nil {
 		return fmt.Errorf("%w: %s: %w", ErrPeer, path, err)
 	}
@@ -377,7 +382,7 @@ func (p *Peer) Get(ctx context.Context, id ulid.ULID) (*http.Response, error) {
 	if err != nil {
 		return nil, err
 	}
-	resp, _, err := p.do(req, nil)
+	resp, _, _, err := p.do(req, nil)
 	if err != nil {
 		return nil, fmt.Errorf("%w: get %s: %w", ErrPeer, id, err)
 	}
@@ -397,8 +402,11 @@ func (p *Peer) Get(ctx context.Context, id ulid.ULID) (*http.Response, error) {
 // the end) of the key-addressed object bucket/key on the peer that owns
 // its fills, which fetches it from its origin first if no node holds it.
 // It returns the answer, whose body the caller closes, and the peer's
-// entry of the object, decoded but not validated. A 404 is returned as an
-// error matching ErrAbsent, a 421 as one matching ErrMisdirected.
+// entry of the object, decoded but not validated. The body's signature is
+// checked at its end: a body altered on the way ends in an error, never in
+// EOF. An authenticated 404 that says the object does not exist is returned
+// as an error matching ErrAbsent (any other 404, as from a release without
+// the route, is a plain failure), a 421 as one matching ErrMisdirected.
 func (p *Peer) GetKey(ctx context.Context, bucket, key string, off, length int64) (*http.Response, journal.Entry, error) {
 	q := url.Values{"bucket": {bucket}, "key": {key}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.base+PathKey+"?"+q.Encode(), nil)
@@ -412,7 +420,7 @@ func (p *Peer) GetKey(ctx context.Context, bucket, key string, off, length int64
 		}
 		req.Header.Set("Range", rng)
 	}
-	resp, _, err := p.do(req, nil)
+	resp, nonce, verified, err := p.do(req, nil)
 	if err != nil {
 		return nil, journal.Entry{}, fmt.Errorf("%w: get %s/%s: %w", ErrPeer, bucket, key, err)
 	}
@@ -422,7 +430,9 @@ func (p *Peer) GetKey(ctx context.Context, bucket, key string, off, length int64
 		err := fmt.Errorf("%w: get %s/%s: %s: %s", ErrPeer, bucket, key, resp.Status, strings.TrimSpace(string(msg)))
 		switch resp.StatusCode {
 		case http.StatusNotFound:
-			err = fmt.Errorf("%w: %w", ErrAbsent, err)
+			if verified && resp.Header.Get(HeaderAbsent) != "" {
+				err = fmt.Errorf("%w: %w", ErrAbsent, err)
+			}
 		case http.StatusMisdirectedRequest:
 			err = fmt.Errorf("%w: %w", ErrMisdirected, err)
 		case http.StatusUnauthorized:
@@ -435,9 +445,34 @@ func (p *Peer) GetKey(ctx context.Context, bucket, key string, off, length int64
 		resp.Body.Close()
 		return nil, journal.Entry{}, fmt.Errorf("%w: get %s/%s: %w", ErrPeer, bucket, key, err)
 	}
-	resp.Body = &countingReadCloser{ReadCloser: resp.Body, n: &p.c.recv}
+	r, check := p.c.auth.checkBody(resp, nonce)
+	resp.Body = &checkedBody{r: r, check: check, c: resp.Body, n: &p.c.recv}
 	return resp, e, nil
 }
+
+// checkedBody is an answer's body whose signature is checked when its end
+// is read: a failed check takes the place of io.EOF.
+type checkedBody struct {
+	r       io.Reader
+	check   func() error
+	c       io.Closer
+	n       *atomic.Int64
+	checked bool
+}
+
+func (b *checkedBody) Read(p []byte) (int, error) {
+	n, err := b.r.Read(p)
+	b.n.Add(int64(n))
+	if err == io.EOF && !b.checked {
+		b.checked = true
+		if cerr := b.check(); cerr != nil {
+			return n, fmt.Errorf("%w: %w", ErrUntrusted, cerr)
+		}
+	}
+	return n, err
+}
+
+func (b *checkedBody) Close() error { return b.c.Close() }
 
 type countingReadCloser struct {
 	io.ReadCloser

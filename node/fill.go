@@ -347,12 +347,9 @@ func (f *fill) openRemote(ctx context.Context) (io.ReadCloser, error) {
 		return nil, f.noRemote
 	}
 	partSize := d.partSize
-	rc, info, err := f.remote.Get(ctx, f.key, 0, partSize)
-	if errors.Is(err, storage.ErrNotFound) {
-		return nil, fmt.Errorf("%w: %s is not in the remote store", ErrNotFound, f.id)
-	}
+	rc, info, err := f.remoteGet(ctx, 0, partSize, "")
 	if err != nil {
-		return nil, remoteErr("fetch "+f.id.String(), err)
+		return nil, err
 	}
 	f.source = SourceRemote
 	if g, ok := f.remote.(*ownerGetter); ok && g.ownerEntry() != nil {
@@ -366,8 +363,8 @@ func (f *fill) openRemote(ctx context.Context) (io.ReadCloser, error) {
 		if info.Size > partSize {
 			// One stream for the whole body: ask again without a range.
 			rc.Close()
-			if rc, _, err = f.remote.Get(ctx, f.key, 0, -1); err != nil {
-				return nil, remoteErr("fetch "+f.id.String(), err)
+			if rc, _, err = f.remoteGet(ctx, 0, -1, info.ETag); err != nil {
+				return nil, err
 			}
 		}
 		return rc, nil
@@ -378,6 +375,23 @@ func (f *fill) openRemote(ctx context.Context) (io.ReadCloser, error) {
 	f.wanted = make(chan int, 64)
 	f.first = rc
 	return nil, nil
+}
+
+// remoteGet opens length bytes at off of the body in the remote. When etag
+// is set, an answer describing another ETag fails: the object was replaced
+// since the fill's first request, and its parts would blend two versions.
+func (f *fill) remoteGet(ctx context.Context, off, length int64, etag string) (io.ReadCloser, storage.ObjectInfo, error) {
+	rc, info, err := f.remote.Get(ctx, f.key, off, length)
+	switch {
+	case errors.Is(err, storage.ErrNotFound):
+		return nil, info, fmt.Errorf("%w: %s is not in the remote store", ErrNotFound, f.id)
+	case err != nil:
+		return nil, info, remoteErr("fetch "+f.id.String(), err)
+	case etag != "" && info.ETag != "" && info.ETag != etag:
+		rc.Close()
+		return nil, info, fmt.Errorf("%w: %s changed during the fetch (ETag %s, then %s)", ErrRemote, f.id, etag, info.ETag)
+	}
+	return rc, info, nil
 }
 
 // runParts fetches a large body in ranged parts, the engine's concurrency
@@ -421,17 +435,12 @@ func (f *fill) runParts(ctx context.Context) error {
 	}
 	get := func(k int) error {
 		off := int64(k) * f.partSize
-		rc, info, err := f.remote.Get(ctx, f.key, off, min(f.partSize, f.entry.Size-off))
-		if err == nil && f.etag != "" && info.ETag != "" && info.ETag != f.etag {
-			// The object was replaced during the fetch: its parts would
-			// blend two versions.
-			rc.Close()
-			err = fmt.Errorf("%w: %s changed during the fetch (ETag %s, then %s)", ErrRemote, f.id, f.etag, info.ETag)
+		rc, _, err := f.remoteGet(ctx, off, min(f.partSize, f.entry.Size-off), f.etag)
+		if err != nil {
+			return fmt.Errorf("part %d: %w", k, err)
 		}
-		if err == nil {
-			err = f.fetchPart(ctx, k, rc)
-			rc.Close()
-		}
+		err = f.fetchPart(ctx, k, rc)
+		rc.Close()
 		if err != nil {
 			return remoteErr(fmt.Sprintf("fetch %s part %d", f.id, k), err)
 		}

@@ -148,7 +148,7 @@ func (n *Node) keyFillRequest(bucket, key string, known *journal.Entry, route, r
 	}
 	req.remote = o
 	if owner, ok := n.fillOwner(id); ok && route && !routed {
-		g := &ownerGetter{n: n, owner: owner, bucket: bucket, origin: o}
+		g := &ownerGetter{n: n, owner: owner, bucket: bucket, origin: o, known: known}
 		req.remote, req.viaOwner = g, true
 		req.learn = func(info storage.ObjectInfo) (journal.Entry, error) {
 			if e := g.ownerEntry(); e != nil {

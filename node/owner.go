@@ -47,6 +47,10 @@ type ownerGetter struct {
 	owner  cluster.Member
 	bucket string
 	origin storage.Origin
+	// known is the asker's entry of the object, if any: an owner whose
+	// entry is older (it has not heard of a later write yet) is not
+	// believed.
+	known *journal.Entry
 
 	mu    sync.Mutex // guards entry
 	entry *journal.Entry
@@ -57,13 +61,16 @@ func (g *ownerGetter) Get(ctx context.Context, key string, off, length int64) (i
 	resp, e, err := g.n.cl.client.Peer(g.owner.PrivateAddr).GetKey(ctx, g.bucket, key, off, length)
 	if err == nil {
 		err = g.n.checkOwnerEntry(e, g.bucket, key)
+		if err == nil && g.known != nil && e.Version.Compare(g.known.Version) < 0 {
+			err = fmt.Errorf("the owner's entry of %s/%s is older than this node's", g.bucket, key)
+		}
 		if err != nil {
 			resp.Body.Close()
 		}
 	}
 	switch {
 	case err == nil:
-		if off == 0 {
+		if off == 0 && length >= 0 { // a fill's first request
 			g.n.counters.ownerFills.Add(1)
 		}
 		g.mu.Lock()
