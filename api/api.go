@@ -252,14 +252,20 @@ func status(err error) int {
 // full and answered with a generic message, so internal details stay in the
 // log.
 func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code, msg := s.failure(r, err)
+	writeError(w, code, msg)
+}
+
+// failure logs err as fail does and returns the status and the message a
+// client may be told.
+func (s *server) failure(r *http.Request, err error) (int, string) {
 	code := status(err)
 	if r.Context().Err() != nil && code == http.StatusInternalServerError {
 		// The request was canceled (the client went away, or its
 		// connection failed): not a server fault. An answer is still
 		// written, since a handler that writes nothing answers 200.
 		s.log.Debug("request canceled", "method", r.Method, "path", r.URL.Path, "err", err)
-		writeError(w, http.StatusBadRequest, "request canceled")
-		return
+		return http.StatusBadRequest, "request canceled"
 	}
 	msg := err.Error()
 	if code == http.StatusInternalServerError {
@@ -271,7 +277,7 @@ func (s *server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		s.log.Warn("request failed", "method", r.Method, "path", r.URL.Path, "status", code, "err", err)
 		msg = node.PublicMessage(err)
 	}
-	writeError(w, code, msg)
+	return code, msg
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {

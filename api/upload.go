@@ -2,7 +2,6 @@ package api
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"mime"
@@ -49,12 +48,8 @@ func (s *server) uploadKeys(w http.ResponseWriter, r *http.Request) {
 	dir := strings.Trim(r.URL.Query().Get("path"), "/")
 	res := uploadResult{Bucket: r.PathValue("bucket"), Stored: []node.Meta{}}
 	stop := func(key string, err error) {
-		code := status(err)
-		if code == http.StatusInternalServerError {
-			s.log.Error("batch upload failed", "bucket", res.Bucket, "key", key, "err", err)
-			err = errors.New("internal error")
-		}
-		res.Error, res.Failed = err.Error(), key
+		code, msg := s.failure(r, err)
+		res.Error, res.Failed = msg, key
 		w.Header().Set("Content-Type", contentTypeJSON)
 		w.WriteHeader(code)
 		json.NewEncoder(w).Encode(res)
@@ -80,6 +75,12 @@ func (s *server) uploadKeys(w http.ResponseWriter, r *http.Request) {
 		key := name
 		if dir != "" {
 			key = dir + "/" + name
+		}
+		if strings.HasPrefix(key, "/") || strings.Contains(key, "//") {
+			// S3 takes such keys, but this API could not address them
+			// afterwards (see checkKeyPath).
+			stop(key, fmt.Errorf("%w: key %q has an empty path element", node.ErrInvalid, key))
+			return
 		}
 		m, err := s.store.Put(r.Context(), node.PutRequest{Bucket: res.Bucket, Key: key, Level: level,
 			ContentType: part.Header.Get("Content-Type"), Body: part, Size: -1})

@@ -322,12 +322,12 @@ func (j *Journal) Entry(id ulid.ULID) (e Entry, err error) {
 	return e, err
 }
 
-// ForEachKeyed calls fn for every live key-addressed entry (Entry.Keyed),
-// whole, in ID order, until fn returns an error, which ForEachKeyed
-// returns. Other entries are passed over by their fixed part, without
-// being decoded or decrypted; the walk still reads every record, so it
-// costs about as much as a reopening's scan.
-func (tx *Tx) ForEachKeyed(fn func(Entry) error) error {
+// ForEachKeyed calls fn for every live key-addressed entry (Entry.Keyed)
+// with an ID at or after from, whole, in ID order, until fn returns an
+// error, which ForEachKeyed returns. Other entries are passed over by their
+// fixed part, without being decoded or decrypted; the walk still reads
+// every record, so a whole walk costs about as much as a reopening's scan.
+func (tx *Tx) ForEachKeyed(from ulid.ULID, fn func(Entry) error) error {
 	decode := func(id ulid.ULID, v []byte) (Entry, error) {
 		d := decoder{b: v}
 		e, _ := decodeFixed(&d, id)
@@ -339,7 +339,7 @@ func (tx *Tx) ForEachKeyed(fn func(Entry) error) error {
 		}
 		return decodeStored(id, v, tx.sealer)
 	}
-	return forEach(tx.tx.Bucket(bucketEntries), ulid.ULID{}, decode, func(_ ulid.ULID, e Entry) error {
+	return forEach(tx.tx.Bucket(bucketEntries), from, decode, func(_ ulid.ULID, e Entry) error {
 		if !e.Keyed() {
 			return nil
 		}

@@ -579,7 +579,7 @@ func TestForEachKeyed(t *testing.T) {
 		apply(t, j, Entry{ID: ulid.Make(), Version: ver(5, nodeA), Origin: nodeA, Name: "ulid.txt"})
 		var got []Entry
 		err := j.View(func(tx *Tx) error {
-			return tx.ForEachKeyed(func(e Entry) error { got = append(got, e); return nil })
+			return tx.ForEachKeyed(ulid.ULID{}, func(e Entry) error { got = append(got, e); return nil })
 		})
 		if err != nil || len(got) != 1 || got[0].Bucket != "photos" || got[0].Key != "a/cat.jpg" || got[0].ETag != `"e"` {
 			t.Errorf("sealed %v: %+v, %v", sealed, got, err)

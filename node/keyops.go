@@ -76,30 +76,49 @@ func (n *Node) checkPrefix(bucket, prefix string) (storage.Origin, error) {
 	return o, nil
 }
 
-// cachedUnder returns the live key-addressed entries of bucket whose keys
-// start with prefix, at most limit of them, and whether there were more.
-// It walks the whole journal.
-func (n *Node) cachedUnder(bucket, prefix string, limit int) ([]journal.Entry, bool, error) {
-	var out []journal.Entry
-	more := false
-	errFull := errors.New("full")
-	err := n.journal.View(func(tx *journal.Tx) error {
-		return tx.ForEachKeyed(func(e journal.Entry) error {
-			if e.Bucket != bucket || !strings.HasPrefix(e.Key, prefix) {
+// walkBatch bounds the key-addressed entries one read transaction of a walk
+// under a prefix visits, so that a walk holds neither a transaction open
+// nor entries in memory for every key (other entries are skipped without
+// being decoded).
+var walkBatch = 1000
+
+// eachCachedUnder calls fn with the live key-addressed entries of bucket
+// whose keys start with prefix, walkBatch at a time, each batch read in a
+// transaction of its own, until the journal is walked, fn fails, or ctx
+// ends.
+func (n *Node) eachCachedUnder(ctx context.Context, bucket, prefix string, fn func([]journal.Entry) error) error {
+	var from ulid.ULID
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		var batch []journal.Entry
+		done, visited := true, 0
+		err := n.journal.View(func(tx *journal.Tx) error {
+			return tx.ForEachKeyed(from, func(e journal.Entry) error {
+				if visited == walkBatch {
+					from, done = e.ID, false
+					return errStopWalk
+				}
+				visited++
+				if e.Bucket == bucket && strings.HasPrefix(e.Key, prefix) {
+					batch = append(batch, e)
+				}
 				return nil
-			}
-			if len(out) == limit {
-				more = true
-				return errFull
-			}
-			out = append(out, e)
-			return nil
+			})
 		})
-	})
-	if err != nil && !errors.Is(err, errFull) {
-		return nil, false, fmt.Errorf("node: walk the journal: %w", err)
+		if err != nil && !errors.Is(err, errStopWalk) {
+			return fmt.Errorf("node: walk the journal: %w", err)
+		}
+		if len(batch) > 0 {
+			if err := fn(batch); err != nil {
+				return err
+			}
+		}
+		if done {
+			return nil
+		}
 	}
-	return out, more, nil
 }
 
 // listUnder lists the keys of bucket under prefix from its origin, at most
@@ -148,25 +167,38 @@ func (n *Node) DeletePrefix(ctx context.Context, bucket, prefix string) (PrefixR
 	if err != nil {
 		return res, err
 	}
-	cached, moreCached, err := n.cachedUnder(bucket, prefix, maxDeletePrefix)
-	if err != nil {
-		return res, err
-	}
-	seen := make(map[string]bool, len(keys))
+	// Keys cached here but gone from the listing (deleted in the bucket
+	// by another program) are deleted too, within the same bound.
+	listed := make(map[string]bool, len(keys))
 	for _, k := range keys {
-		seen[k] = true
+		listed[k] = true
 	}
-	for _, e := range cached {
-		if !seen[e.Key] && len(keys) < maxDeletePrefix {
-			seen[e.Key] = true
+	errFull := errors.New("full")
+	err = n.eachCachedUnder(ctx, bucket, prefix, func(batch []journal.Entry) error {
+		for _, e := range batch {
+			if listed[e.Key] {
+				continue
+			}
+			if len(keys) == maxDeletePrefix {
+				more = true
+				return errFull
+			}
+			listed[e.Key] = true
 			keys = append(keys, e.Key)
 		}
+		return nil
+	})
+	if err != nil && !errors.Is(err, errFull) {
+		return res, err
 	}
-	res.More = more || moreCached || len(seen) > len(keys)
+	res.More = more
 	var mu sync.Mutex
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(prefixWorkers)
 	for _, k := range keys {
+		if gctx.Err() != nil {
+			break // a failure stopped the batch: the rest is for the next call
+		}
 		g.Go(func() error {
 			_, err := n.DeleteKey(gctx, bucket, k)
 			mu.Lock()
@@ -249,17 +281,16 @@ func (n *Node) dropKeys(ctx context.Context, inv KeyInvalidation) (int, error) {
 		}
 		return 0, nil
 	}
-	entries, _, err := n.cachedUnder(inv.Bucket, inv.Prefix, -1)
-	if err != nil {
-		return 0, err
-	}
 	dropped := 0
-	for _, e := range entries {
-		if d, _ := n.DropCopy(ctx, e.ID); d {
-			dropped++
+	err := n.eachCachedUnder(ctx, inv.Bucket, inv.Prefix, func(batch []journal.Entry) error {
+		for _, e := range batch {
+			if d, _ := n.DropCopy(ctx, e.ID); d {
+				dropped++
+			}
 		}
-	}
-	return dropped, nil
+		return nil
+	})
+	return dropped, err
 }
 
 // warmKey loads the object at bucket/key into this node unless it holds it

@@ -54,6 +54,8 @@ func TestInvalidatedKeyTakesTheOriginsChange(t *testing.T) {
 // leaves the bucket alone; delete by prefix removes the keys under it from
 // the bucket and the journal, cached or not, and refuses an empty prefix.
 func TestPrefixOperations(t *testing.T) {
+	defer func(n int) { walkBatch = n }(walkBatch)
+	walkBatch = 2 // walks in several transactions
 	env := newKeyEnv(t, RevalidateNever)
 	ctx := context.Background()
 	for i := range 5 {
@@ -96,6 +98,18 @@ func TestPrefixOperations(t *testing.T) {
 	}
 	if got, _, err := env.read("b/4.txt"); err != nil || got != "under b" {
 		t.Errorf("b/4.txt after deleting a/: %q, %v", got, err)
+	}
+	// A key cached here but gone from the bucket's listing is deleted too.
+	env.write("c/gone.txt", "cached, then removed behind the node's back")
+	env.read("c/gone.txt")
+	if err := env.origin.Remove(ctx, "c/gone.txt"); err != nil {
+		t.Fatal(err)
+	}
+	if res, err := env.node.DeletePrefix(ctx, "photos", "c/"); err != nil || res.Deleted != 1 {
+		t.Errorf("delete c/: %+v, %v", res, err)
+	}
+	if m, err := env.node.StatKey(ctx, "photos", "c/gone.txt"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("c/gone.txt after deleting c/: %+v, %v", m, err)
 	}
 }
 

@@ -532,6 +532,20 @@ func TestKeysAcrossCluster(t *testing.T) {
 		if resp.StatusCode != 400 {
 			t.Errorf("a batch upload that is not multipart: %d %s", resp.StatusCode, b)
 		}
+		// A name that makes a key the API could not address is refused,
+		// after the files before it are stored.
+		body.Reset()
+		mw = multipart.NewWriter(&body)
+		for _, name := range []string{"ok.txt", "/absolute.txt"} {
+			w, _ := mw.CreatePart(textproto.MIMEHeader{"Content-Disposition": {fmt.Sprintf(`form-data; name="files"; filename=%q`, name)}})
+			io.WriteString(w, "x")
+		}
+		mw.Close()
+		resp, b = do(t, "POST", ns[2].URL+"/api/v1/b/"+bucket+"?path=refused", &body,
+			map[string]string{"Content-Type": mw.FormDataContentType()})
+		if resp.StatusCode != 400 || !strings.Contains(string(b), `"failed":"refused//absolute.txt"`) || !s3Has(t, srv, bucket, "refused/ok.txt") {
+			t.Errorf("a file name with an empty element: %d %s", resp.StatusCode, b)
+		}
 	})
 
 	// Last, since it kills a node: a cold key whose owner is down is
