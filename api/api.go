@@ -118,16 +118,18 @@ func NewPublic(cfg Config) http.Handler {
 		}
 		s.fail(w, r, fmt.Errorf("%w: no such endpoint %s %s", errNoRoute, r.Method, r.URL.Path))
 	})
-	return s.middleware(s.bodyRate(checkKeyPath(mux)))
+	return s.middleware(BodyRate(checkKeyPath(mux), s.limits))
 }
 
-// bodyRate holds every request body to the minimum rate, so a client that
+// BodyRate holds every request body to l's minimum rate, so a client that
 // sends slowly, or stops, cannot hold a connection, an upload slot or
-// quota for long.
-func (s *server) bodyRate(next http.Handler) http.Handler {
+// quota for long: a body read that waits too long fails with an error
+// matching ErrSlowBody.
+func BodyRate(next http.Handler, l Limits) http.Handler {
+	l = l.withDefaults()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
-			r.Body = newRateBody(w, r.Body, s.limits)
+			r.Body = newRateBody(w, r.Body, l)
 		}
 		next.ServeHTTP(w, r)
 	})
@@ -157,35 +159,38 @@ type server struct {
 
 var errNoRoute = errors.New("not found")
 
-// statusRecorder remembers the status for the request log.
-type statusRecorder struct {
+// StatusRecorder passes an answer through and remembers its status, for
+// a request log; it keeps the writer's sendfile path and reaches its
+// connection (Unwrap).
+type StatusRecorder struct {
 	http.ResponseWriter
-	status int
+	// Status is the answer's status once written; 0 before.
+	Status int
 }
 
-func (r *statusRecorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
+func (r *StatusRecorder) WriteHeader(code int) {
+	if r.Status == 0 {
+		r.Status = code
 	}
 	r.ResponseWriter.WriteHeader(code)
 }
 
-func (r *statusRecorder) Write(p []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
+func (r *StatusRecorder) Write(p []byte) (int, error) {
+	if r.Status == 0 {
+		r.Status = http.StatusOK
 	}
 	return r.ResponseWriter.Write(p)
 }
 
 // Unwrap lets http.ResponseController reach the connection.
-func (r *statusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+func (r *StatusRecorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
 // ReadFrom keeps the server's sendfile path: http.ServeContent copies an
 // *os.File through io.Copy, which only uses sendfile when the writer is the
 // server's own ReaderFrom.
-func (r *statusRecorder) ReadFrom(src io.Reader) (int64, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
+func (r *StatusRecorder) ReadFrom(src io.Reader) (int64, error) {
+	if r.Status == 0 {
+		r.Status = http.StatusOK
 	}
 	if rf, ok := r.ResponseWriter.(io.ReaderFrom); ok {
 		return rf.ReadFrom(src)
@@ -201,18 +206,18 @@ type writerOnly struct{ io.Writer }
 func (s *server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &statusRecorder{ResponseWriter: w}
+		rec := &StatusRecorder{ResponseWriter: w}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
 					panic(p)
 				}
 				s.log.Error("panic serving request", "method", r.Method, "path", r.URL.Path, "panic", p)
-				if rec.status == 0 {
+				if rec.Status == 0 {
 					writeError(rec, http.StatusInternalServerError, "internal error")
 				}
 			}
-			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.status,
+			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.Status,
 				"elapsed", time.Since(start))
 		}()
 		next.ServeHTTP(rec, r)
@@ -222,7 +227,7 @@ func (s *server) middleware(next http.Handler) http.Handler {
 // status maps an error kind to its HTTP status.
 func status(err error) int {
 	switch {
-	case errors.Is(err, errSlowBody):
+	case errors.Is(err, ErrSlowBody):
 		return http.StatusRequestTimeout
 	case errors.Is(err, node.ErrInvalid):
 		return http.StatusBadRequest

@@ -117,12 +117,12 @@ func TestPanicBecomes500(t *testing.T) {
 // The status recorder must hand io.Copy the server's ReaderFrom, or
 // ServeContent loses the sendfile path.
 func TestRecorderKeepsReaderFrom(t *testing.T) {
-	var w http.ResponseWriter = &statusRecorder{ResponseWriter: httptest.NewRecorder()}
+	var w http.ResponseWriter = &StatusRecorder{ResponseWriter: httptest.NewRecorder()}
 	if _, ok := w.(io.ReaderFrom); !ok {
-		t.Fatal("statusRecorder does not implement io.ReaderFrom")
+		t.Fatal("StatusRecorder does not implement io.ReaderFrom")
 	}
 	n, err := w.(io.ReaderFrom).ReadFrom(strings.NewReader("abc"))
-	if n != 3 || err != nil || w.(*statusRecorder).status != 200 {
+	if n != 3 || err != nil || w.(*StatusRecorder).Status != 200 {
 		t.Errorf("ReadFrom = %d, %v", n, err)
 	}
 }

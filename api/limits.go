@@ -120,9 +120,11 @@ func (c *limitedConn) Close() error {
 	return c.Conn.Close()
 }
 
-// errSlowBody is returned, wrapped, by a request body that arrives slower
+// ErrSlowBody is returned, wrapped, by a request body that arrives slower
 // than the minimum rate; the client gets 408.
-var errSlowBody = errors.New("request body too slow")
+// ErrSlowBody is the error a request body read under BodyRate fails with
+// when the client sends slower than the minimum rate.
+var ErrSlowBody = errors.New("request body too slow")
 
 // rateBody enforces the minimum rate on a request body, counting only the
 // time spent waiting for the client inside Read: time the server spends
@@ -162,7 +164,7 @@ func (b *rateBody) Read(p []byte) (int, error) {
 	}
 	var ne net.Error
 	if err != nil && errors.As(err, &ne) && ne.Timeout() {
-		return n, fmt.Errorf("%w: less than %d bytes in %v of waiting", errSlowBody, b.need, b.window)
+		return n, fmt.Errorf("%w: less than %d bytes in %v of waiting", ErrSlowBody, b.need, b.window)
 	}
 	// Between reads the server may take its time: no deadline is left set
 	// that would count it against the client.

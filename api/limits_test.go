@@ -21,7 +21,7 @@ func TestBodyRateCountsOnlyTheClient(t *testing.T) {
 		time.Sleep(time.Second) // the server is busy, not the client
 		if _, err := io.ReadAll(body); err != nil {
 			code := http.StatusBadRequest
-			if errors.Is(err, errSlowBody) {
+			if errors.Is(err, ErrSlowBody) {
 				code = http.StatusRequestTimeout
 			}
 			http.Error(w, err.Error(), code)

@@ -55,6 +55,10 @@ type config struct {
 	CacheTTL      string
 	CachePolicy   string
 	OriginBuckets string
+	S3APIAddr     string
+	S3APIDomain   string
+	S3APILevel    int
+	S3PublicRead  string
 	Revalidate    string
 	MissTTL       string
 	GossipProfile string
@@ -89,6 +93,7 @@ type config struct {
 	cacheTTL      time.Duration
 	fetchPartSize int64
 	originBuckets []string // nil: none; ["*"]: any the credentials read
+	s3PublicRead  []string
 	revalidate    node.Revalidation
 	missTTL       time.Duration
 	drainDelay    time.Duration
@@ -218,6 +223,25 @@ func (c *config) validate() error {
 		}
 		if slices.Contains(c.originBuckets, "*") && len(c.originBuckets) > 1 {
 			bad("--origin-buckets %q: '*' serves every bucket and stands alone", c.OriginBuckets)
+		}
+	}
+	if c.S3APIAddr != "" {
+		if _, _, err := net.SplitHostPort(c.S3APIAddr); err != nil {
+			bad("--s3-api-addr %q: %v", c.S3APIAddr, err)
+		}
+		if len(c.originBuckets) == 0 {
+			bad("--s3-api-addr serves the keys of --origin-buckets: give some")
+		}
+		if c.CredentialsFile == "" {
+			bad("--s3-api-addr needs --credentials-file: S3 clients sign every request with an access key")
+		}
+		if c.S3APILevel != 1 && c.S3APILevel != 2 {
+			bad("--s3-api-level %d: writes through the S3 endpoint are level 1 or 2", c.S3APILevel)
+		}
+	}
+	for b := range strings.SplitSeq(c.S3PublicRead, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			c.s3PublicRead = append(c.s3PublicRead, b)
 		}
 	}
 	if c.revalidate, err = node.ParseRevalidation(c.Revalidate); err != nil {

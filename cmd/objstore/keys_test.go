@@ -32,11 +32,7 @@ import (
 // keyURL is the API address of key in bucket on n, each path element
 // escaped.
 func keyURL(n *testnode.Node, bucket, key string) string {
-	elems := strings.Split(key, "/")
-	for i, e := range elems {
-		elems[i] = url.PathEscape(e)
-	}
-	return n.URL + "/api/v1/b/" + bucket + "/" + strings.Join(elems, "/")
+	return n.URL + "/api/v1/b/" + bucket + "/" + escapePath(key)
 }
 
 // do sends a request to a raw URL and returns the answer and its body.

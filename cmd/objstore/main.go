@@ -26,7 +26,9 @@ import (
 
 	"github.com/objstore/objstore/api"
 	"github.com/objstore/objstore/cluster"
+	"github.com/objstore/objstore/journal"
 	"github.com/objstore/objstore/node"
+	"github.com/objstore/objstore/s3api"
 	"github.com/objstore/objstore/storage"
 	"github.com/objstore/objstore/storage/s3remote"
 )
@@ -61,6 +63,10 @@ func main() {
 	app.StringPtr(&c.MaxDisk, cli.StringOpt{Name: "max-disk", Value: "", EnvVar: "APP_MAX_DISK", Desc: "Quota for the bodies this node holds: bytes (8388608, 8MiB) or a percentage of the files directory's filesystem (80%). Above it, copies safe elsewhere are evicted. No quota when empty."})
 	app.StringPtr(&c.CacheTTL, cli.StringOpt{Name: "cache-ttl", Value: "", EnvVar: "APP_CACHE_TTL", Desc: "Age (90s, 24h) after which a cached copy is fetched again before it is served; never when empty."})
 	app.StringPtr(&c.OriginBuckets, cli.StringOpt{Name: "origin-buckets", Value: "", EnvVar: "APP_ORIGIN_BUCKETS", Desc: "S3 buckets (comma-separated, or * for any the node's credentials read) whose objects are served by key under /api/v1/b/{bucket}/{key}, read through and cached. None when empty."})
+	app.StringPtr(&c.S3APIAddr, cli.StringOpt{Name: "s3-api-addr", Value: "", EnvVar: "APP_S3_API_ADDR", Desc: "Address (host:port) of the S3-compatible endpoint serving --origin-buckets to S3 clients and SDKs (path-style, and virtual-hosted-style under --s3-api-domain); needs --credentials-file. Off when empty."})
+	app.StringPtr(&c.S3APIDomain, cli.StringOpt{Name: "s3-api-domain", Value: "", EnvVar: "APP_S3_API_DOMAIN", Desc: "Domain of virtual-hosted-style requests to the S3 endpoint: host <bucket>.<domain> addresses that bucket."})
+	app.IntPtr(&c.S3APILevel, cli.IntOpt{Name: "s3-api-level", Value: 1, EnvVar: "APP_S3_API_LEVEL", Desc: "Consistency level (1 or 2) of writes through the S3 endpoint; a request's X-Objstore-Consistency-Level header chooses another."})
+	app.StringPtr(&c.S3PublicRead, cli.StringOpt{Name: "s3-public-read", Value: "", EnvVar: "APP_S3_PUBLIC_READ", Desc: "Origin buckets (comma-separated) that anyone may read through the S3 endpoint without credentials."})
 	app.StringPtr(&c.Revalidate, cli.StringOpt{Name: "revalidate", Value: string(node.RevalidateTTL), EnvVar: "APP_REVALIDATE", Desc: "When a cached key is checked against its bucket (a conditional request): ttl (once older than --cache-ttl), always (every read), never."})
 	app.StringPtr(&c.MissTTL, cli.StringOpt{Name: "miss-ttl", Value: node.DefaultMissTTL.String(), EnvVar: "APP_MISS_TTL", Desc: "How long a key or ID missing in S3 is answered 404 without asking again; 0 asks every time."})
 	app.StringPtr(&c.FetchPartSize, cli.StringOpt{Name: "fetch-part-size", Value: fmt.Sprintf("%dMiB", node.DefaultFetchPartSize>>20), EnvVar: "APP_FETCH_PART_SIZE", Desc: "A cold object larger than this is fetched from the remote in ranged parts of this size."})
@@ -246,6 +252,24 @@ func run(c config) error {
 		return err
 	}
 	log.Info("public API listening", "addr", c.PublicAddr)
+	if c.S3APIAddr != "" {
+		h, err := s3api.New(s3api.Config{Store: n, Auth: sec.clients, Buckets: listOrigins(c), PublicRead: c.s3PublicRead,
+			Domain: c.S3APIDomain, Level: journal.Level(c.S3APILevel), Region: c.Region, Limits: limits, Logger: log})
+		if err == nil {
+			s3srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: maxHeaderBytes,
+				IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
+			if err = serve(s3srv, c.S3APIAddr, sec.publicTLS, &limits, log, errc); err == nil {
+				servers = append(servers, s3srv)
+				log.Info("S3 endpoint listening", "addr", c.S3APIAddr, "domain", c.S3APIDomain)
+			}
+		}
+		if err != nil {
+			public.Close()
+			privateSrv.Close()
+			n.Close()
+			return err
+		}
+	}
 	if c.DebugAddr != "" {
 		dbg := &http.Server{Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
 		if err := serve(dbg, c.DebugAddr, nil, nil, log, errc); err != nil {
@@ -385,6 +409,18 @@ func openOrigins(ctx context.Context, c config, remote storage.Remote, log *slog
 		}
 		return base.WithBucket(bucket), nil
 	}, nil
+}
+
+// listOrigins lists the origin buckets for the S3 endpoint's ListBuckets:
+// those of --origin-buckets, or, for "*", none (which buckets the
+// credentials read is the origin's to say).
+func listOrigins(c config) func(context.Context) ([]string, error) {
+	return func(context.Context) ([]string, error) {
+		if len(c.originBuckets) == 1 && c.originBuckets[0] == "*" {
+			return nil, nil
+		}
+		return c.originBuckets, nil
+	}
 }
 
 // healthcheck probes url and fails unless it answers 200 in time.

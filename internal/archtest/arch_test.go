@@ -16,7 +16,8 @@ const module = "github.com/objstore/objstore"
 // (outside tests). storage, journal, auth and cache import nothing of
 // objstore's (storage its own seal); cluster uses journal's types; node ties
 // storage, journal, cluster and cache together; api sees node, cluster,
-// journal and auth; cmd wires everything.
+// journal and auth; s3api sees node, journal, auth and api (its limits);
+// cmd wires everything.
 var allowed = map[string][]string{
 	"auth":               {},
 	"cache":              {},
@@ -28,7 +29,8 @@ var allowed = map[string][]string{
 	"cluster":            {"journal"},
 	"node":               {"cache", "cluster", "journal", "storage", "storage/seal"},
 	"api":                {"auth", "cluster", "journal", "node"},
-	"cmd/objstore":       {"api", "auth", "cache", "cluster", "node", "storage", "storage/s3remote", "storage/seal"},
+	"s3api":              {"api", "auth", "journal", "node"},
+	"cmd/objstore":       {"api", "auth", "cache", "cluster", "journal", "node", "s3api", "storage", "storage/s3remote", "storage/seal"},
 }
 
 func TestImportDirections(t *testing.T) {
