@@ -1,9 +1,15 @@
-// Package s3remote implements storage.Remote and storage.Origin on an Amazon
-// S3 bucket, or on any S3-compatible server such as MinIO.
+// Package s3remote implements storage.Remote, storage.Origin and
+// storage.Multipart on an Amazon S3 bucket, or on any S3-compatible server
+// such as MinIO.
 //
 // Errors: a missing object matches storage.ErrNotFound, an unchanged object
 // asked about with Revalidate storage.ErrNotModified, and invalid keys or
-// metadata storage.ErrInvalidKey and storage.ErrInvalidMeta. Every other
+// metadata storage.ErrInvalidKey and storage.ErrInvalidMeta. The multipart
+// methods match S3's NoSuchUpload, InvalidPart, InvalidPartOrder,
+// EntityTooSmall, EntityTooLarge and BadDigest to storage.ErrNoSuchUpload,
+// ErrInvalidPart, ErrInvalidPartOrder, ErrEntityTooSmall, ErrEntityTooLarge
+// and ErrBadDigest, and refuse malformed upload IDs, part numbers, sizes and
+// ranges with storage.ErrInvalidArgument before asking S3. Every other
 // failure wraps the SDK's error as "s3 <op> <key>: <cause>", so errors.As and
 // errors.Is reach the cause: a *smithy.OperationError, inside it a
 // smithy.APIError (with an HTTP status via *awshttp.ResponseError) when the
@@ -46,7 +52,7 @@ const (
 	// Config.PartSize is zero.
 	DefaultPartSize = 8 << 20
 	// MinPartSize is S3's smallest part size (but for the last part).
-	MinPartSize = 5 << 20
+	MinPartSize = storage.MinPartSize
 	// DefaultConcurrency is the number of parts uploaded in parallel when
 	// Config.Concurrency is zero; with DefaultPartSize an upload holds
 	// about 40 MiB.
@@ -107,8 +113,8 @@ type Config struct {
 // DefaultIOTimeout is Config.IOTimeout's default.
 const DefaultIOTimeout = 30 * time.Second
 
-// Remote is a storage.Remote and a storage.Origin on an S3 bucket. It is
-// safe for concurrent use.
+// Remote is a storage.Remote, a storage.Origin and a storage.Multipart on
+// an S3 bucket. It is safe for concurrent use.
 type Remote struct {
 	client   *s3.Client
 	uploader *transfermanager.Client

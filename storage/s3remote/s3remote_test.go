@@ -257,36 +257,11 @@ func TestPutMemoryBounded(t *testing.T) {
 	const n = 256 << 20
 	const limit = 64 << 20
 
-	runtime.GC()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	base := ms.HeapInuse
-
-	done := make(chan struct{})
-	var peak uint64
-	var wg sync.WaitGroup
-	// The sampler is owned by this test and stops when done is closed.
-	wg.Go(func() {
-		tick := time.NewTicker(20 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			var ms runtime.MemStats
-			runtime.ReadMemStats(&ms)
-			peak = max(peak, ms.HeapInuse)
-			select {
-			case <-done:
-				return
-			case <-tick.C:
-			}
-		}
-	})
-	err := r.Put(ctx, "big", remotetest.Data(256, n), -1, nil)
-	close(done)
-	wg.Wait()
+	var err error
+	growth := heapGrowth(func() { err = r.Put(ctx, "big", remotetest.Data(256, n), -1, nil) })
 	if err != nil {
 		t.Fatalf("Put: %v", err)
 	}
-	growth := int64(peak) - int64(base)
 	t.Logf("heap in use grew by at most %d MiB while putting %d MiB", growth>>20, n>>20)
 	if growth >= limit {
 		t.Errorf("heap in use grew by %d MiB, want < %d MiB", growth>>20, limit>>20)
@@ -304,6 +279,37 @@ func TestPutMemoryBounded(t *testing.T) {
 	if info.Size != n || [32]byte(h.Sum(nil)) != remotetest.DataSum(256, n) {
 		t.Errorf("stored object differs (size %d)", info.Size)
 	}
+}
+
+// heapGrowth runs f and returns by how much the heap in use grew at most
+// while it ran, sampled every 20 ms.
+func heapGrowth(f func()) int64 {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	base := ms.HeapInuse
+	done := make(chan struct{})
+	var peak uint64
+	var wg sync.WaitGroup
+	// The sampler is owned by this call and stops when done is closed.
+	wg.Go(func() {
+		tick := time.NewTicker(20 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			var ms runtime.MemStats
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapInuse)
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+			}
+		}
+	})
+	f()
+	close(done)
+	wg.Wait()
+	return int64(peak) - int64(base)
 }
 
 // TestUnreachable pins down what a down remote looks like to callers: not
@@ -703,5 +709,223 @@ func TestRevalidateIsConditionalHead(t *testing.T) {
 	}
 	if got := proxy.take(); !slices.Equal(got, []string{"HEAD /" + bucket + "/k"}) {
 		t.Errorf("Revalidate sent %q, want one HEAD", got)
+	}
+}
+
+func TestMultipartConformance(t *testing.T) {
+	for name, newRemote := range map[string]func(t *testing.T) remotetest.MultipartRemote{
+		"prefix": func(t *testing.T) remotetest.MultipartRemote {
+			r, _ := newRemote(t, s3remote.Config{Prefix: "suite/"})
+			return r
+		},
+		"noPrefix": func(t *testing.T) remotetest.MultipartRemote { r, _ := newRemote(t, s3remote.Config{}); return r },
+		"anyKey": func(t *testing.T) remotetest.MultipartRemote {
+			r, _ := newRemote(t, s3remote.Config{Prefix: "any/", AnyKey: true})
+			return r
+		},
+		// How the S3 endpoint reaches an origin bucket.
+		"withBucket": func(t *testing.T) remotetest.MultipartRemote {
+			r, srv := newRemote(t, s3remote.Config{Prefix: "cache/"})
+			return r.WithBucket(srv.NewBucket(t))
+		},
+	} {
+		t.Run(name, func(t *testing.T) { remotetest.RunMultipart(t, newRemote) })
+	}
+}
+
+// partProxy is a reverse proxy to srv that records the UploadPart requests
+// it sees and, as told, answers them with a 503 or resets their
+// connection midway instead of passing them on.
+type partProxy struct {
+	*httptest.Server
+	mu    sync.Mutex
+	parts []*http.Request // headers only
+	mode  string          // "", "slowdown" or "reset"
+}
+
+func newPartProxy(t *testing.T, srv *testminio.Server) *partProxy {
+	target, err := url.Parse(srv.Endpoint())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &partProxy{}
+	rp := httputil.NewSingleHostReverseProxy(target)
+	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		if req.Method != http.MethodPut || !req.URL.Query().Has("partNumber") {
+			rp.ServeHTTP(w, req)
+			return
+		}
+		p.mu.Lock()
+		p.parts = append(p.parts, req.Clone(context.Background()))
+		mode := p.mode
+		p.mu.Unlock()
+		switch mode {
+		case "slowdown":
+			w.Header().Set("Content-Type", "application/xml")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>SlowDown</Code><Message>Please reduce your request rate.</Message></Error>`)
+		case "reset":
+			// Take some of the body, as a server does before it gives up.
+			_, _ = io.CopyN(io.Discard, req.Body, 64<<10)
+			conn, _, err := w.(http.Hijacker).Hijack()
+			if err != nil {
+				t.Errorf("hijack: %v", err)
+				return
+			}
+			if tc, ok := conn.(*net.TCPConn); ok {
+				_ = tc.SetLinger(0) // close with a RST
+			}
+			conn.Close()
+		default:
+			rp.ServeHTTP(w, req)
+		}
+	}))
+	t.Cleanup(p.Close)
+	return p
+}
+
+func (p *partProxy) set(mode string) []*http.Request {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.mode = mode
+	out := p.parts
+	p.parts = nil
+	return out
+}
+
+// UploadPart streams its body with a declared length, unsigned and without
+// a checksum the SDK would have to read the body for; it makes a single
+// attempt; and a connection reset midway is told apart as a gone upload.
+func TestUploadPartOnTheWire(t *testing.T) {
+	srv := testminio.Start(t)
+	bucket := srv.NewBucket(t)
+	proxy := newPartProxy(t, srv)
+	r, err := s3remote.New(t.Context(), s3remote.Config{Bucket: bucket, Region: srv.Region, Endpoint: proxy.URL, Credentials: srv.Credentials()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	id, err := r.CreateMultipart(ctx, "k", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.AbortMultipart(context.Background(), "k", id)
+	upload := func(size int64) error {
+		_, err := r.UploadPart(ctx, "k", id, 1, remotetest.Data(1, size), size, storage.PartOptions{})
+		return err
+	}
+
+	for _, size := range []int64{100, s3remote.MinPartSize} {
+		if err := upload(size); err != nil {
+			t.Fatalf("UploadPart(%d bytes): %v", size, err)
+		}
+		sent := proxy.set("")
+		if len(sent) != 1 {
+			t.Fatalf("UploadPart sent %d requests, want 1", len(sent))
+		}
+		req := sent[0]
+		if req.ContentLength != size || len(req.TransferEncoding) != 0 || req.Header.Get("X-Amz-Content-Sha256") != "UNSIGNED-PAYLOAD" {
+			t.Errorf("UploadPart(%d bytes) sent Content-Length %d, Transfer-Encoding %q, X-Amz-Content-Sha256 %q; want the size, none, UNSIGNED-PAYLOAD",
+				size, req.ContentLength, req.TransferEncoding, req.Header.Get("X-Amz-Content-Sha256"))
+		}
+		for h := range req.Header {
+			if strings.HasPrefix(strings.ToLower(h), "x-amz-checksum") || strings.EqualFold(h, "X-Amz-Trailer") {
+				t.Errorf("UploadPart(%d bytes) sent %s", size, h)
+			}
+		}
+		if size >= 2<<20 && req.Header.Get("Expect") != "100-continue" {
+			t.Errorf("UploadPart(%d bytes) did not ask for 100-continue", size)
+		}
+	}
+
+	proxy.set("slowdown")
+	err = upload(100)
+	if sent := proxy.set(""); len(sent) != 1 {
+		t.Errorf("UploadPart answered 503 sent %d requests, want 1 (no retry of a body read once)", len(sent))
+	}
+	if !errors.Is(err, storage.ErrUnavailable) {
+		t.Errorf("UploadPart answered 503 = %v, want ErrUnavailable", err)
+	}
+
+	proxy.set("reset")
+	err = upload(s3remote.MinPartSize)
+	proxy.set("")
+	if !errors.Is(err, storage.ErrUnavailable) || errors.Is(err, storage.ErrNoSuchUpload) {
+		t.Errorf("UploadPart reset midway, upload open = %v, want ErrUnavailable", err)
+	}
+	if err := r.AbortMultipart(ctx, "k", id); err != nil {
+		t.Fatal(err)
+	}
+	proxy.set("reset")
+	err = upload(s3remote.MinPartSize)
+	proxy.set("")
+	if !errors.Is(err, storage.ErrNoSuchUpload) {
+		t.Errorf("UploadPart reset midway, upload aborted = %v, want ErrNoSuchUpload", err)
+	}
+	var opErr *smithy.OperationError
+	if !errors.As(err, &opErr) {
+		t.Errorf("UploadPart reset midway = %v, lost the SDK's error", err)
+	}
+}
+
+// TestUploadPartMemoryBounded checks that UploadPart streams: a 256 MiB
+// part must not grow the heap by anything near its size.
+func TestUploadPartMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("uploads 256 MiB")
+	}
+	r, _ := newRemote(t, s3remote.Config{})
+	ctx := t.Context()
+	const n = 256 << 20
+	const limit = 32 << 20
+	id, err := r.CreateMultipart(ctx, "big", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.AbortMultipart(context.Background(), "big", id)
+
+	var etag string
+	growth := heapGrowth(func() {
+		etag, err = r.UploadPart(ctx, "big", id, 1, remotetest.Data(256, n), n, storage.PartOptions{})
+	})
+	if err != nil {
+		t.Fatalf("UploadPart: %v", err)
+	}
+	t.Logf("heap in use grew by at most %d MiB while uploading a part of %d MiB", growth>>20, n>>20)
+	if growth >= limit {
+		t.Errorf("heap in use grew by %d MiB, want < %d MiB", growth>>20, limit>>20)
+	}
+	if _, err := r.CompleteMultipart(ctx, "big", id, []storage.CompletedPart{{Number: 1, ETag: etag}}); err != nil {
+		t.Fatal(err)
+	}
+	rc, info, err := r.Get(ctx, "big", 0, -1)
+	if err != nil {
+		t.Fatalf("Get: %v", err)
+	}
+	defer rc.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, rc); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if info.Size != n || [32]byte(h.Sum(nil)) != remotetest.DataSum(256, n) {
+		t.Errorf("stored object differs (size %d)", info.Size)
+	}
+}
+
+// Classified multipart errors keep the SDK's error, with S3's code.
+func TestMultipartErrorKeepsCause(t *testing.T) {
+	r, _ := newRemote(t, s3remote.Config{})
+	ctx := t.Context()
+	id, err := r.CreateMultipart(ctx, "k", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.AbortMultipart(ctx, "k", id); err != nil {
+		t.Fatal(err)
+	}
+	_, err = r.ListParts(ctx, "k", id, 0, 0)
+	var ae smithy.APIError
+	if !errors.Is(err, storage.ErrNoSuchUpload) || !errors.As(err, &ae) || ae.ErrorCode() != "NoSuchUpload" {
+		t.Errorf("ListParts of an aborted upload = %v, want ErrNoSuchUpload wrapping S3's NoSuchUpload", err)
 	}
 }
