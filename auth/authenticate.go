@@ -41,14 +41,21 @@ type Principal struct {
 	// PayloadHash is the payload hash the signature covers, as the client
 	// sent it: a hex SHA-256 of the body (checked by VerifyBody),
 	// "UNSIGNED-PAYLOAD", or a "STREAMING-..." value for aws-chunked
-	// bodies. It is empty for Basic.
+	// bodies (decoded and checked by VerifyBody). It is empty for Basic.
 	PayloadHash string
+
+	// stream is what verifying aws-chunked chunk signatures takes, set
+	// for a header-signed request with a signed STREAMING-* payload. It
+	// holds a signing key, so it is unexported and never printed.
+	stream *streamKey
 }
 
 // Streaming reports whether the body is aws-chunked ("STREAMING-..."
-// payload hash): it then carries chunk framing that the caller would
-// have to decode, and chunk signatures that this package does not verify;
-// VerifyBody refuses such a body with ErrStreamingPayload.
+// payload hash): it then carries chunk framing, which the VerifyBody
+// reader decodes and verifies, and its object length is in the
+// x-amz-decoded-content-length header (when the client sent one), not
+// Content-Length. The caller should also drop "aws-chunked" from a
+// Content-Encoding it stores.
 func (p Principal) Streaming() bool { return strings.HasPrefix(p.PayloadHash, "STREAMING-") }
 
 // Authenticate checks the credentials a request carries and returns who
@@ -64,7 +71,8 @@ func (p Principal) Streaming() bool { return strings.HasPrefix(p.PayloadHash, "S
 // a header and presigned query parameters gets ErrMalformed. Every other
 // failure wraps one of the package's sentinel errors. Authenticate reads
 // neither the body nor anything that would stop it from streaming: when
-// the signature covers a hex payload hash, wrap the body with VerifyBody.
+// the signature covers a hex payload hash or the body is aws-chunked,
+// wrap the body with VerifyBody.
 func (s *Store) Authenticate(r *http.Request) (Principal, error) {
 	authz := r.Header["Authorization"]
 	presigned, err := hasPresignParams(r.URL.RawQuery)

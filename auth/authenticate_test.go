@@ -110,6 +110,8 @@ func TestS3ErrorCode(t *testing.T) {
 		ErrNoCredentials: "AccessDenied", ErrUnknownKey: "InvalidAccessKeyId", ErrSignature: "SignatureDoesNotMatch",
 		ErrSkewed: "RequestTimeTooSkewed", ErrExpired: "AccessDenied", ErrMalformed: "AuthorizationHeaderMalformed",
 		ErrBodyHash: "XAmzContentSHA256Mismatch", ErrStreamingPayload: "NotImplemented", errors.New("other"): "InternalError",
+		ErrChunkSignature: "SignatureDoesNotMatch", ErrChecksum: "BadDigest", ErrIncompleteBody: "IncompleteBody",
+		ErrChunkEncoding: "InvalidArgument",
 	} {
 		if code, _ := S3ErrorCode(err); code != want {
 			t.Errorf("%v: %s, want %s", err, code, want)
@@ -172,15 +174,19 @@ func TestVerifyBody(t *testing.T) {
 			t.Errorf("%q: body wrapped", h)
 		}
 	}
-	// aws-chunked bodies are refused rather than passed on with their
-	// framing.
-	for _, h := range []string{"STREAMING-UNSIGNED-PAYLOAD-TRAILER", "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"} {
+	// aws-chunked bodies are decoded (chunked_test.go has the rest), never
+	// passed on with their framing.
+	for h, want := range map[string]error{
+		"STREAMING-UNSIGNED-PAYLOAD-TRAILER": ErrIncompleteBody,   // "free" is no chunk header
+		"STREAMING-AWS4-HMAC-SHA256-PAYLOAD": ErrStreamingPayload, // no key without SigV4 in the header
+	} {
 		p := Principal{PayloadHash: h}
 		if !p.Streaming() {
 			t.Errorf("%q: not streaming", h)
 		}
-		if _, err := io.ReadAll(VerifyBody(req, p)); !errors.Is(err, ErrStreamingPayload) {
-			t.Errorf("%q: %v", h, err)
+		req.Body = io.NopCloser(strings.NewReader("free"))
+		if _, err := io.ReadAll(VerifyBody(req, p)); !errors.Is(err, want) {
+			t.Errorf("%q: %v, want %v", h, err, want)
 		}
 	}
 	// A nil body is an empty one.

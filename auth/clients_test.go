@@ -3,6 +3,7 @@ package auth
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os/exec"
@@ -13,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/aws-sdk-go-v2/service/s3/types"
 )
 
 // realClockStore is a Store over testCredentials with the real clock, for
@@ -226,4 +228,45 @@ func TestCurl(t *testing.T) {
 		curl(t, "--user", readerID+":wrong-secret", srv.URL+"/bucket/k")
 		wantErr(t, (<-ch).err, ErrSignature)
 	})
+}
+
+// TestS3ClientTrailingChecksum drives the AWS SDK's S3 client over TLS,
+// where it sends PutObject bodies aws-chunked with a trailing checksum
+// (STREAMING-UNSIGNED-PAYLOAD-TRAILER): one chunk for a body of known
+// length, 64 KiB chunks for a stream; the checksum is each algorithm the
+// SDK computes.
+func TestS3ClientTrailingChecksum(t *testing.T) {
+	s := realClockStore(t)
+	srv, ch := authTLSServer(t, s)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	c := s3.New(s3.Options{
+		Region: "eu-west-3", BaseEndpoint: aws.String(srv.URL), UsePathStyle: true, HTTPClient: srv.Client(),
+		Credentials: credentials.NewStaticCredentialsProvider(testID, testSecret, ""), Retryer: aws.NopRetryer{},
+	})
+	body := testPayload(300000)
+	for _, alg := range []types.ChecksumAlgorithm{types.ChecksumAlgorithmCrc32, types.ChecksumAlgorithmCrc32c,
+		types.ChecksumAlgorithmCrc64nvme, types.ChecksumAlgorithmSha1, types.ChecksumAlgorithmSha256, types.ChecksumAlgorithmSha512} {
+		for _, seekable := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s/seekable=%v", alg, seekable), func(t *testing.T) {
+				var r io.Reader = bytes.NewReader(body)
+				if !seekable {
+					r = io.MultiReader(r) // hides Seek and the length
+				}
+				_, err := c.PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String("bucket"), Key: aws.String("k"),
+					Body: r, ChecksumAlgorithm: alg})
+				res := <-ch
+				t.Logf("sent payload %q trailer %q decoded length %q", res.p.PayloadHash,
+					res.req.Header.Get("X-Amz-Trailer"), res.req.Header.Get("X-Amz-Decoded-Content-Length"))
+				wantErr(t, res.err, nil)
+				wantErr(t, res.bodyErr, nil)
+				if err != nil {
+					t.Fatalf("client: %v", err)
+				}
+				if res.p.PayloadHash != streamingUnsignedTrailer || !bytes.Equal(res.body, body) {
+					t.Errorf("payload hash %q, %d bytes", res.p.PayloadHash, len(res.body))
+				}
+			})
+		}
+	}
 }

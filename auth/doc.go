@@ -55,7 +55,10 @@
 // A request with none of these gets ErrNoCredentials, and the caller
 // decides whether anonymous access is allowed. Failures wrap the sentinel
 // errors ErrUnknownKey, ErrSignature, ErrSkewed, ErrExpired and
-// ErrMalformed; S3ErrorCode maps them to S3 error codes and HTTP statuses.
+// ErrMalformed, and those of the VerifyBody reader ErrBodyHash,
+// ErrChunkSignature, ErrChecksum, ErrIncompleteBody, ErrChunkEncoding and
+// ErrStreamingPayload; S3ErrorCode maps them to S3 error codes and HTTP
+// statuses.
 // No error text contains a secret, a signing key or the expected
 // signature.
 //
@@ -111,7 +114,8 @@
 // (x-amz-content-sha256, or UNSIGNED-PAYLOAD for presigned URLs) is
 // returned in Principal.PayloadHash, and VerifyBody wraps the body so that
 // a hex hash is checked as the body streams, failing at the end with
-// ErrBodyHash on a mismatch. A SigV4 request without x-amz-content-sha256
+// ErrBodyHash on a mismatch, and an aws-chunked body is decoded and
+// verified (below). A SigV4 request without x-amz-content-sha256
 // is accepted only when it has no body (its payload hash is then the
 // empty body's): with a body, the signature covers a hash that cannot be
 // known before reading all of it, so such requests get ErrMalformed.
@@ -119,20 +123,42 @@
 // -H "x-amz-content-sha256: UNSIGNED-PAYLOAD" (or the body's hex SHA-256,
 // which makes curl sign it and this package check it).
 //
+// # aws-chunked bodies
+//
+// S3 clients upload in aws-chunked encoding
+// (https://docs.aws.amazon.com/AmazonS3/latest/API/sigv4-streaming.html
+// and sigv4-streaming-trailers.html), telling it by x-amz-content-sha256
+// (Principal.Streaming); VerifyBody decodes three variants:
+//
+//   - STREAMING-AWS4-HMAC-SHA256-PAYLOAD: every chunk carries a signature
+//     chained on the previous one, the first on the Authorization
+//     header's. The reader holds a chunk (at most MaxChunkSize) until its
+//     signature verifies, so no byte of a forged, reordered or dropped
+//     chunk reaches the caller.
+//   - STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER: the same, followed by
+//     a trailing checksum header and a signature over it.
+//   - STREAMING-UNSIGNED-PAYLOAD-TRAILER, which the AWS SDK for Go sends
+//     over HTTPS: chunks without signatures, the trailing checksum being
+//     the only integrity check, so the bytes stream through unverified
+//     until the end.
+//
+// The trailing checksum is the one the request's x-amz-trailer header
+// names: CRC32, CRC32C, CRC64NVME, SHA1, SHA256 or SHA512, as the AWS
+// SDK for Go computes them (others get ErrStreamingPayload). The decoded
+// length must equal x-amz-decoded-content-length when present. The
+// signed variants need the signing key, which only a request signed in
+// the Authorization header provides. The tests check the decoder against
+// the examples of AWS's documentation, bodies signed with the SDK's
+// chunk signer, and the SDK's S3 client over TLS with each checksum.
+//
 // # Limitations
 //
-//   - aws-chunked uploads, whose x-amz-content-sha256 is one of the
-//     STREAMING-* values: only the seed signature in the Authorization
-//     header is verified.
-//     The chunk framing is not decoded, and neither chunk signatures nor
-//     trailer checksums are verified, so VerifyBody refuses such bodies
-//     with ErrStreamingPayload; Principal.Streaming tells the caller
-//     beforehand. The AWS SDK for Go's PutObject (as tested) sends plain
-//     bodies, signing a hex hash over HTTP and UNSIGNED-PAYLOAD over
-//     HTTPS; other SDKs and the aws CLI may use aws-chunked.
-//   - Not supported: Signature Version 2, SigV4A (ECDSA), browser POST
-//     policy uploads, and temporary credentials (an X-Amz-Security-Token
-//     is not checked; the keys are the long-term ones of the file).
+//   - An x-amz-checksum-* request header (sent instead of a trailer) is
+//     not checked; only the trailing checksum of an aws-chunked body is.
+//   - Not supported: Signature Version 2, SigV4A (ECDSA, aws-chunked
+//     variants included), browser POST policy uploads, and temporary
+//     credentials (an X-Amz-Security-Token is not checked; the keys are
+//     the long-term ones of the file).
 //   - ErrUnknownKey tells a client that an access key ID does not exist,
 //     as S3's InvalidAccessKeyId does.
 package auth

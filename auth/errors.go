@@ -2,6 +2,7 @@ package auth
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 )
 
@@ -34,9 +35,30 @@ var (
 	// the signed x-amz-content-sha256 (S3: XAmzContentSHA256Mismatch, 400).
 	ErrBodyHash = errors.New("auth: body does not match x-amz-content-sha256")
 	// ErrStreamingPayload is what the VerifyBody reader returns for an
-	// aws-chunked body (a STREAMING-* payload hash), which this package
-	// neither decodes nor verifies (S3: NotImplemented, 501).
-	ErrStreamingPayload = errors.New("auth: aws-chunked (STREAMING-*) payloads are not supported")
+	// aws-chunked body it cannot decode: a STREAMING-* variant other than
+	// the three supported (the SigV4A ones, for instance), a signed one
+	// whose request was not signed in the Authorization header, or a
+	// trailing checksum algorithm it does not know (S3: NotImplemented,
+	// 501).
+	ErrStreamingPayload = errors.New("auth: unsupported aws-chunked (STREAMING-*) payload")
+	// ErrChunkSignature means a chunk or the trailing headers of a signed
+	// aws-chunked body do not match their signature, or the trailer
+	// signature is missing. It wraps ErrSignature (S3:
+	// SignatureDoesNotMatch, 403).
+	ErrChunkSignature = fmt.Errorf("%w: aws-chunked chunk signature", ErrSignature)
+	// ErrChecksum means the decoded body does not match the trailing
+	// x-amz-checksum-* value (S3: BadDigest, 400).
+	ErrChecksum = errors.New("auth: body does not match its trailing checksum")
+	// ErrIncompleteBody means an aws-chunked body ended before its final
+	// chunk and trailing headers, or its decoded length differs from
+	// x-amz-decoded-content-length (S3: IncompleteBody, 400).
+	ErrIncompleteBody = errors.New("auth: incomplete aws-chunked body")
+	// ErrChunkEncoding means an aws-chunked body's framing is malformed
+	// (a bad chunk header, a signed chunk larger than MaxChunkSize, a
+	// trailing header that x-amz-trailer does not name, data after the
+	// end), or its x-amz-trailer or x-amz-decoded-content-length header
+	// is invalid (S3: InvalidArgument, 400).
+	ErrChunkEncoding = errors.New("auth: malformed aws-chunked body")
 )
 
 // S3ErrorCode maps an error from this package to the S3 error code and
@@ -60,6 +82,12 @@ func S3ErrorCode(err error) (code string, status int) {
 		return "XAmzContentSHA256Mismatch", http.StatusBadRequest
 	case errors.Is(err, ErrStreamingPayload):
 		return "NotImplemented", http.StatusNotImplemented
+	case errors.Is(err, ErrChecksum):
+		return "BadDigest", http.StatusBadRequest
+	case errors.Is(err, ErrIncompleteBody):
+		return "IncompleteBody", http.StatusBadRequest
+	case errors.Is(err, ErrChunkEncoding):
+		return "InvalidArgument", http.StatusBadRequest
 	}
 	return "InternalError", http.StatusInternalServerError
 }

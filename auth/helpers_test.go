@@ -92,16 +92,36 @@ type result struct {
 func authServer(t testing.TB, s *Store) (*httptest.Server, <-chan result) {
 	t.Helper()
 	ch := make(chan result, 16)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := httptest.NewServer(authHandler(s, ch))
+	t.Cleanup(srv.Close)
+	return srv, ch
+}
+
+// authTLSServer is authServer over TLS; clients must use srv.Client().
+func authTLSServer(t testing.TB, s *Store) (*httptest.Server, <-chan result) {
+	t.Helper()
+	ch := make(chan result, 16)
+	srv := httptest.NewTLSServer(authHandler(s, ch))
+	t.Cleanup(srv.Close)
+	return srv, ch
+}
+
+// authHandler is the handler of authServer and authTLSServer.
+func authHandler(s *Store, ch chan<- result) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		res := result{req: r}
 		res.p, res.err = s.Authenticate(r)
 		if res.err == nil {
 			res.body, res.bodyErr = io.ReadAll(VerifyBody(r, res.p))
 		}
 		ch <- res
+		failed := res.err
+		if failed == nil {
+			failed = res.bodyErr
+		}
 		switch {
-		case res.err != nil:
-			code, status := S3ErrorCode(res.err)
+		case failed != nil:
+			code, status := S3ErrorCode(failed)
 			w.Header().Set("Content-Type", "application/xml")
 			w.WriteHeader(status)
 			io.WriteString(w, "<Error><Code>"+code+"</Code></Error>")
@@ -111,9 +131,7 @@ func authServer(t testing.TB, s *Store) (*httptest.Server, <-chan result) {
 		case r.Method == http.MethodGet:
 			io.WriteString(w, "object body")
 		}
-	}))
-	t.Cleanup(srv.Close)
-	return srv, ch
+	})
 }
 
 // do sends req (to srv) and returns what the handler saw.

@@ -142,8 +142,14 @@ func (s *Store) authHeader(r *http.Request, params string) (Principal, error) {
 	if err := v.verify(r, cred, queries, "X-Amz-Date", "X-Amz-Content-Sha256"); err != nil {
 		return Principal{}, err
 	}
-	return Principal{AccessKeyID: cred.ID, Scopes: cred.Scopes, Method: MethodSigV4,
-		Region: v.region, PayloadHash: v.payloadHash}, nil
+	p := Principal{AccessKeyID: cred.ID, Scopes: cred.Scopes, Method: MethodSigV4,
+		Region: v.region, PayloadHash: v.payloadHash}
+	if v.payloadHash == streamingSigned || v.payloadHash == streamingSignedTrailer {
+		// Each chunk signature chains on this request's signature.
+		p.stream = &streamKey{key: signingKey(cred.secret, v.scopeDate, v.region, sigV4Service),
+			amzDate: v.amzDate, scope: v.scope(), seed: v.signature}
+	}
+	return p, nil
 }
 
 // authPresigned verifies a presigned URL: SigV4 in the query string.
@@ -257,6 +263,11 @@ func (v *sigV4) parseCommon(credential, signedHeaders, signature string) error {
 	return nil
 }
 
+// scope returns the credential scope: DATE/REGION/s3/aws4_request.
+func (v *sigV4) scope() string {
+	return v.scopeDate + "/" + v.region + "/" + sigV4Service + "/" + sigV4Terminal
+}
+
 // checkScopeDate requires the credential scope's date to be the day of the
 // request time, as SigV4 does.
 func (v *sigV4) checkScopeDate() error {
@@ -305,7 +316,7 @@ func (v *sigV4) verify(r *http.Request, cred Credential, queries []string, exemp
 		hdrs.WriteString(canonicalHeaderValue(r, h))
 		hdrs.WriteByte('\n')
 	}
-	scope := v.scopeDate + "/" + v.region + "/" + sigV4Service + "/" + sigV4Terminal
+	scope := v.scope()
 	key := signingKey(cred.secret, v.scopeDate, v.region, sigV4Service)
 
 	for _, uri := range canonicalURIs(r) {
@@ -560,10 +571,7 @@ func validPayloadHash(h string) bool {
 		return true
 	}
 	switch h {
-	case unsignedPayload,
-		"STREAMING-UNSIGNED-PAYLOAD-TRAILER",
-		"STREAMING-AWS4-HMAC-SHA256-PAYLOAD",
-		"STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER":
+	case unsignedPayload, streamingUnsignedTrailer, streamingSigned, streamingSignedTrailer:
 		return true
 	}
 	return false

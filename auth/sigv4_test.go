@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -96,17 +97,39 @@ func TestSigV4(t *testing.T) {
 		}
 	})
 	t.Run("PUTStreaming", func(t *testing.T) {
-		// The seed signature of an aws-chunked upload verifies; the body
-		// is refused by VerifyBody rather than passed on with its framing.
-		req := put(t, "/bucket/k", []byte("5;chunk-signature=...\r\nhello\r\n"))
-		req.Header.Set("Content-Encoding", "aws-chunked")
-		req.Header.Set("X-Amz-Decoded-Content-Length", "5")
-		sdkSign(t, req, testID, testSecret, "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", testNow)
-		res := do(t, req, ch)
-		wantErr(t, res.err, nil)
-		wantErr(t, res.bodyErr, ErrStreamingPayload)
-		if !res.p.Streaming() {
-			t.Errorf("principal %+v", res.p)
+		// An aws-chunked upload over HTTP: the seed signature verifies,
+		// and VerifyBody decodes the body, checking each chunk's
+		// signature; a bad chunk signature fails the body.
+		payload := []byte("hello, chunked world")
+		for _, tamper := range []bool{false, true} {
+			req := put(t, "/bucket/k", nil)
+			req.Header.Set("Content-Encoding", "aws-chunked")
+			req.Header.Set("X-Amz-Decoded-Content-Length", strconv.Itoa(len(payload)))
+			sdkSign(t, req, testID, testSecret, streamingSigned, testNow)
+			_, sig, _ := strings.Cut(req.Header.Get("Authorization"), "Signature=")
+			seed, _ := hex.DecodeString(sig)
+			c := streamSigner{secret: testSecret, region: "us-east-1", at: testNow, seed: seed}.encode(t, streamingSigned, payload, []int{8}, "", "")
+			if tamper {
+				c.frames[1].data[0] ^= 1
+			}
+			body := c.bytes()
+			req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
+			res := do(t, req, ch)
+			wantErr(t, res.err, nil)
+			if !res.p.Streaming() {
+				t.Errorf("principal %+v", res.p)
+			}
+			if tamper {
+				wantErr(t, res.bodyErr, ErrChunkSignature)
+				if string(res.body) != "hello, c" {
+					t.Errorf("handed out %q", res.body)
+				}
+				continue
+			}
+			wantErr(t, res.bodyErr, nil)
+			if !bytes.Equal(res.body, payload) {
+				t.Errorf("body %q", res.body)
+			}
 		}
 	})
 	t.Run("PUTEmptyBody", func(t *testing.T) {

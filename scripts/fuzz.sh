@@ -13,6 +13,7 @@ targets=(
 	"./api FuzzPublicRequest"
 	"./auth FuzzParseCredentials"
 	"./auth FuzzAuthorizationHeader"
+	"./auth FuzzChunkedBody"
 	"./cluster FuzzDecodeEntries"
 	"./cluster FuzzDecodeMessages"
 	"./cluster FuzzDecodeGossipMeta"
