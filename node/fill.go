@@ -559,9 +559,11 @@ func (f *fill) hashPrefix(ctx context.Context) error {
 
 // describe settles the entry a body fetched from the remote belongs to.
 func (f *fill) describe(info storage.ObjectInfo) error {
-	if f.known != nil && f.known.Keyed() && info.ETag != f.known.ETag {
-		// The origin's object is no longer the one the journal knows:
-		// its description replaces the journal's.
+	if f.known != nil && f.known.Keyed() && (info.ETag != f.known.ETag || f.known.Sum == (storage.Sum{})) {
+		// The origin's object is no longer the one the journal knows, or
+		// the journal knows it without its checksum (a multipart upload
+		// no node has read yet): the origin's description, with the
+		// checksum of what arrives, replaces the journal's.
 		f.known = nil
 	}
 	if f.known != nil {

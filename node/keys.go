@@ -192,6 +192,9 @@ func (n *Node) describeOrigin(bucket, key string, info storage.ObjectInfo, prev 
 		// stands in for it.
 		e.Version.Time = n.clock.Now()
 	}
+	if prev != nil && !prev.Deleted && prev.Level == journal.LevelFull {
+		e.Level = prev.Level // the key's level is the cluster's to keep
+	}
 	if prev != nil && prev.Version.Compare(e.Version) >= 0 {
 		// The origin changed since prev was recorded, yet its time does
 		// not say so (a write within the same second, or clocks apart).

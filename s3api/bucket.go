@@ -5,7 +5,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -30,6 +29,10 @@ type owner struct {
 	DisplayName string
 }
 
+// objstoreOwner stands as the owner of every bucket, object and upload:
+// the origin's owners are not known here.
+var objstoreOwner = owner{ID: "objstore", DisplayName: "objstore"}
+
 type bucketEntry struct {
 	Name         string
 	CreationDate string
@@ -45,7 +48,7 @@ func (s *server) listBuckets(req *request) {
 			return
 		}
 	}
-	out := listAllMyBuckets{Xmlns: xmlns, Owner: owner{ID: "objstore", DisplayName: "objstore"}}
+	out := listAllMyBuckets{Xmlns: xmlns, Owner: objstoreOwner}
 	epoch := time.Unix(0, 0).UTC().Format(timeFormat) // the origin's creation date is not known here
 	for _, b := range names {
 		out.Buckets = append(out.Buckets, bucketEntry{Name: b, CreationDate: epoch})
@@ -212,7 +215,7 @@ func (s *server) listObjects(req *request) {
 		o := listObject{Key: encode(k.Key), LastModified: k.LastModified.UTC().Format(timeFormat), ETag: k.ETag,
 			Size: k.Size, StorageClass: "STANDARD"}
 		if !v2 || q.Get("fetch-owner") == "true" {
-			o.Owner = &owner{ID: "objstore", DisplayName: "objstore"}
+			o.Owner = &objstoreOwner
 		}
 		out.Contents = append(out.Contents, o)
 	}
@@ -270,18 +273,9 @@ const (
 // deleteObjects answers DeleteObjects: up to 1,000 keys, each deleted as
 // DeleteObject does, a few at a time; each key's outcome is reported.
 func (s *server) deleteObjects(req *request) {
-	body, err := checkedBody(io.LimitReader(req.r.Body, maxDeleteBody+1), req.r.Header)
+	raw, err := readSmallBody(req, maxDeleteBody)
 	if err != nil {
 		s.fail(req, err)
-		return
-	}
-	raw, err := io.ReadAll(body)
-	switch {
-	case err != nil:
-		s.fail(req, err)
-		return
-	case len(raw) > maxDeleteBody:
-		s.fail(req, fmt.Errorf("%w: the request body is over %d bytes", errMalformedXML, maxDeleteBody))
 		return
 	}
 	var in deleteRequest

@@ -3,32 +3,26 @@ package s3api
 import (
 	"bytes"
 	"crypto/md5"
-	"crypto/sha1"
-	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
 	"hash"
-	"hash/crc32"
-	"hash/crc64"
 	"io"
 	"net/http"
+
+	"github.com/objstore/objstore/auth"
 )
 
-// crc64NVME is the table of CRC-64/NVME, the polynomial S3 uses for
-// x-amz-checksum-crc64nvme (in the reversed form hash/crc64 takes).
-var crc64NVME = crc64.MakeTable(0x9a6c9329ac4bc9b5)
+// checksumHeaders are the headers of body checksums S3 clients send: the
+// MD5 of Content-MD5, and auth.NewChecksum's x-amz-checksum-* names.
+var checksumHeaders = []string{"Content-Md5", "X-Amz-Checksum-Crc32", "X-Amz-Checksum-Crc32c", "X-Amz-Checksum-Crc64nvme",
+	"X-Amz-Checksum-Sha1", "X-Amz-Checksum-Sha256", "X-Amz-Checksum-Sha512"}
 
-// checksums are the body checksums S3 clients send in headers, by header.
-var checksums = []struct {
-	header string
-	new    func() hash.Hash
-}{
-	{"Content-Md5", md5.New},
-	{"X-Amz-Checksum-Crc32", func() hash.Hash { return crc32.NewIEEE() }},
-	{"X-Amz-Checksum-Crc32c", func() hash.Hash { return crc32.New(crc32.MakeTable(crc32.Castagnoli)) }},
-	{"X-Amz-Checksum-Crc64nvme", func() hash.Hash { return crc64.New(crc64NVME) }},
-	{"X-Amz-Checksum-Sha1", sha1.New},
-	{"X-Amz-Checksum-Sha256", sha256.New},
+func newChecksum(header string) hash.Hash {
+	if header == "Content-Md5" {
+		return md5.New()
+	}
+	h, _ := auth.NewChecksum(header)
+	return h
 }
 
 // checkedBody returns body, checked against the checksums its request's
@@ -38,17 +32,17 @@ var checksums = []struct {
 // checksum header fails at once (errInvalidDigest).
 func checkedBody(body io.Reader, h http.Header) (io.Reader, error) {
 	var sums []wantSum
-	for _, c := range checksums {
-		v := h.Get(c.header)
+	for _, name := range checksumHeaders {
+		v := h.Get(name)
 		if v == "" {
 			continue
 		}
 		want, err := base64.StdEncoding.DecodeString(v)
-		hh := c.new()
+		hh := newChecksum(name)
 		if err != nil || len(want) != hh.Size() {
-			return nil, fmt.Errorf("%w: %s %q", errInvalidDigest, c.header, v)
+			return nil, fmt.Errorf("%w: %s %q", errInvalidDigest, name, v)
 		}
-		sums = append(sums, wantSum{c.header, hh, want})
+		sums = append(sums, wantSum{name, hh, want})
 	}
 	if len(sums) == 0 {
 		return body, nil

@@ -34,7 +34,20 @@ var (
 // whether the request named an object (NoSuchKey) or only a bucket
 // (NoSuchBucket) when the error is a miss.
 func s3ErrorCode(err error, key bool) (string, int) {
+	if code, status := auth.S3ErrorCode(err); code != "InternalError" {
+		return code, status // authentication, and the body's signatures and checksums
+	}
 	switch {
+	case errors.Is(err, node.ErrNoSuchUpload):
+		return "NoSuchUpload", http.StatusNotFound
+	case errors.Is(err, node.ErrInvalidPartOrder):
+		return "InvalidPartOrder", http.StatusBadRequest
+	case errors.Is(err, node.ErrInvalidPart):
+		return "InvalidPart", http.StatusBadRequest
+	case errors.Is(err, node.ErrEntityTooSmall):
+		return "EntityTooSmall", http.StatusBadRequest
+	case errors.Is(err, node.ErrBadDigest):
+		return "BadDigest", http.StatusBadRequest
 	case errors.Is(err, errAccessDenied), errors.Is(err, node.ErrForbidden):
 		return "AccessDenied", http.StatusForbidden
 	case errors.Is(err, errNotImplemented):
@@ -65,10 +78,6 @@ func s3ErrorCode(err error, key bool) (string, int) {
 		return "InvalidArgument", http.StatusBadRequest
 	case errors.Is(err, api.ErrSlowBody):
 		return "RequestTimeout", http.StatusBadRequest
-	case errors.Is(err, auth.ErrNoCredentials), errors.Is(err, auth.ErrUnknownKey), errors.Is(err, auth.ErrSignature),
-		errors.Is(err, auth.ErrSkewed), errors.Is(err, auth.ErrExpired), errors.Is(err, auth.ErrMalformed),
-		errors.Is(err, auth.ErrBodyHash), errors.Is(err, auth.ErrStreamingPayload):
-		return auth.S3ErrorCode(err)
 	case errors.Is(err, node.ErrTooLarge):
 		return "EntityTooLarge", http.StatusBadRequest
 	case errors.Is(err, node.ErrNotFound), errors.Is(err, node.ErrDeleted):

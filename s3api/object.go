@@ -198,7 +198,7 @@ func userMeta(h http.Header) map[string]string {
 // bodySize is the length of a write's decoded body: the
 // x-amz-decoded-content-length of an aws-chunked body, else the
 // Content-Length, which S3 requires.
-func (s *server) bodySize(req *request) (int64, error) {
+func bodySize(req *request) (int64, error) {
 	if req.p.Streaming() {
 		v := req.r.Header.Get("X-Amz-Decoded-Content-Length")
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -213,6 +213,20 @@ func (s *server) bodySize(req *request) (int64, error) {
 	return req.r.ContentLength, nil
 }
 
+// uploadBody returns the body of an upload (PutObject, UploadPart), which
+// checks the digests its headers give as it is read, and its decoded size.
+func uploadBody(req *request) (io.Reader, int64, error) {
+	size, err := bodySize(req)
+	if err != nil {
+		return nil, 0, err
+	}
+	body, err := checkedBody(req.r.Body, req.r.Header)
+	if err != nil {
+		return nil, 0, err
+	}
+	return body, size, nil
+}
+
 // putObject answers PutObject: the body is verified as it streams (its
 // signature's payload hash or chunk signatures, Content-MD5 and any
 // x-amz-checksum-* header) and written through to the origin bucket and
@@ -223,12 +237,7 @@ func (s *server) putObject(req *request) {
 		s.fail(req, err)
 		return
 	}
-	size, err := s.bodySize(req)
-	if err != nil {
-		s.fail(req, err)
-		return
-	}
-	body, err := checkedBody(req.r.Body, req.r.Header)
+	body, size, err := uploadBody(req)
 	if err != nil {
 		s.fail(req, err)
 		return

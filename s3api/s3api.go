@@ -119,6 +119,13 @@ func newRequestID() string {
 
 func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 	start := time.Now()
+	// Go's server sends 100 Continue only when a handler reads a body, so
+	// an empty PUT with Expect: 100-continue would get no interim answer.
+	// S3 sends one, and botocore (the aws CLI) depends on it: without it,
+	// it misreads the next answer on the same connection.
+	if r.ContentLength == 0 && r.ProtoAtLeast(1, 1) && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
+		w.WriteHeader(http.StatusContinue)
+	}
 	rec := &api.StatusRecorder{ResponseWriter: w}
 	req := &request{w: rec, r: r, id: newRequestID()}
 	h := w.Header()

@@ -288,6 +288,77 @@ func TestS3EndpointWithTheSDK(t *testing.T) {
 		}
 	})
 
+	t.Run("multipart upload of 100 MiB over three nodes", func(t *testing.T) {
+		const partSize, parts = 5 << 20, 20
+		mpKey := aws.String("big/100MiB.bin")
+		cr, err := w0.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: mpKey,
+			ContentType: aws.String("application/x-big"), Metadata: map[string]string{"size": "100MiB"}})
+		if err != nil {
+			t.Fatalf("CreateMultipartUpload: %v", err)
+		}
+		// MinIO lists the uploads of one key: the prefix is the whole key.
+		ups, err := w1.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: b, Prefix: mpKey})
+		if err != nil || len(ups.Uploads) != 1 || aws.ToString(ups.Uploads[0].UploadId) != aws.ToString(cr.UploadId) {
+			t.Errorf("ListMultipartUploads: %+v, %v", ups, err)
+		}
+		whole := sha256.New()
+		var done []types.CompletedPart
+		for i := range parts {
+			// Parts stream from a generator, each to another node.
+			data := io.TeeReader(benchData(partSize+int64(i)), whole)
+			up, err := []*s3.Client{w0, w1, w2}[i%3].UploadPart(ctx, &s3.UploadPartInput{Bucket: b, Key: mpKey, UploadId: cr.UploadId,
+				PartNumber: aws.Int32(int32(i + 1)), Body: io.LimitReader(data, partSize), ContentLength: aws.Int64(partSize)}, streamed)
+			if err != nil {
+				t.Fatalf("UploadPart %d: %v", i+1, err)
+			}
+			done = append(done, types.CompletedPart{PartNumber: aws.Int32(int32(i + 1)), ETag: up.ETag})
+		}
+		lp, err := w2.ListParts(ctx, &s3.ListPartsInput{Bucket: b, Key: mpKey, UploadId: cr.UploadId, MaxParts: aws.Int32(7)})
+		if err != nil || len(lp.Parts) != 7 || !aws.ToBool(lp.IsTruncated) || aws.ToInt64(lp.Parts[0].Size) != partSize {
+			t.Errorf("ListParts: %d parts, truncated %v, %v", len(lp.Parts), aws.ToBool(lp.IsTruncated), err)
+		}
+		if _, err := w1.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: mpKey, UploadId: cr.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: []types.CompletedPart{{PartNumber: aws.Int32(1), ETag: aws.String(`"0123"`)}}}}); apiCode(err) != "InvalidPart" {
+			t.Errorf("Complete with a wrong ETag: %v, want InvalidPart", err)
+		}
+		comp, err := w1.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{Bucket: b, Key: mpKey, UploadId: cr.UploadId,
+			MultipartUpload: &types.CompletedMultipartUpload{Parts: done}})
+		if err != nil {
+			t.Fatalf("CompleteMultipartUpload: %v", err)
+		}
+		head, err := direct.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: mpKey})
+		if err != nil || aws.ToInt64(head.ContentLength) != parts*partSize || aws.ToString(head.ETag) != aws.ToString(comp.ETag) {
+			t.Errorf("in the bucket: %+v, %v", head, err)
+		}
+		for i, cl := range []*s3.Client{w2, w0, w2} { // a cold read, a read on another node, then a local one
+			got, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: mpKey})
+			if err != nil {
+				t.Fatalf("read %d: %v", i, err)
+			}
+			h := sha256.New()
+			n, err := io.Copy(h, got.Body)
+			got.Body.Close()
+			if err != nil || n != parts*partSize || !bytes.Equal(h.Sum(nil), whole.Sum(nil)) || aws.ToString(got.ContentType) != "application/x-big" {
+				t.Errorf("read %d: %d bytes, %v, type %s", i, n, err, aws.ToString(got.ContentType))
+			}
+		}
+		// A part copied from a range of another object, then aborted.
+		cr2, err := w2.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("big/copy.bin")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := w0.UploadPartCopy(ctx, &s3.UploadPartCopyInput{Bucket: b, Key: aws.String("big/copy.bin"), UploadId: cr2.UploadId,
+			PartNumber: aws.Int32(1), CopySource: aws.String(c.bucket + "/big/100MiB.bin"), CopySourceRange: aws.String("bytes=0-1048575")}); err != nil {
+			t.Errorf("UploadPartCopy: %v", err)
+		}
+		if _, err := w1.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{Bucket: b, Key: aws.String("big/copy.bin"), UploadId: cr2.UploadId}); err != nil {
+			t.Errorf("AbortMultipartUpload: %v", err)
+		}
+		if _, err := w1.ListParts(ctx, &s3.ListPartsInput{Bucket: b, Key: aws.String("big/copy.bin"), UploadId: cr2.UploadId}); apiCode(err) != "NoSuchUpload" {
+			t.Errorf("ListParts of an aborted upload: %v, want NoSuchUpload", err)
+		}
+	})
+
 	t.Run("buckets", func(t *testing.T) {
 		if _, err := w0.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: b}); err != nil {
 			t.Errorf("HeadBucket: %v", err)
@@ -332,6 +403,38 @@ func TestS3EndpointWithTheSDK(t *testing.T) {
 		if resp.StatusCode != 403 || !strings.Contains(string(msg), "<Code>RequestTimeTooSkewed</Code>") || resp.Header.Get("X-Amz-Request-Id") == "" {
 			t.Errorf("a skewed clock: %d %s", resp.StatusCode, msg)
 		}
+		// aws-chunked bodies: every chunk's signature is checked before
+		// its bytes are stored; a tampered chunk stores nothing.
+		payload := bytes.Repeat([]byte("chunked body "), 20_000) // 260 KB in 64 KiB chunks
+		for _, tamper := range []bool{false, true} {
+			chunkKey := fmt.Sprintf("chunked/tampered-%v.bin", tamper)
+			resp := putChunked(t, c.s3[2]+"/"+c.bucket+"/"+chunkKey, payload, 64<<10, tamper)
+			msg, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			switch {
+			case !tamper && resp.StatusCode != 200:
+				t.Errorf("a signed aws-chunked PUT: %d %s", resp.StatusCode, msg)
+			case tamper && (resp.StatusCode != 403 || !strings.Contains(string(msg), "SignatureDoesNotMatch")):
+				t.Errorf("a tampered aws-chunked PUT: %d %s", resp.StatusCode, msg)
+			}
+			got, err := direct.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String(chunkKey)})
+			if tamper {
+				if err == nil {
+					got.Body.Close()
+					t.Error("the tampered upload left an object in the bucket")
+				}
+				continue
+			}
+			if err != nil {
+				t.Fatalf("the aws-chunked upload is not in the bucket: %v", err)
+			}
+			data, _ := io.ReadAll(got.Body)
+			got.Body.Close()
+			if !bytes.Equal(data, payload) {
+				t.Errorf("the aws-chunked upload stored %d bytes, want %d", len(data), len(payload))
+			}
+		}
+
 		// A presigned GET, read with a plain HTTP client.
 		ps, err := s3.NewPresignClient(c.client(1, s3Reader, s3ReaderSecret)).PresignGetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: aws.String(key)})
 		if err != nil {
@@ -347,4 +450,59 @@ func TestS3EndpointWithTheSDK(t *testing.T) {
 			t.Errorf("presigned GET: %d, %d bytes", resp.StatusCode, len(data))
 		}
 	})
+}
+
+// putChunked PUTs payload to url as a signed aws-chunked body
+// (STREAMING-AWS4-HMAC-SHA256-PAYLOAD) of chunks of chunk bytes, signed
+// with the writer key by the SDK's own signers; with tamper, one byte of
+// the second chunk is changed after signing.
+func putChunked(t *testing.T, url string, payload []byte, chunk int, tamper bool) *http.Response {
+	t.Helper()
+	const streaming = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+	creds := aws.Credentials{AccessKeyID: s3Writer, SecretAccessKey: s3WriterSecret}
+	now := time.Now().UTC()
+	var chunks [][]byte
+	for off := 0; off < len(payload); off += chunk {
+		chunks = append(chunks, payload[off:min(off+chunk, len(payload))])
+	}
+	chunks = append(chunks, nil)
+	length := 0
+	for _, c := range chunks {
+		length += len(fmt.Sprintf("%x;chunk-signature=", len(c))) + 64 + 2 + len(c) + 2
+	}
+	req, err := http.NewRequest("PUT", url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.ContentLength = int64(length)
+	req.Header.Set("Content-Encoding", "aws-chunked")
+	req.Header.Set("X-Amz-Decoded-Content-Length", fmt.Sprint(len(payload)))
+	req.Header.Set("X-Amz-Content-Sha256", streaming)
+	if err := v4.NewSigner().SignHTTP(context.Background(), creds, req, streaming, "s3", "us-east-1", now); err != nil {
+		t.Fatal(err)
+	}
+	_, seed, _ := strings.Cut(req.Header.Get("Authorization"), "Signature=")
+	seedSig, _ := hex.DecodeString(seed)
+	ss := v4.NewStreamSigner(creds, "s3", "us-east-1", seedSig)
+	var body bytes.Buffer
+	for i, c := range chunks {
+		sig, err := ss.GetSignature(context.Background(), nil, c, now)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data := c
+		if tamper && i == 1 {
+			data = bytes.Clone(c)
+			data[0] ^= 1
+		}
+		fmt.Fprintf(&body, "%x;chunk-signature=%x\r\n", len(c), sig)
+		body.Write(data)
+		body.WriteString("\r\n")
+	}
+	req.Body = io.NopCloser(&body)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
