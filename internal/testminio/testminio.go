@@ -36,6 +36,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	s3types "github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"github.com/objstore/objstore/internal/gobin"
 )
 
 // Version is the pinned MinIO module version.
@@ -125,12 +127,12 @@ func Main(m *testing.M) {
 	os.Exit(code)
 }
 
-func installHint() string {
-	dir, err := cacheDir()
-	if err != nil {
-		dir = "<dir>"
-	}
-	return fmt.Sprintf("To install MinIO: CGO_ENABLED=0 GOBIN=%s go install %s@%s\n(or set %s to a MinIO binary)", dir, modulePath, Version, EnvBinary)
+func installHint() string { return minioTool.InstallHint() }
+
+// minioTool is the pinned MinIO server.
+var minioTool = gobin.Tool{
+	Name: "MinIO", Module: modulePath, Version: Version, Binary: "minio",
+	Env: EnvBinary, Check: checkBinary, BuildTime: "several minutes",
 }
 
 func startShared(t testing.TB) (*Server, error) {
@@ -194,32 +196,10 @@ func freeAddr() (string, error) {
 	return addr, l.Close()
 }
 
-// cacheDir is where the harness keeps the MinIO build.
-func cacheDir() (string, error) {
-	c, err := os.UserCacheDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(c, "objstore", "minio-"+Version), nil
-}
-
 // binary returns the path of a working MinIO binary, building it if needed.
 func binary(t testing.TB) (string, error) {
-	if p := os.Getenv(EnvBinary); p != "" {
-		if err := checkBinary(p); err != nil {
-			return "", fmt.Errorf("%w: $%s=%s: %w", errNoBinary, EnvBinary, p, err)
-		}
-		return p, nil
-	}
-	dir, err := cacheDir()
+	bin, err := minioTool.Path(t)
 	if err != nil {
-		return "", fmt.Errorf("%w: %w", errNoBinary, err)
-	}
-	bin := filepath.Join(dir, "minio")
-	if checkBinary(bin) == nil {
-		return bin, nil
-	}
-	if err := install(t, dir, bin); err != nil {
 		return "", fmt.Errorf("%w: %w", errNoBinary, err)
 	}
 	return bin, nil
@@ -236,66 +216,6 @@ func checkBinary(bin string) error {
 		}
 		return fmt.Errorf("%s --version: %w", bin, err)
 	}
-	return nil
-}
-
-// install builds MinIO into dir while holding an exclusive lock on a file
-// there, so that parallel test processes build it once.
-func install(t testing.TB, dir, bin string) error {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	ctx := context.Background()
-	if dl, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
-		if d, ok := dl.Deadline(); ok {
-			var cancel context.CancelFunc
-			ctx, cancel = context.WithDeadline(ctx, d.Add(-30*time.Second))
-			defer cancel()
-		}
-	}
-	lock, err := os.OpenFile(filepath.Join(dir, "install.lock"), os.O_CREATE|os.O_RDWR, 0o644)
-	if err != nil {
-		return err
-	}
-	defer lock.Close() // closing releases the lock
-	for waited := 0; ; waited++ {
-		err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX|syscall.LOCK_NB)
-		if err == nil {
-			break
-		}
-		if !errors.Is(err, syscall.EWOULDBLOCK) && !errors.Is(err, syscall.EINTR) {
-			return fmt.Errorf("lock %s: %w", lock.Name(), err)
-		}
-		if waited%30 == 0 {
-			t.Logf("testminio: another process is building MinIO into %s; waiting for it", dir)
-		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("waiting for the MinIO build lock: %w", ctx.Err())
-		case <-time.After(time.Second):
-		}
-	}
-	if checkBinary(bin) == nil {
-		return nil // built by the process that held the lock
-	}
-	goTool, err := exec.LookPath("go")
-	if err != nil {
-		return fmt.Errorf("building MinIO needs the go tool: %w", err)
-	}
-	_ = os.Remove(bin) // a broken leftover; go install replaces it anyway
-	t.Logf("testminio: building MinIO %s into %s with go install; this takes several minutes (set $%s to use an existing binary)", Version, dir, EnvBinary)
-	start := time.Now()
-	cmd := exec.CommandContext(ctx, goTool, "install", modulePath+"@"+Version)
-	cmd.Dir = dir // outside any module, so only the pinned version counts
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOBIN="+dir)
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("go install %s@%s: %w\n%s", modulePath, Version, err, out)
-	}
-	if err := checkBinary(bin); err != nil {
-		return err
-	}
-	t.Logf("testminio: built MinIO in %v", time.Since(start).Round(time.Second))
 	return nil
 }
 
