@@ -34,6 +34,8 @@ var (
 	ErrEntityTooSmall = storage.ErrEntityTooSmall
 	// ErrBadDigest: a part's bytes do not match its Content-MD5.
 	ErrBadDigest = storage.ErrBadDigest
+	// ErrInvalidPartNumber: the object has no part of that number.
+	ErrInvalidPartNumber = storage.ErrInvalidPartNumber
 )
 
 // Types of multipart uploads, from storage.
@@ -46,6 +48,8 @@ type (
 	UploadsPage = storage.UploadsPage
 	// UploadListOptions selects a page of open uploads.
 	UploadListOptions = storage.UploadListOptions
+	// PartRange is where one part of an object uploaded in parts lies.
+	PartRange = storage.PartRange
 )
 
 // multipartOrigin checks bucket and key and returns the bucket's origin's
@@ -72,7 +76,8 @@ func multipartErr(op string, err error) error {
 	case err == nil:
 		return nil
 	case errors.Is(err, storage.ErrNoSuchUpload), errors.Is(err, storage.ErrInvalidPart),
-		errors.Is(err, storage.ErrEntityTooSmall), errors.Is(err, storage.ErrBadDigest):
+		errors.Is(err, storage.ErrEntityTooSmall), errors.Is(err, storage.ErrBadDigest),
+		errors.Is(err, storage.ErrInvalidPartNumber):
 		return fmt.Errorf("%w: %s: %w", ErrInvalid, op, err)
 	case errors.Is(err, storage.ErrEntityTooLarge):
 		return fmt.Errorf("%w: %s: %w", ErrTooLarge, op, err)
@@ -257,4 +262,27 @@ func (n *Node) ListUploads(ctx context.Context, bucket string, opts UploadListOp
 	}
 	p, err := m.ListMultipartUploads(ctx, opts)
 	return p, multipartErr("list uploads of "+bucket, err)
+}
+
+// KeyPart says where part number part of bucket/key lies in the object as
+// it was uploaded to its origin, and how many parts it has, for reads of
+// one part (S3's partNumber); the bytes themselves are then served from
+// the cache like any range. etag is the ETag of the copy the caller is
+// about to serve. When the origin's object has another, that copy is
+// stale: it is dropped on every node, so that the next read fetches the
+// new object, and ErrConflict is returned for the client to retry. A part
+// the object lacks yields ErrInvalidPartNumber (matching ErrInvalid).
+func (n *Node) KeyPart(ctx context.Context, bucket, key string, part int32, etag string) (PartRange, error) {
+	m, err := n.multipartOrigin(bucket, key)
+	if err != nil {
+		return PartRange{}, err
+	}
+	pr, err := m.PartRange(ctx, key, part, etag)
+	if errors.Is(err, storage.ErrPreconditionFailed) {
+		if _, ierr := n.InvalidateKeys(ctx, KeyInvalidation{Bucket: bucket, Key: key}, true); ierr != nil {
+			n.log.Warn("dropping a copy its origin has replaced", "bucket", bucket, "key", key, "err", ierr)
+		}
+		return PartRange{}, fmt.Errorf("%w: %s/%s changed in its bucket since it was cached; read it again: %w", ErrConflict, bucket, key, err)
+	}
+	return pr, multipartErr("find part of "+bucket+"/"+key, err)
 }

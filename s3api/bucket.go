@@ -40,18 +40,21 @@ type bucketEntry struct {
 
 // listBuckets answers ListBuckets with the buckets this node serves.
 func (s *server) listBuckets(req *request) {
-	var names []string
+	var buckets []BucketInfo
 	if s.cfg.Buckets != nil {
 		var err error
-		if names, err = s.cfg.Buckets(req.r.Context()); err != nil {
+		if buckets, err = s.cfg.Buckets(req.r.Context()); err != nil {
 			s.fail(req, err)
 			return
 		}
 	}
 	out := listAllMyBuckets{Xmlns: xmlns, Owner: objstoreOwner}
-	epoch := time.Unix(0, 0).UTC().Format(timeFormat) // the origin's creation date is not known here
-	for _, b := range names {
-		out.Buckets = append(out.Buckets, bucketEntry{Name: b, CreationDate: epoch})
+	for _, b := range buckets {
+		created := b.Created
+		if created.IsZero() {
+			created = time.Unix(0, 0) // a date is required; the origin did not give one
+		}
+		out.Buckets = append(out.Buckets, bucketEntry{Name: b.Name, CreationDate: created.UTC().Format(timeFormat)})
 	}
 	writeXML(req.w, http.StatusOK, out)
 }

@@ -18,6 +18,7 @@ var (
 	errMethod            = errors.New("method not allowed on this resource")
 	errInternal          = errors.New("internal error")
 	errInvalidArgument   = errors.New("invalid argument")
+	errInvalidRequest    = errors.New("invalid request")
 	errMalformedXML      = errors.New("malformed XML")
 	errBadDigest         = errors.New("the body does not match its checksum")
 	errInvalidDigest     = errors.New("the checksum header is not valid")
@@ -48,6 +49,10 @@ func s3ErrorCode(err error, key bool) (string, int) {
 		return "EntityTooSmall", http.StatusBadRequest
 	case errors.Is(err, node.ErrBadDigest):
 		return "BadDigest", http.StatusBadRequest
+	case errors.Is(err, node.ErrInvalidPartNumber):
+		return "InvalidPartNumber", http.StatusRequestedRangeNotSatisfiable
+	case errors.Is(err, errInvalidRequest):
+		return "InvalidRequest", http.StatusBadRequest
 	case errors.Is(err, errAccessDenied), errors.Is(err, node.ErrForbidden):
 		return "AccessDenied", http.StatusForbidden
 	case errors.Is(err, errNotImplemented):

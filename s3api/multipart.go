@@ -29,6 +29,7 @@ type Multipart interface {
 	AbortUpload(ctx context.Context, bucket, key, uploadID string) error
 	ListParts(ctx context.Context, bucket, key, uploadID string, marker, max int32) (node.PartsPage, error)
 	ListUploads(ctx context.Context, bucket string, opts node.UploadListOptions) (node.UploadsPage, error)
+	KeyPart(ctx context.Context, bucket, key string, part int32, etag string) (node.PartRange, error)
 }
 
 var _ Multipart = (*node.Node)(nil)

@@ -71,16 +71,8 @@ func (s *server) getObject(req *request, withBody bool) {
 		return
 	}
 	if v := q.Get("partNumber"); v != "" {
-		n, err := strconv.Atoi(v)
-		switch {
-		case err != nil || n < 1 || n > 10000:
-			s.fail(req, fmt.Errorf("%w: partNumber %q must be 1 to 10000", errInvalidArgument, v))
-			return
-		case multipartETag(m.ETag):
-			s.fail(req, fmt.Errorf("%w: reading one part of an object uploaded in parts", errNotImplemented))
-			return
-		case n != 1:
-			s.fail(req, fmt.Errorf("%w: the object has 1 part", errInvalidPartNumber))
+		if err := s.partRange(req, m, v); err != nil {
+			s.fail(req, err)
 			return
 		}
 	}
@@ -110,6 +102,41 @@ func (s *server) getObject(req *request, withBody bool) {
 	if withBody {
 		s.cfg.Store.Served(obj.Source, cw.n)
 	}
+}
+
+// partRange turns a read of one part (partNumber) into a read of that
+// part's bytes, as S3 does: the origin locates a part of an object
+// uploaded in parts, and any other object is its own single part.
+func (s *server) partRange(req *request, m node.Meta, v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 10000 {
+		return fmt.Errorf("%w: partNumber %q must be 1 to 10000", errInvalidArgument, v)
+	}
+	if req.r.Header.Get("Range") != "" {
+		return fmt.Errorf("%w: a Range header and partNumber together", errInvalidRequest)
+	}
+	pr := node.PartRange{Length: m.Size, Parts: 1}
+	switch {
+	case multipartETag(m.ETag):
+		mp, ok := s.cfg.Store.(Multipart)
+		if !ok {
+			return fmt.Errorf("%w: reading one part of an object uploaded in parts", errNotImplemented)
+		}
+		if pr, err = mp.KeyPart(req.r.Context(), req.bucket, req.key, int32(n), m.ETag); err != nil {
+			return err
+		}
+		if pr.Offset > m.Size-pr.Length {
+			return fmt.Errorf("%w: part %d (%d bytes at %d) lies outside the cached copy of %d bytes",
+				node.ErrConflict, n, pr.Length, pr.Offset, m.Size)
+		}
+	case n != 1:
+		return fmt.Errorf("%w: the object has 1 part", errInvalidPartNumber)
+	}
+	req.w.Header().Set("x-amz-mp-parts-count", strconv.Itoa(int(pr.Parts)))
+	if pr.Length > 0 {
+		req.r.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", pr.Offset, pr.Offset+pr.Length-1))
+	}
+	return nil
 }
 
 // multipartETag reports whether an ETag is that of an object uploaded in

@@ -46,6 +46,12 @@ type Authenticator interface {
 	Authenticate(r *http.Request) (auth.Principal, error)
 }
 
+// BucketInfo is a bucket ListBuckets names.
+type BucketInfo struct {
+	Name    string
+	Created time.Time // zero when not known
+}
+
 // Config configures the S3 endpoint.
 type Config struct {
 	Store Store
@@ -53,8 +59,8 @@ type Config struct {
 	// credentials would let anyone write the origin buckets).
 	Auth Authenticator
 	// Buckets lists the buckets ListBuckets answers with: those the node
-	// serves.
-	Buckets func(ctx context.Context) ([]string, error)
+	// serves. Without it, ListBuckets names none.
+	Buckets func(ctx context.Context) ([]BucketInfo, error)
 	// PublicRead lists buckets whose objects and listings anyone may read
 	// without credentials.
 	PublicRead []string

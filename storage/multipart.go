@@ -45,6 +45,14 @@ var ErrEntityTooLarge = errors.New("storage: multipart part too large")
 // stored then.
 var ErrBadDigest = errors.New("storage: content digest mismatch")
 
+// ErrInvalidPartNumber is returned, wrapped, by Multipart.PartRange for a
+// part the object does not have (S3's InvalidPartNumber).
+var ErrInvalidPartNumber = errors.New("storage: no such part")
+
+// ErrPreconditionFailed is returned, wrapped, when the object does not
+// have the ETag a call requires of it (S3's PreconditionFailed).
+var ErrPreconditionFailed = errors.New("storage: precondition failed")
+
 // ErrInvalidArgument is returned, wrapped, when an argument other than a key
 // or metadata is malformed or out of range: an upload ID, a part number, a
 // page size, a marker, a size, a copy range, a digest. The backend was not
@@ -122,6 +130,19 @@ type Multipart interface {
 	// start with opts.Prefix, in order of key and, for one key, of
 	// initiation.
 	ListMultipartUploads(ctx context.Context, opts UploadListOptions) (UploadsPage, error)
+	// PartRange says where part number part (1 to MaxParts) of the object
+	// at key lies in it, as uploaded, and how many parts the object has,
+	// for reads of one part (S3's GetObject with partNumber). Unless etag
+	// is empty, the object must have that ETag: another yields
+	// ErrPreconditionFailed. A part the object does not have yields
+	// ErrInvalidPartNumber, a missing object ErrNotFound.
+	PartRange(ctx context.Context, key string, part int32, etag string) (PartRange, error)
+}
+
+// PartRange is where one part of a completed multipart object lies.
+type PartRange struct {
+	Offset, Length int64
+	Parts          int32 // how many parts the object has
 }
 
 // PartOptions are optional checks of an uploaded part.

@@ -166,7 +166,7 @@ func run(c config) error {
 		log.Info("disk quota", "bytes", maxDisk, "files_dir", c.FilesDir)
 	}
 
-	origins, err := openOrigins(ctx, c, remote, log)
+	origins, originStore, err := openOrigins(ctx, c, remote, log)
 	if err != nil {
 		return err
 	}
@@ -253,7 +253,7 @@ func run(c config) error {
 	}
 	log.Info("public API listening", "addr", c.PublicAddr)
 	if c.S3APIAddr != "" {
-		h, err := s3api.New(s3api.Config{Store: n, Auth: sec.clients, Buckets: listOrigins(c), PublicRead: c.s3PublicRead,
+		h, err := s3api.New(s3api.Config{Store: n, Auth: sec.clients, Buckets: listOrigins(c, originStore), PublicRead: c.s3PublicRead,
 			Domain: c.S3APIDomain, Level: journal.Level(c.S3APILevel), Region: c.Region, Limits: limits, Logger: log})
 		if err == nil {
 			s3srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: maxHeaderBytes,
@@ -385,10 +385,11 @@ func openRemote(ctx context.Context, c config, log *slog.Logger) (storage.Remote
 
 // openOrigins returns the node's Config.Origin for --origin-buckets: each
 // bucket on the S3 endpoint and credentials of --bucket, or of the same
-// settings without it. Nil when none is served.
-func openOrigins(ctx context.Context, c config, remote storage.Remote, log *slog.Logger) (func(string) (storage.Origin, error), error) {
+// settings without it; and the store those buckets are in. Nil when none
+// is served.
+func openOrigins(ctx context.Context, c config, remote storage.Remote, log *slog.Logger) (func(string) (storage.Origin, error), *s3remote.Remote, error) {
 	if len(c.originBuckets) == 0 {
-		return nil, nil
+		return nil, nil, nil
 	}
 	base, ok := remote.(*s3remote.Remote)
 	if !ok {
@@ -398,7 +399,7 @@ func openOrigins(ctx context.Context, c config, remote storage.Remote, log *slog
 			Concurrency: c.S3Concurrency, IOTimeout: c.s3Timeout, Logger: log.With("component", "s3"), AnyKey: true,
 		})
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	anyBucket := c.originBuckets[0] == "*"
@@ -408,18 +409,36 @@ func openOrigins(ctx context.Context, c config, remote storage.Remote, log *slog
 			return nil, fmt.Errorf("%w: bucket %s is not among --origin-buckets", node.ErrForbidden, bucket)
 		}
 		return base.WithBucket(bucket), nil
-	}, nil
+	}, base, nil
 }
 
-// listOrigins lists the origin buckets for the S3 endpoint's ListBuckets:
-// those of --origin-buckets, or, for "*", none (which buckets the
-// credentials read is the origin's to say).
-func listOrigins(c config) func(context.Context) ([]string, error) {
-	return func(context.Context) ([]string, error) {
-		if len(c.originBuckets) == 1 && c.originBuckets[0] == "*" {
-			return nil, nil
+// listOrigins lists the origin buckets for the S3 endpoint's ListBuckets,
+// as the origin store names them (with their creation dates): those of
+// --origin-buckets, or, for "*", every bucket the node's credentials own.
+// When the credentials may not list buckets, --origin-buckets are named
+// without dates; for "*" the origin's refusal is the answer.
+func listOrigins(c config, store *s3remote.Remote) func(context.Context) ([]s3api.BucketInfo, error) {
+	anyBucket := len(c.originBuckets) == 1 && c.originBuckets[0] == "*"
+	return func(ctx context.Context) ([]s3api.BucketInfo, error) {
+		owned, err := store.ListBuckets(ctx)
+		if err != nil && (anyBucket || errors.Is(err, storage.ErrUnavailable)) {
+			return nil, err
 		}
-		return c.originBuckets, nil
+		created := make(map[string]time.Time, len(owned))
+		for _, b := range owned {
+			created[b.Name] = b.Created
+		}
+		var out []s3api.BucketInfo
+		if anyBucket {
+			for _, b := range owned {
+				out = append(out, s3api.BucketInfo{Name: b.Name, Created: b.Created})
+			}
+			return out, nil
+		}
+		for _, name := range c.originBuckets {
+			out = append(out, s3api.BucketInfo{Name: name, Created: created[name]})
+		}
+		return out, nil
 	}
 }
 

@@ -53,8 +53,12 @@ func startS3Cluster(t *testing.T, n int, extra ...string) *s3Cluster {
 	os.WriteFile(creds, []byte(fmt.Sprintf("%s %s read,write\n%s %s read\n", s3Writer, s3WriterSecret, s3Reader, s3ReaderSecret)), 0o600)
 	for i := range n {
 		addr := testnode.FreeAddr(t)
-		args := append([]string{"--s3-endpoint", c.srv.Endpoint(), "--origin-buckets", c.bucket, "--credentials-file", creds,
-			"--s3-api-addr", addr, "--gossip-profile", "local", "--sync-interval", "2s"}, extra...)
+		args := []string{"--s3-endpoint", c.srv.Endpoint(), "--credentials-file", creds,
+			"--s3-api-addr", addr, "--gossip-profile", "local", "--sync-interval", "2s"}
+		if !slices.Contains(extra, "--origin-buckets") {
+			args = append(args, "--origin-buckets", c.bucket)
+		}
+		args = append(args, extra...)
 		if i > 0 {
 			args = append(args, "-N", c.nodes[i-1].GossipAddr)
 		}
@@ -342,6 +346,31 @@ func TestS3EndpointWithTheSDK(t *testing.T) {
 				t.Errorf("read %d: %d bytes, %v, type %s", i, n, err, aws.ToString(got.ContentType))
 			}
 		}
+		// One part read by number, as download managers do: its bytes are
+		// the uploaded part's, served from the cache.
+		pg, err := w1.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: mpKey, PartNumber: aws.Int32(3)})
+		if err != nil {
+			t.Fatalf("GetObject part 3: %v", err)
+		}
+		ph := sha256.New()
+		pn, err := io.Copy(ph, pg.Body)
+		pg.Body.Close()
+		want := sha256.New()
+		io.Copy(want, io.LimitReader(benchData(partSize+2), partSize))
+		if err != nil || pn != partSize || !bytes.Equal(ph.Sum(nil), want.Sum(nil)) || aws.ToInt32(pg.PartsCount) != parts ||
+			aws.ToString(pg.ContentRange) != fmt.Sprintf("bytes %d-%d/%d", 2*partSize, 3*partSize-1, parts*partSize) {
+			t.Errorf("GetObject part 3: %d bytes, range %s, %d parts, %v", pn, aws.ToString(pg.ContentRange), aws.ToInt32(pg.PartsCount), err)
+		}
+		if hp, err := w2.HeadObject(ctx, &s3.HeadObjectInput{Bucket: b, Key: mpKey, PartNumber: aws.Int32(parts)}); err != nil ||
+			aws.ToInt64(hp.ContentLength) != partSize || aws.ToInt32(hp.PartsCount) != parts {
+			t.Errorf("HeadObject of the last part: %+v, %v", hp, err)
+		}
+		if _, err := w0.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: mpKey, PartNumber: aws.Int32(parts + 1)}); apiCode(err) != "InvalidPartNumber" {
+			t.Errorf("a part the object lacks: %v, want InvalidPartNumber", err)
+		}
+		if _, err := w0.GetObject(ctx, &s3.GetObjectInput{Bucket: b, Key: mpKey, PartNumber: aws.Int32(1), Range: aws.String("bytes=0-9")}); apiCode(err) != "InvalidRequest" {
+			t.Errorf("a part and a range: %v, want InvalidRequest", err)
+		}
 		// A part copied from a range of another object, then aborted.
 		cr2, err := w2.CreateMultipartUpload(ctx, &s3.CreateMultipartUploadInput{Bucket: b, Key: aws.String("big/copy.bin")})
 		if err != nil {
@@ -370,6 +399,8 @@ func TestS3EndpointWithTheSDK(t *testing.T) {
 		lb, err := w0.ListBuckets(ctx, &s3.ListBucketsInput{})
 		if err != nil || len(lb.Buckets) != 1 || aws.ToString(lb.Buckets[0].Name) != c.bucket {
 			t.Errorf("ListBuckets: %+v, %v", lb, err)
+		} else if created := aws.ToTime(lb.Buckets[0].CreationDate); time.Since(created) > time.Hour {
+			t.Errorf("ListBuckets: %s created %v, want the origin's date (within the hour)", c.bucket, created)
 		}
 		if _, err := w0.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String("not-served"), Key: aws.String("k")}); apiCode(err) != "AccessDenied" {
 			t.Errorf("a bucket not served: %v, want AccessDenied", err)
@@ -505,4 +536,36 @@ func putChunked(t *testing.T, url string, payload []byte, chunk int, tamper bool
 		t.Fatal(err)
 	}
 	return resp
+}
+
+// With --origin-buckets "*", ListBuckets names every bucket the node's
+// credentials own, and any of them is served.
+func TestS3EndpointAnyBucket(t *testing.T) {
+	c := startS3Cluster(t, 1, "--origin-buckets", "*")
+	ctx := context.Background()
+	other := c.srv.NewBucket(t)
+	if _, err := c.srv.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: aws.String(other), Key: aws.String("k"),
+		Body: strings.NewReader("in the other bucket")}); err != nil {
+		t.Fatal(err)
+	}
+	cl := c.client(0, s3Reader, s3ReaderSecret)
+	lb, err := cl.ListBuckets(ctx, &s3.ListBucketsInput{})
+	if err != nil {
+		t.Fatalf("ListBuckets: %v", err)
+	}
+	var names []string
+	for _, b := range lb.Buckets {
+		names = append(names, aws.ToString(b.Name))
+	}
+	if !slices.Contains(names, c.bucket) || !slices.Contains(names, other) {
+		t.Errorf("ListBuckets named %v, want %s and %s among them", names, c.bucket, other)
+	}
+	out, err := cl.GetObject(ctx, &s3.GetObjectInput{Bucket: aws.String(other), Key: aws.String("k")})
+	if err != nil {
+		t.Fatalf("GetObject from %s: %v", other, err)
+	}
+	defer out.Body.Close()
+	if b, err := io.ReadAll(out.Body); err != nil || string(b) != "in the other bucket" {
+		t.Errorf("GetObject from %s: %q, %v", other, b, err)
+	}
 }

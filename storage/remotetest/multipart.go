@@ -236,6 +236,22 @@ func testMultipartRoundTrip(t *testing.T, m MultipartRemote) {
 	if ids, _ := openUploads(t, m, key, 0); slices.Contains(ids, id) {
 		t.Errorf("completed upload %s still listed", id)
 	}
+
+	for i, w := range []storage.PartRange{{Offset: 0, Length: big, Parts: 3}, {Offset: big, Length: big, Parts: 3}, {Offset: 2 * big, Length: last, Parts: 3}} {
+		got, err := m.PartRange(ctx(t), key, int32(i+1), etag)
+		if err != nil || got != w {
+			t.Errorf("PartRange(%d) = %+v, %v, want %+v", i+1, got, err, w)
+		}
+	}
+	if _, err := m.PartRange(ctx(t), key, 4, ""); !errors.Is(err, storage.ErrInvalidPartNumber) {
+		t.Errorf("PartRange of a part the object lacks = %v, want ErrInvalidPartNumber", err)
+	}
+	if _, err := m.PartRange(ctx(t), key, 1, `"0123456789abcdef0123456789abcdef-3"`); !errors.Is(err, storage.ErrPreconditionFailed) {
+		t.Errorf("PartRange with another ETag = %v, want ErrPreconditionFailed", err)
+	}
+	if _, err := m.PartRange(ctx(t), Key(t, "missing"), 1, ""); !errors.Is(err, storage.ErrNotFound) {
+		t.Errorf("PartRange of a missing object = %v, want ErrNotFound", err)
+	}
 }
 
 // A part uploaded again replaces the earlier one, whose ETag no longer

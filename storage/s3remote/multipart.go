@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"net/http"
 	"net/url"
 	"strconv"
 	"strings"
@@ -315,6 +316,41 @@ func (r *Remote) UploadPartCopy(ctx context.Context, key, uploadID string, part 
 		return bad(errors.New("the answer carries no ETag"))
 	}
 	return aws.ToString(out.CopyPartResult.ETag), aws.ToTime(out.CopyPartResult.LastModified), nil
+}
+
+// PartRange finds a part with a HEAD of that part number, as described by
+// storage.Multipart: S3 answers with the part's length and Content-Range.
+// A HEAD answer has no body, so errors are told apart by status.
+func (r *Remote) PartRange(ctx context.Context, key string, part int32, etag string) (storage.PartRange, error) {
+	const op = "part range"
+	if err := r.checkKey(key); err != nil {
+		return storage.PartRange{}, err
+	}
+	if err := storage.CheckPartNumber(part); err != nil {
+		return storage.PartRange{}, fmt.Errorf("s3 %s %s: %w", op, key, err)
+	}
+	in := &s3.HeadObjectInput{Bucket: aws.String(r.bucket), Key: aws.String(r.prefix + key), PartNumber: aws.Int32(part)}
+	if etag != "" {
+		in.IfMatch = aws.String(etag)
+	}
+	out, err := r.client.HeadObject(ctx, in)
+	if err != nil {
+		switch httpStatus(err) {
+		case http.StatusRequestedRangeNotSatisfiable:
+			return storage.PartRange{}, fmt.Errorf("s3 %s %s part %d: %w: %w", op, key, part, storage.ErrInvalidPartNumber, err)
+		case http.StatusPreconditionFailed:
+			return storage.PartRange{}, fmt.Errorf("s3 %s %s: %w: %w", op, key, storage.ErrPreconditionFailed, err)
+		}
+		return storage.PartRange{}, wrap(op, key, err, true)
+	}
+	first, _, total, ok := parseContentRange(aws.ToString(out.ContentRange))
+	length := aws.ToInt64(out.ContentLength)
+	parts := aws.ToInt32(out.PartsCount)
+	if !ok || length < 0 || first > total-length || parts < part {
+		return storage.PartRange{}, fmt.Errorf("s3 %s %s part %d: the answer (Content-Range %q, length %d, %d parts) does not place the part",
+			op, key, part, aws.ToString(out.ContentRange), length, parts)
+	}
+	return storage.PartRange{Offset: first, Length: length, Parts: parts}, nil
 }
 
 // copySource returns the x-amz-copy-source naming key in bucket. S3 wants

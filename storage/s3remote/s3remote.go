@@ -238,6 +238,30 @@ func (r *Remote) WithBucket(bucket string) *Remote {
 	return &o
 }
 
+// Bucket is a bucket the credentials own, as ListBuckets names it.
+type Bucket struct {
+	Name    string
+	Created time.Time // zero when the store does not say
+}
+
+// ListBuckets lists the buckets the Remote's credentials own, in the
+// store's order (by name on S3 and MinIO). It pages through the listing;
+// the number of buckets an account holds is bounded by the store.
+func (r *Remote) ListBuckets(ctx context.Context) ([]Bucket, error) {
+	var out []Bucket
+	p := s3.NewListBucketsPaginator(r.client, &s3.ListBucketsInput{})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, wrap("list buckets", "", err, false)
+		}
+		for _, b := range page.Buckets {
+			out = append(out, Bucket{Name: aws.ToString(b.Name), Created: aws.ToTime(b.CreationDate)})
+		}
+	}
+	return out, nil
+}
+
 // String returns "s3://bucket/prefix", followed by " (endpoint)" when an
 // endpoint is set.
 func (r *Remote) String() string {
@@ -514,10 +538,10 @@ func (r *Remote) Get(ctx context.Context, key string, offset, length int64) (io.
 	var body io.ReadCloser = classifiedBody{out.Body}
 	switch {
 	case ranged && out.ContentRange != nil:
-		total, err := parseContentRangeTotal(*out.ContentRange)
-		if err != nil {
+		_, _, total, ok := parseContentRange(*out.ContentRange)
+		if !ok {
 			_ = out.Body.Close() // the response is unusable
-			return nil, storage.ObjectInfo{}, fmt.Errorf("s3 get %s: %w", key, err)
+			return nil, storage.ObjectInfo{}, fmt.Errorf("s3 get %s: bad Content-Range %q", key, *out.ContentRange)
 		}
 		info.Size = total
 	case ranged:
@@ -540,18 +564,22 @@ type readCloser struct {
 	io.Closer
 }
 
-// parseContentRangeTotal returns the complete length from a Content-Range
-// header such as "bytes 0-9/1000".
-func parseContentRangeTotal(s string) (int64, error) {
-	_, total, ok := strings.Cut(s, "/")
-	if !ok || total == "*" {
-		return 0, fmt.Errorf("content-range %q has no total length", s)
+// parseContentRange parses a Content-Range header of a satisfied range,
+// "bytes first-last/total", and reports whether it is well formed.
+func parseContentRange(s string) (first, last, total int64, ok bool) {
+	spec, ok := strings.CutPrefix(s, "bytes ")
+	rng, tot, ok2 := strings.Cut(spec, "/")
+	a, b, ok3 := strings.Cut(rng, "-")
+	if !ok || !ok2 || !ok3 {
+		return 0, 0, 0, false
 	}
-	n, err := strconv.ParseInt(total, 10, 64)
-	if err != nil || n < 0 {
-		return 0, fmt.Errorf("bad content-range %q", s)
+	first, err1 := strconv.ParseInt(a, 10, 64)
+	last, err2 := strconv.ParseInt(b, 10, 64)
+	total, err3 := strconv.ParseInt(tot, 10, 64)
+	if err1 != nil || err2 != nil || err3 != nil || first < 0 || last < first || total <= last {
+		return 0, 0, 0, false
 	}
-	return n, nil
+	return first, last, total, true
 }
 
 // Stat describes key's object with a HEAD request. Because HEAD responses
