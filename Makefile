@@ -5,11 +5,13 @@
 #                suite against a directory and a real MinIO server, API tests
 #                against real node processes, cluster tests on real
 #                processes (a partition among them, on network namespaces),
-#                then a few seconds of fuzzing of every decoder and parser
-#                that sees network or disk input (scripts/fuzz.sh).
-#                MinIO (pinned) is built with `go install` on first use and
-#                cached; scripts/test-deps.sh installs iproute2, nftables and
-#                iptables from Debian's packages when they are missing.
+#                the S3 endpoint driven by real S3 clients, then a few
+#                seconds of fuzzing of every decoder and parser that sees
+#                network or disk input (scripts/fuzz.sh).
+#                MinIO and mc (pinned) are built with `go install` on first
+#                use and cached; scripts/test-deps.sh installs iproute2,
+#                nftables, iptables, curl, awscli, s3cmd and rclone from
+#                Debian's packages when they are missing.
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GO      ?= go
