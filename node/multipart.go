@@ -154,7 +154,7 @@ func (n *Node) UploadPartCopy(ctx context.Context, bucket, key, uploadID string,
 	if length < 0 {
 		offset, length = 0, src.Size
 	}
-	if offset < 0 || offset+length > src.Size {
+	if offset < 0 || length < 0 || offset > src.Size || length > src.Size-offset {
 		return "", fmt.Errorf("%w: bytes %d+%d of a %d-byte source", ErrInvalid, offset, length, src.Size)
 	}
 	if _, err := src.Content.Seek(offset, io.SeekStart); err != nil {

@@ -5,6 +5,7 @@ import (
 	"encoding/xml"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -116,7 +117,7 @@ func copyRange(v string) (offset, length int64, err error) {
 	a, b, ok2 := strings.Cut(spec, "-")
 	first, err1 := strconv.ParseInt(a, 10, 64)
 	last, err2 := strconv.ParseInt(b, 10, 64)
-	if !ok || !ok2 || err1 != nil || err2 != nil || first < 0 || last < first {
+	if !ok || !ok2 || err1 != nil || err2 != nil || first < 0 || last < first || last-first == math.MaxInt64 {
 		return 0, 0, fmt.Errorf("%w: x-amz-copy-source-range %q must be bytes=first-last", errInvalidArgument, v)
 	}
 	return first, last - first + 1, nil

@@ -301,12 +301,15 @@ type copyResult struct {
 
 // copySource parses x-amz-copy-source: "[/]bucket/key", URL-encoded.
 func copySource(v string) (bucket, key string, err error) {
-	v, err = url.PathUnescape(v)
+	// The key is URL-encoded, so a '?' as sent starts the version: split
+	// before decoding, or a key holding "%3F" would be cut.
+	raw, query, _ := strings.Cut(v, "?")
+	if query != "" {
+		return "", "", fmt.Errorf("%w: copying a version (x-amz-copy-source %q)", errNotImplemented, v)
+	}
+	v, err = url.PathUnescape(raw)
 	if err != nil {
 		return "", "", fmt.Errorf("%w: x-amz-copy-source: %v", errInvalidArgument, err)
-	}
-	if strings.Contains(v, "?versionId=") {
-		return "", "", fmt.Errorf("%w: copying a version", errNotImplemented)
 	}
 	bucket, key, ok := strings.Cut(strings.TrimPrefix(v, "/"), "/")
 	if !ok || bucket == "" || key == "" {
