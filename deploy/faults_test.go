@@ -1,12 +1,15 @@
-// Package deploy_test runs fault tests against the compose cluster in this
-// directory: three objstore nodes, MinIO and Caddy on a real Docker engine.
-// They build every image locally (make local-images), so they need no
-// registry. Without a Docker engine they skip, unless CI is set.
+// Package deploy_test runs tests against the compose cluster in this
+// directory: three objstore nodes, MinIO and Caddy on a real Docker engine,
+// one cluster for all the tests of the package. They build every image
+// locally (make local-images), so they need no registry. Without a Docker
+// engine they skip, unless CI is set.
 package deploy_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -30,17 +33,23 @@ type cluster struct {
 	project string
 	env     []string
 	compose []string
-	lb      string
+	lb      string // the load balancer's public API (LB_ADDR)
+	lbS3    string // the load balancer's S3 endpoint (LB_S3_ADDR)
 	net     string // CLUSTER_NET prefix
+	secret  string // of the access key "app" (read,write) in deploy/credentials
 }
 
+// run runs a command and returns its standard output; its error has the
+// standard error too.
 func run(ctx context.Context, dir string, env []string, name string, args ...string) (string, error) {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(), env...)
-	out, err := cmd.CombinedOutput()
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
 	if err != nil {
-		return string(out), fmt.Errorf("%s %s: %w\n%s", name, strings.Join(args, " "), err, out)
+		return string(out), fmt.Errorf("%s %s: %w\n%s%s", name, strings.Join(args, " "), err, out, stderr.Bytes())
 	}
 	return string(out), nil
 }
@@ -78,60 +87,122 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
-// up builds the images and starts the compose cluster, and tears it down
-// when the test ends.
+// shared is the compose cluster of the package's tests: started by the
+// first test that needs it, torn down by TestMain after the last.
+var shared struct {
+	once sync.Once
+	c    *cluster // set once compose may have started something
+	skip string   // why there can be no cluster here (no Docker engine)
+	err  error
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if c := shared.c; c != nil {
+		if _, err := c.do(3*time.Minute, "down", "-v", "--remove-orphans", "-t", "5"); err != nil {
+			fmt.Fprintf(os.Stderr, "compose down: %v\n", err)
+		}
+	}
+	os.Exit(code)
+}
+
+// up returns the compose cluster, whole, with its helpers failing t; the
+// first call builds the images and starts it. Without a Docker engine t
+// skips, or fails when CI is set; with -short it skips.
 func up(t *testing.T) *cluster {
 	t.Helper()
-	need := func(format string, args ...any) {
+	if testing.Short() {
+		t.Skip("builds images and runs a compose cluster")
+	}
+	shared.once.Do(func() {
+		shared.err = errors.New("the compose cluster did not start") // kept if start stops t
+		shared.skip, shared.err = start(t)
+	})
+	if shared.skip != "" {
 		if os.Getenv("CI") != "" {
-			t.Fatalf(format, args...)
+			t.Fatal(shared.skip)
 		}
-		t.Skipf(format, args...)
+		t.Skip(shared.skip)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if _, err := run(ctx, ".", nil, "docker", "info"); err != nil {
-		need("no Docker engine: %v", err)
+	if shared.err != nil {
+		t.Fatal(shared.err)
 	}
-	dir, _ := filepath.Abs(".")
-	c := &cluster{t: t, dir: dir, project: fmt.Sprintf("objstorefaults%d", os.Getpid())}
-	if _, err := run(ctx, ".", nil, "docker", "compose", "version"); err == nil {
-		c.compose = []string{"docker", "compose"}
-	} else if _, err := exec.LookPath("docker-compose"); err == nil {
-		c.compose = []string{"docker-compose"}
-	} else {
-		need("neither docker compose nor docker-compose is installed")
-	}
-	bctx, bcancel := context.WithTimeout(context.Background(), 20*time.Minute)
-	defer bcancel()
-	start := time.Now()
-	if _, err := run(bctx, dir, nil, "make", "local-images"); err != nil {
-		t.Fatalf("building images: %v", err)
-	}
-	t.Logf("images built in %v", time.Since(start).Round(time.Second))
-	c.lb = freeAddr(t)
-	c.net = fmt.Sprintf("10.214.%d", 1+rand.IntN(250))
-	c.env = []string{"LB_ADDR=" + c.lb, "CLUSTER_NET=" + c.net, "MINIO_IMAGE=objstore-minio:local",
-		"LB_IMAGE=objstore-caddy:local", "OBJSTORE_IMAGE=objstore:latest"}
+	c := shared.c.with(t)
 	t.Cleanup(func() {
 		if t.Failed() {
 			logs, _ := c.do(time.Minute, "logs", "--tail", "40")
 			t.Logf("compose logs:\n%s", logs)
 		}
-		if _, err := c.do(3*time.Minute, "down", "-v", "--remove-orphans", "-t", "5"); err != nil {
-			t.Logf("compose down: %v", err)
-		}
 	})
-	if _, err := c.do(5*time.Minute, "up", "-d"); err != nil {
-		t.Fatal(err)
-	}
 	c.waitWhole(90 * time.Second)
 	return c
 }
 
+// start builds the images and starts the compose cluster as shared.c.
+func start(t *testing.T) (skip string, err error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := run(ctx, ".", nil, "docker", "info"); err != nil {
+		return fmt.Sprintf("no Docker engine: %v", err), nil
+	}
+	dir, _ := filepath.Abs(".")
+	c := &cluster{dir: dir, project: fmt.Sprintf("objstorefaults%d", os.Getpid())}
+	if _, err := run(ctx, ".", nil, "docker", "compose", "version"); err == nil {
+		c.compose = []string{"docker", "compose"}
+	} else if _, err := exec.LookPath("docker-compose"); err == nil {
+		c.compose = []string{"docker-compose"}
+	} else {
+		return "neither docker compose nor docker-compose is installed", nil
+	}
+	bctx, bcancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	defer bcancel()
+	begin := time.Now()
+	if _, err := run(bctx, dir, nil, "make", "local-images"); err != nil {
+		return "", fmt.Errorf("building images: %w", err)
+	}
+	t.Logf("images built in %v", time.Since(begin).Round(time.Second))
+	if c.secret, err = appSecret(filepath.Join(dir, "credentials")); err != nil {
+		return "", err
+	}
+	c.lb, c.lbS3 = freeAddr(t), freeAddr(t)
+	c.net = fmt.Sprintf("10.214.%d", 1+rand.IntN(250))
+	c.env = []string{"LB_ADDR=" + c.lb, "LB_S3_ADDR=" + c.lbS3, "CLUSTER_NET=" + c.net, "MINIO_IMAGE=objstore-minio:local",
+		"LB_IMAGE=objstore-caddy:local", "MC_IMAGE=objstore-mc:local", "OBJSTORE_IMAGE=objstore:latest"}
+	shared.c = c
+	_, err = c.do(5*time.Minute, "up", "-d")
+	return "", err
+}
+
+// appSecret returns the secret of the access key "app" in the credentials
+// file that make wrote.
+func appSecret(path string) (string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	for line := range strings.SplitSeq(string(data), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "app" {
+			return f[1], nil
+		}
+	}
+	return "", fmt.Errorf("%s: no access key app", path)
+}
+
 var client = &http.Client{Timeout: 30 * time.Second}
 
-func (c *cluster) url(path string) string { return "http://" + c.lb + path }
+// call sends a request to the public API through the load balancer, with
+// the access key "app".
+func (c *cluster) call(method, path string, body io.Reader, header map[string]string) (*http.Response, error) {
+	req, err := http.NewRequest(method, "http://"+c.lb+path, body)
+	if err != nil {
+		return nil, err
+	}
+	req.SetBasicAuth("app", c.secret)
+	for k, v := range header {
+		req.Header.Set(k, v)
+	}
+	return client.Do(req)
+}
 
 type member struct {
 	ID    string `json:"id"`
@@ -147,7 +218,7 @@ func (c *cluster) waitWhole(limit time.Duration) time.Duration {
 		seen := map[string]bool{}
 		ok := true
 		for range 6 {
-			resp, err := client.Get(c.url("/api/v1/nodes"))
+			resp, err := c.call("GET", "/api/v1/nodes", nil, nil)
 			if err != nil {
 				ok = false
 				break
@@ -191,10 +262,8 @@ func (c *cluster) with(t *testing.T) *cluster {
 // put stores body under a new ID at level through the load balancer.
 func (c *cluster) put(level int, body string) (string, int, string) {
 	id := ulid.Make().String()
-	req, _ := http.NewRequest("POST", c.url("/api/v1/put"), strings.NewReader(body))
-	req.Header.Set("X-Meta-ID", id)
-	req.Header.Set("X-Meta-ConsistencyLevel", fmt.Sprint(level))
-	resp, err := client.Do(req)
+	resp, err := c.call("POST", "/api/v1/put", strings.NewReader(body),
+		map[string]string{"X-Meta-ID": id, "X-Meta-ConsistencyLevel": fmt.Sprint(level)})
 	if err != nil {
 		return id, 0, err.Error()
 	}
@@ -204,7 +273,7 @@ func (c *cluster) put(level int, body string) (string, int, string) {
 }
 
 func (c *cluster) get(id string) (int, string) {
-	resp, err := client.Get(c.url("/api/v1/get/" + id))
+	resp, err := c.call("GET", "/api/v1/get/"+id, nil, nil)
 	if err != nil {
 		return 0, err.Error()
 	}
@@ -327,25 +396,38 @@ func (l *load) verify(t *testing.T) {
 	t.Logf("%d acknowledged objects read back, %d lost", len(l.acked)-lost, lost)
 }
 
-// journals samples /api/v1/stats through the load balancer until it has
-// heard from every node, and returns each node's live and deleted counts.
-func (c *cluster) journals() map[string][2]int64 {
-	out := map[string][2]int64{}
+// nodeStats is what a node's /api/v1/stats says of its journal and work.
+type nodeStats struct {
+	NodeID  string  `json:"node_id"`
+	Journal journal `json:"journal"`
+	Traffic struct {
+		BytesLocal  int64 `json:"bytes_local"`
+		BytesPeer   int64 `json:"bytes_peer"`
+		BytesRemote int64 `json:"bytes_remote"`
+	} `json:"traffic"`
+}
+
+// journal counts a node's live and deleted objects.
+type journal struct {
+	Objects    int64 `json:"objects"`
+	Tombstones int64 `json:"tombstones"`
+}
+
+// stats samples /api/v1/stats through the load balancer until it has
+// heard from every node, and returns each node's.
+func (c *cluster) stats() map[string]nodeStats {
+	out := map[string]nodeStats{}
 	for range 30 {
-		resp, err := client.Get(c.url("/api/v1/stats"))
+		resp, err := c.call("GET", "/api/v1/stats", nil, nil)
 		if err != nil {
 			continue
 		}
-		var st struct {
-			NodeID  string `json:"node_id"`
-			Journal struct {
-				Objects    int64 `json:"objects"`
-				Tombstones int64 `json:"tombstones"`
-			} `json:"journal"`
-		}
-		json.NewDecoder(resp.Body).Decode(&st)
+		var st nodeStats
+		err = json.NewDecoder(resp.Body).Decode(&st)
 		resp.Body.Close()
-		out[st.NodeID] = [2]int64{st.Journal.Objects, st.Journal.Tombstones}
+		if err == nil && st.NodeID != "" {
+			out[st.NodeID] = st
+		}
 		if len(out) == 3 {
 			break
 		}
@@ -355,9 +437,6 @@ func (c *cluster) journals() map[string][2]int64 {
 
 // TestFaults runs the fault scenarios in order on one compose cluster.
 func TestFaults(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds images and runs a compose cluster")
-	}
 	c := up(t)
 	t.Run("KillNode", func(t *testing.T) {
 		c := c.with(t)
@@ -402,16 +481,12 @@ func TestFaults(t *testing.T) {
 		healed := time.Now()
 		c.waitWhole(2 * time.Minute)
 		for {
-			js := c.journals()
-			var first [2]int64
-			same := len(js) == 3
-			for _, v := range js {
-				if first == ([2]int64{}) {
-					first = v
-				}
-				same = same && v == first
+			js, distinct := map[string]journal{}, map[journal]bool{}
+			for id, st := range c.stats() {
+				js[id] = st.Journal
+				distinct[st.Journal] = true
 			}
-			if same {
+			if len(js) == 3 && len(distinct) == 1 {
 				t.Logf("journals converged %v after healing: %v", time.Since(healed).Round(time.Millisecond), js)
 				break
 			}
