@@ -138,7 +138,7 @@ func TestCrashAtEachWriteStep(t *testing.T) {
 						written[id] = body
 					}
 				}
-				if !n.Exited() {
+				if !n.WaitExit(30 * time.Second) {
 					t.Fatalf("the node did not crash at %s", step)
 				}
 				n.SetEnv(srv.Env()...)

@@ -232,6 +232,18 @@ func (n *Node) Exited() bool {
 	}
 }
 
+// WaitExit reports whether the process ends within d. A crash a test
+// provoked refuses connections a moment before the process is reaped, so
+// a test that saw its requests fail waits here rather than asking Exited.
+func (n *Node) WaitExit(d time.Duration) bool {
+	select {
+	case <-n.exited:
+		return true
+	case <-time.After(d):
+		return false
+	}
+}
+
 // Signal sends sig to the running node, such as SIGHUP to reload its
 // certificates.
 func (n *Node) Signal(sig os.Signal) error { return n.cmd.Process.Signal(sig) }
