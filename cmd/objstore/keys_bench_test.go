@@ -33,15 +33,35 @@ func BenchmarkKeyGet(b *testing.B) {
 	bucket := srv.NewBucket(b)
 	n := testnode.Start(b, testnode.Options{Env: srv.Env(), Args: []string{"--s3-endpoint", srv.Endpoint(),
 		"--origin-buckets", bucket, "--cache-ttl", "1h"}})
-	ctx := context.Background()
-	// One client for every path, so that they differ only in the server.
-	// Compression off: the bodies are random and the bytes counted are
-	// the body's. A 64 KiB read buffer takes large bodies off the socket
-	// in few system calls.
-	tr := &http.Transport{DisableCompression: true, ReadBufferSize: 64 << 10}
-	hc := &http.Client{Transport: tr}
-	b.Cleanup(tr.CloseIdleConnections)
+	hc := benchClient(b)
+	benchKeyGets(b, srv, bucket, hc, readPath{hc: hc, ping: n.URL + "/api/v1/ping",
+		url: func(key string) string { return keyURL(n, bucket, key) }})
+}
 
+// readPath is one way of reading an origin bucket's keys through a node.
+type readPath struct {
+	name string       // prefix of its sub-benchmarks' names: <name>first, <name>repeat
+	hc   *http.Client // adds the credentials the node asks for, if any
+	ping string       // a cheap URL on the same server, answered 200
+	url  func(key string) string
+}
+
+// benchClient returns the one HTTP client of a benchmark's paths, so that
+// they differ only in the server. Compression off: the bodies are random
+// and the bytes counted are the body's. A 64 KiB read buffer takes large
+// bodies off the socket in few system calls.
+func benchClient(b *testing.B) *http.Client {
+	tr := &http.Transport{DisableCompression: true, ReadBufferSize: 64 << 10}
+	b.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr}
+}
+
+// benchKeyGets runs, for each size, path=minio (a presigned GET straight
+// from srv, by hc) and, for each of paths, its first and repeat
+// sub-benchmarks (see BenchmarkKeyGet).
+func benchKeyGets(b *testing.B, srv *testminio.Server, bucket string, hc *http.Client, paths ...readPath) {
+	ctx := context.Background()
+	seq := 0 // of the keys made for first GETs, across paths and sizes
 	for _, size := range []struct {
 		name string
 		n    int64
@@ -71,48 +91,50 @@ func BenchmarkKeyGet(b *testing.B) {
 				reportTTFB(b, ttfb)
 			})
 
-			// Keys the node has never seen: each iteration reads a fresh
-			// server-side copy of the source, so every GET is a true miss
-			// that the node reads through from MinIO.
-			seq := 0
-			b.Run("path=first", func(b *testing.B) {
-				getBody(b, hc, n.URL+"/api/v1/ping", -1, "")
-				b.SetBytes(size.n)
-				var ttfb time.Duration
-				b.ResetTimer()
-				for range b.N {
-					b.StopTimer()
-					seq++
-					key := fmt.Sprintf("first/%s/%d", size.name, seq)
-					if _, err := srv.Client().CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
-						CopySource: aws.String(bucket + "/" + src)}); err != nil {
-						b.Fatalf("copy to %s: %v", key, err)
+			for _, p := range paths {
+				// Keys the node has never seen: each iteration reads a
+				// fresh server-side copy of the source, so every GET is a
+				// true miss that the node reads through from MinIO.
+				b.Run("path="+p.name+"first", func(b *testing.B) {
+					getBody(b, p.hc, p.ping, -1, "")
+					b.SetBytes(size.n)
+					var ttfb time.Duration
+					b.ResetTimer()
+					for range b.N {
+						b.StopTimer()
+						seq++
+						key := fmt.Sprintf("first/%s/%d", size.name, seq)
+						if _, err := srv.Client().CopyObject(ctx, &s3.CopyObjectInput{Bucket: aws.String(bucket), Key: aws.String(key),
+							CopySource: aws.String(bucket + "/" + src)}); err != nil {
+							b.Fatalf("copy to %s: %v", key, err)
+						}
+						b.StartTimer()
+						ttfb += getBody(b, p.hc, p.url(key), size.n, "remote")
+						b.StopTimer()
+						// The node finishes the copy (checksum, fsync,
+						// journal) after the last byte is sent; let it, so
+						// that the next timed GET does not share the
+						// machine with it.
+						waitLocal(b, p.hc, p.url(key))
+						b.StartTimer()
 					}
-					b.StartTimer()
-					ttfb += getBody(b, hc, keyURL(n, bucket, key), size.n, "remote")
 					b.StopTimer()
-					// The node finishes the copy (checksum, fsync, journal)
-					// after the last byte is sent; let it, so that the
-					// next timed GET does not share the machine with it.
-					waitLocal(b, hc, keyURL(n, bucket, key))
-					b.StartTimer()
-				}
-				b.StopTimer()
-				reportTTFB(b, ttfb)
-			})
+					reportTTFB(b, ttfb)
+				})
 
-			b.Run("path=repeat", func(b *testing.B) {
-				url := keyURL(n, bucket, src)
-				getBody(b, hc, url, size.n, "")
-				waitLocal(b, hc, url)
-				b.SetBytes(size.n)
-				var ttfb time.Duration
-				b.ResetTimer()
-				for range b.N {
-					ttfb += getBody(b, hc, url, size.n, "local")
-				}
-				reportTTFB(b, ttfb)
-			})
+				b.Run("path="+p.name+"repeat", func(b *testing.B) {
+					url := p.url(src)
+					getBody(b, p.hc, url, size.n, "")
+					waitLocal(b, p.hc, url)
+					b.SetBytes(size.n)
+					var ttfb time.Duration
+					b.ResetTimer()
+					for range b.N {
+						ttfb += getBody(b, p.hc, url, size.n, "local")
+					}
+					reportTTFB(b, ttfb)
+				})
+			}
 		})
 	}
 }
@@ -136,8 +158,8 @@ func streamed(o *s3.Options) {
 
 // getBody GETs url and reads the body to its end, failing b unless the
 // answer is 200 with want bytes (any number when want is negative) from
-// source (when given: the X-Meta-Source header). It returns the time from
-// sending the request to the body's first byte.
+// source (when given: see servedFrom). It returns the time from sending
+// the request to the body's first byte.
 func getBody(b *testing.B, hc *http.Client, url string, want int64, source string) time.Duration {
 	b.Helper()
 	start := time.Now()
@@ -150,7 +172,7 @@ func getBody(b *testing.B, hc *http.Client, url string, want int64, source strin
 		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<10))
 		b.Fatalf("GET %s: %d %s", url, resp.StatusCode, msg)
 	}
-	if got := resp.Header.Get("X-Meta-Source"); source != "" && got != source {
+	if got := servedFrom(resp.Header); source != "" && got != source {
 		b.Fatalf("GET %s: served from %q, want %q", url, got, source)
 	}
 	body := &firstByte{r: resp.Body}
@@ -192,15 +214,25 @@ func waitLocal(b *testing.B, hc *http.Client, url string) {
 		}
 		io.Copy(io.Discard, resp.Body)
 		resp.Body.Close()
-		if resp.Header.Get("X-Meta-Source") == "local" {
+		if servedFrom(resp.Header) == "local" {
 			return
 		}
 		if time.Now().After(deadline) {
 			b.Fatalf("%s not served locally a minute after its first GET (last answer %d from %q)",
-				url, resp.StatusCode, resp.Header.Get("X-Meta-Source"))
+				url, resp.StatusCode, servedFrom(resp.Header))
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// servedFrom is where a node says it took an answer's body from (local,
+// peer or remote): the REST API's X-Meta-Source header, or the S3
+// endpoint's X-Objstore-Source.
+func servedFrom(h http.Header) string {
+	if src := h.Get("X-Meta-Source"); src != "" {
+		return src
+	}
+	return h.Get("X-Objstore-Source")
 }
 
 // reportTTFB reports the mean time to first byte of b's iterations.
