@@ -12,11 +12,19 @@
 #                use and cached; scripts/test-deps.sh installs iproute2,
 #                nftables, iptables, curl, awscli, s3cmd and rclone from
 #                Debian's packages when they are missing.
+#   make bench   objstore side by side with nginx's proxy_cache and MinIO
+#                direct (and cachenator, given $CACHENATOR_BIN), in a few
+#                minutes: hits under wrk, cold GETs, peer reads, PUTs at
+#                each level, peak memory; it rewrites its section of
+#                docs/benchmarks.md and docs/bench-sidebyside.png. nginx and
+#                wrk come from Debian's packages (scripts/bench-deps.sh).
+#                Never part of make test.
+#   make bench-go  every Go benchmark of the packages (go test -bench).
 
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 GO      ?= go
 
-.PHONY: build test test-deps vet fuzz bench clean
+.PHONY: build test test-deps vet fuzz bench bench-deps bench-go clean
 
 build:
 	CGO_ENABLED=0 $(GO) build -ldflags "-X main.version=$(VERSION)" -o bin/objstore ./cmd/objstore
@@ -24,6 +32,7 @@ build:
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	$(GO) vet -tags sidebyside ./internal/sidebyside
 
 test-deps:
 	@scripts/test-deps.sh
@@ -35,7 +44,13 @@ test: test-deps vet
 	$(GO) test -count=1 -timeout 40m ./...
 	@GO=$(GO) scripts/fuzz.sh
 
-bench:
+bench-deps:
+	@scripts/bench-deps.sh
+
+bench: bench-deps
+	$(GO) test -tags sidebyside -run TestSideBySide -count=1 -timeout 30m -v ./internal/sidebyside
+
+bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
 clean:

@@ -222,6 +222,17 @@ func checkBinary(bin string) error {
 // Endpoint returns the server's base URL, "http://127.0.0.1:port".
 func (s *Server) Endpoint() string { return "http://" + s.addr }
 
+// Pid returns the process ID of the running server, or 0 while it is
+// stopped (for pinning it to a CPU in a benchmark).
+func (s *Server) Pid() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cmd == nil {
+		return 0
+	}
+	return s.cmd.Process.Pid
+}
+
 // Credentials returns a provider of the root credentials.
 func (s *Server) Credentials() aws.CredentialsProvider {
 	return credentials.NewStaticCredentialsProvider(s.AccessKey, s.SecretKey, "")

@@ -1,0 +1,146 @@
+//go:build sidebyside
+
+package sidebyside_test
+
+import (
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/objstore/objstore/internal/testminio"
+	"github.com/objstore/objstore/internal/testnode"
+)
+
+// daemon is a server the harness started: another cache measured beside
+// objstore. It is stopped when the test ends.
+type daemon struct {
+	base string // http://host:port
+	cmd  *exec.Cmd
+}
+
+// nginxConf is nginx's proxy_cache set up as its users set it up in front
+// of S3: one worker (the server core), sendfile, keep-alive to the client
+// and to the origin, every 200 cached for an hour whatever the origin's
+// headers, concurrent misses of one key collapsed into one origin request
+// (proxy_cache_lock), and the cache status in a header.
+const nginxConf = `%[4]s
+worker_processes 1;
+daemon off;
+pid %[1]s/nginx.pid;
+error_log %[1]s/error.log warn;
+events { worker_connections 4096; }
+http {
+	access_log off;
+	sendfile on;
+	tcp_nodelay on;
+	keepalive_requests 1000000;
+	client_body_temp_path %[1]s/client;
+	proxy_temp_path %[1]s/proxy;
+	fastcgi_temp_path %[1]s/fastcgi;
+	uwsgi_temp_path %[1]s/uwsgi;
+	scgi_temp_path %[1]s/scgi;
+	proxy_cache_path %[1]s/cache levels=1:2 keys_zone=s3:16m max_size=16g inactive=1h use_temp_path=off;
+	upstream origin {
+		server %[2]s;
+		keepalive 32;
+	}
+	server {
+		listen %[3]s;
+		location / {
+			proxy_pass http://origin;
+			proxy_http_version 1.1;
+			proxy_set_header Connection "";
+			proxy_set_header Host %[2]s;
+			proxy_cache s3;
+			proxy_cache_valid 200 1h;
+			proxy_cache_lock on;
+			proxy_ignore_headers Cache-Control Expires Set-Cookie;
+			add_header X-Cache-Status $upstream_cache_status;
+		}
+	}
+}
+`
+
+// startNginx starts nginx with proxy_cache in front of the MinIO at
+// endpoint, on a free loopback port.
+func startNginx(t *testing.T, endpoint string) *daemon {
+	dir := t.TempDir()
+	addr := testnode.FreeAddr(t)
+	u, err := url.Parse(endpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Started by root, nginx's worker would run as nobody, who cannot
+	// enter the test's private directory.
+	user := ""
+	if os.Geteuid() == 0 {
+		user = "user root;"
+	}
+	conf := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, u.Host, addr, user)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		bin = "/usr/sbin/nginx"
+	}
+	return startDaemon(t, "nginx", addr, filepath.Join(dir, "error.log"), exec.Command(bin, "-c", conf, "-p", dir, "-e", filepath.Join(dir, "error.log")))
+}
+
+// startCachenator starts the cachenator binary bin in front of srv, alone
+// in its cluster, with room for every object measured in memory.
+func startCachenator(t *testing.T, bin string, srv *testminio.Server) *daemon {
+	addr := testnode.FreeAddr(t)
+	_, port, _ := net.SplitHostPort(addr)
+	log := filepath.Join(t.TempDir(), "cachenator.log")
+	cmd := exec.Command(bin, "-host", "127.0.0.1", "-port", port, "-peers", "http://"+addr,
+		"-s3-endpoint", srv.Endpoint(), "-max-cache-size", strconv.Itoa(8<<10), "-ttl", "60", "-timeout", "60000")
+	cmd.Env = append(os.Environ(), srv.Env()...)
+	return startDaemon(t, "cachenator", addr, log, cmd)
+}
+
+// startDaemon starts cmd, logging to logPath, and waits until addr takes
+// connections.
+func startDaemon(t *testing.T, name, addr, logPath string, cmd *exec.Cmd) *daemon {
+	f, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = f, f
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("start %s: %v", name, err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); f.Close(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			b, _ := os.ReadFile(logPath)
+			t.Logf("log of %s:\n%s", name, b)
+		}
+	})
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+			break
+		}
+		select {
+		case <-done:
+			b, _ := os.ReadFile(logPath)
+			t.Fatalf("%s exited at start:\n%s", name, b)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s does not listen on %s", name, addr)
+		}
+	}
+	return &daemon{base: "http://" + addr, cmd: cmd}
+}
