@@ -178,6 +178,7 @@ func (n *Node) evict(id ulid.ULID) bool {
 	if errors.Is(err, journal.ErrNotFound) || (err == nil && b == nil) {
 		// Not held any more (or its entry is gone): nothing to free.
 		n.policy.Remove(id)
+		n.mem.drop(id)
 		return false
 	}
 	if err != nil || !n.safeElsewhere(e) {

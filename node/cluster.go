@@ -463,6 +463,7 @@ func (n *Node) Merge(ctx context.Context, entries []journal.Entry) (int, error) 
 			n.log.Warn("remove superseded body", "id", d.id, "err", err)
 		}
 		n.policy.Remove(d.id)
+		n.mem.drop(d.id)
 	}
 	for _, id := range want {
 		n.queueRepair(id)

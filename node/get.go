@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"encoding/hex"
 	"errors"
@@ -115,6 +116,10 @@ func (n *Node) openLocal(e journal.Entry, b *journal.Blob) (*Object, error) {
 	if b == nil {
 		return nil, storage.ErrNotFound
 	}
+	if data, ok := n.mem.get(e.ID, b.Sum); ok {
+		n.counters.hitsMemory.Add(1)
+		return n.memObject(e, b, data), nil
+	}
 	f, size, err := n.disk.Open(e.ID, b.Sum)
 	if err == nil && size != b.Size {
 		f.Close()
@@ -144,6 +149,24 @@ func (n *Node) openLocal(e journal.Entry, b *journal.Blob) (*Object, error) {
 	if err != nil {
 		return nil, fmt.Errorf("node: open body %s: %w", e.ID, err)
 	}
+	if n.mem.fits(size) {
+		// Read whole (every segment verified) and kept, so that the next
+		// hits make no file system call.
+		data := make([]byte, size)
+		_, err := io.ReadFull(f, data)
+		f.Close()
+		if errors.Is(err, storage.ErrCorrupt) {
+			n.counters.readDamaged.Add(1)
+			n.log.Error("local body damaged; dropping it", "id", e.ID, "err", err)
+			n.dropBlob(e.ID, b.Sum, e.Level.InRemote())
+			return nil, storage.ErrNotFound
+		}
+		if err != nil {
+			return nil, fmt.Errorf("node: read body %s: %w", e.ID, err)
+		}
+		n.mem.put(e.ID, b.Sum, data)
+		return n.memObject(e, b, data), nil
+	}
 	var content io.ReadSeeker = f
 	if _, raw := f.(*os.File); !raw {
 		// A checked body: the read that finds damage fails (the client's
@@ -157,6 +180,11 @@ func (n *Node) openLocal(e journal.Entry, b *journal.Blob) (*Object, error) {
 		}}
 	}
 	return &Object{Meta: metaOf(e, b), Source: SourceLocal, Content: content, close: f.Close, entry: e}, nil
+}
+
+// memObject is a local object whose body, data, is in memory.
+func (n *Node) memObject(e journal.Entry, b *journal.Blob, data []byte) *Object {
+	return &Object{Meta: metaOf(e, b), Source: SourceLocal, Content: bytes.NewReader(data), close: nopClose, entry: e}
 }
 
 // damageWatch passes reads of a local body through, and calls drop once,
@@ -200,6 +228,7 @@ func (n *Node) dropBlob(id ulid.ULID, sum storage.Sum, refetch bool) {
 	}
 	n.disk.Remove(id, sum)
 	n.policy.Remove(id)
+	n.mem.drop(id)
 	if refetch {
 		n.queueRepair(id)
 	}

@@ -224,6 +224,7 @@ func (n *Node) CompleteUpload(ctx context.Context, bucket, key, uploadID string,
 	if old != nil {
 		n.disk.Remove(id, old.Sum)
 		n.policy.Remove(id)
+		n.mem.drop(id)
 	}
 	if !applied {
 		return Meta{}, fmt.Errorf("%w: a newer version of %s/%s was written meanwhile", ErrConflict, bucket, key)

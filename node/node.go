@@ -84,6 +84,11 @@ type Config struct {
 	// bytes, FetchConcurrency at a time; zero means 8 MiB and 4.
 	FetchPartSize    int64
 	FetchConcurrency int
+	// MemoryCache is the budget in bytes of the bodies of small objects
+	// (up to MaxMemoryBody, and a sixteenth of the budget) kept in memory
+	// once read from disk, so that hits on them make no file system call;
+	// zero means DefaultMemoryCache, negative keeps none.
+	MemoryCache int64
 	// Cluster configures membership; nil runs the node solo. NodeID is
 	// filled in from the node's identity, and Keyring from Auth.
 	Cluster *cluster.Config
@@ -137,8 +142,10 @@ const (
 	DefaultMaxUploads       = 8
 	DefaultFetchPartSize    = 8 << 20
 	DefaultFetchConcurrency = 4
-	nodeIDFile              = "node-id"
-	journalFile             = "journal.db"
+	// DefaultMemoryCache is the default of Config.MemoryCache.
+	DefaultMemoryCache = 16 << 20
+	nodeIDFile         = "node-id"
+	journalFile        = "journal.db"
 	// copyBufferSize is the unit bodies stream in.
 	copyBufferSize = 256 << 10
 	// Limits on what the remote tier's metadata must carry; S3 caps user
@@ -172,6 +179,7 @@ type Node struct {
 	quota    quota
 	jobs     prewarms
 	policy   cache.Policy
+	mem      *memBodies // small bodies read from disk, kept in memory
 
 	// ctx is canceled by Close; every background goroutine and every
 	// fetch runs under it and is counted in wg.
@@ -186,6 +194,7 @@ type Node struct {
 // counters are the node's traffic statistics since start.
 type counters struct {
 	hitsLocal, hitsRemote    atomic.Int64
+	hitsMemory               atomic.Int64
 	hitsPeer                 atomic.Int64
 	misses                   atomic.Int64
 	fetches, fetchErrors     atomic.Int64
@@ -229,6 +238,9 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 	}
 	if cfg.FetchConcurrency <= 0 {
 		cfg.FetchConcurrency = DefaultFetchConcurrency
+	}
+	if cfg.MemoryCache == 0 {
+		cfg.MemoryCache = DefaultMemoryCache
 	}
 	if cfg.SyncInterval <= 0 {
 		cfg.SyncInterval = DefaultSyncInterval
@@ -294,6 +306,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		clocks:  clockState{samples: make(map[string]clockSample)},
 		repairC: make(chan struct{}, 1),
 		uploads: make(chan struct{}, cfg.MaxUploads),
+		mem:     newMemBodies(cfg.MemoryCache),
 	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.fills = newFillEngine(n.ctx, &n.wg, fillDeps{

@@ -98,6 +98,8 @@ type testEnv struct {
 	// the node's FetchPartSize (0: the default).
 	keyring   *seal.Keyring
 	fetchPart int64
+	// memCache is the node's MemoryCache (0: the default).
+	memCache int64
 }
 
 func newEnv(t testing.TB) *testEnv {
@@ -125,6 +127,7 @@ func (env *testEnv) start() {
 		ScrubInterval: -1,
 		Keyring:       env.keyring,
 		FetchPartSize: env.fetchPart,
+		MemoryCache:   env.memCache,
 	})
 	if err != nil {
 		env.t.Fatal(err)
@@ -1144,7 +1147,7 @@ func TestFailingDisk(t *testing.T) {
 	dir := t.TempDir()
 	dr, _ := storage.NewDirRemote(filepath.Join(dir, "remote"))
 	n, err := Open(context.Background(), Config{StateDir: filepath.Join(dir, "state"), FilesDir: filepath.Join(dir, "files"),
-		Remote: dr, ScrubInterval: -1, FaultHook: hook})
+		Remote: dr, ScrubInterval: -1, FaultHook: hook, MemoryCache: -1}) // every read goes to the disk under test
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -73,6 +73,7 @@ func (n *Node) tombstone(ctx context.Context, id ulid.ULID) (journal.Entry, erro
 			n.log.Warn("remove deleted body", "id", id, "err", err)
 		}
 		n.policy.Remove(id)
+		n.mem.drop(id)
 	}
 	n.counters.deletes.Add(1)
 	// No node serves the object after a successful DELETE.
@@ -192,11 +193,23 @@ type Stats struct {
 	// RepairBacklog counts the bodies this node should hold and does not
 	// yet: level-2 pulls and repairs pending, retried with backoff.
 	RepairBacklog int `json:"repair_backlog"`
+	// MemoryCache is what the memory cache of small bodies holds.
+	MemoryCache MemoryCacheStats `json:"memory_cache"`
+}
+
+// MemoryCacheStats describes the memory cache of small bodies.
+type MemoryCacheStats struct {
+	Bodies int   `json:"bodies"`
+	Bytes  int64 `json:"bytes"`
+	Budget int64 `json:"budget"`
 }
 
 // Traffic counts the node's work since it started.
 type Traffic struct {
-	HitsLocal     int64 `json:"hits_local"`
+	HitsLocal int64 `json:"hits_local"`
+	// HitsMemory counts the local hits served from the memory cache of
+	// small bodies (a part of HitsLocal).
+	HitsMemory    int64 `json:"hits_memory"`
 	BytesLocal    int64 `json:"bytes_local"`
 	BytesPeer     int64 `json:"bytes_peer"`
 	BytesRemote   int64 `json:"bytes_remote"`
@@ -241,14 +254,16 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	}
 	c := &n.counters
 	rc := n.remote.Counts()
+	memBodies, memBytes := n.mem.stats()
 	return Stats{
+		MemoryCache:   MemoryCacheStats{Bodies: memBodies, Bytes: memBytes, Budget: n.mem.budget},
 		NodeID:        n.id.String(),
 		Remote:        n.remote.String(),
 		Disk:          u,
 		Journal:       n.journal.Stats(),
 		RepairBacklog: n.RepairBacklog(),
 		Traffic: Traffic{
-			HitsLocal: c.hitsLocal.Load(), HitsPeer: c.hitsPeer.Load(), HitsRemote: c.hitsRemote.Load(), Misses: c.misses.Load(),
+			HitsLocal: c.hitsLocal.Load(), HitsMemory: c.hitsMemory.Load(), HitsPeer: c.hitsPeer.Load(), HitsRemote: c.hitsRemote.Load(), Misses: c.misses.Load(),
 			Fetches: c.fetches.Load(), FetchErrors: c.fetchErrors.Load(),
 			Puts: c.puts.Load(), PutErrors: c.putErrors.Load(), Deletes: c.deletes.Load(),
 			RemoteUploads: rc.Puts, RemoteGets: rc.Gets,

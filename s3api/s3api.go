@@ -148,8 +148,10 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 				s.fail(req, errInternal)
 			}
 		}
-		s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.Status,
-			"request_id", req.id, "elapsed", time.Since(start))
+		if s.log.Enabled(r.Context(), slog.LevelDebug) { // as in the REST API
+			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.Status,
+				"request_id", req.id, "elapsed", time.Since(start))
+		}
 	}()
 	req.bucket, req.key = s.address(r)
 	if err := s.authenticate(req); err != nil {

@@ -50,6 +50,7 @@ type config struct {
 	ShutdownGrace string
 	MaxDisk       string
 	FetchPartSize string
+	MemoryCache   string
 	DrainDelay    string
 	FetchParallel int
 	CacheTTL      string
@@ -92,6 +93,7 @@ type config struct {
 	clusterSecret []byte
 	cacheTTL      time.Duration
 	fetchPartSize int64
+	memoryCache   int64    // -1: none
 	originBuckets []string // nil: none; ["*"]: any the credentials read
 	s3PublicRead  []string
 	revalidate    node.Revalidation
@@ -198,6 +200,11 @@ func (c *config) validate() error {
 	}
 	if c.fetchPartSize, err = parseBytes(c.FetchPartSize); err != nil || c.fetchPartSize < 64<<10 {
 		bad("--fetch-part-size %q: want at least 64KiB", c.FetchPartSize)
+	}
+	if c.memoryCache, err = parseBytes(c.MemoryCache); err != nil || c.memoryCache < 0 {
+		bad("--memory-cache %q: want a size such as 16MiB, or 0 for none", c.MemoryCache)
+	} else if c.memoryCache == 0 {
+		c.memoryCache = -1 // the node's zero is its default
 	}
 	if c.FetchParallel < 1 {
 		bad("--fetch-concurrency must be at least 1")

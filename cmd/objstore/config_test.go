@@ -27,7 +27,7 @@ func validConfig() config {
 	return config{
 		PublicAddr: "0.0.0.0:10999", PrivateAddr: "0.0.0.0:11999", GossipAddr: "0.0.0.0:7946",
 		StateDir: "state/", FilesDir: "files/", RemoteDir: "remote/",
-		ScrubInterval: "24h", ScrubRate: "32MiB", S3PartSize: "8MiB", S3Concurrency: 3, S3Timeout: "30s", MaxUploads: 8, ShutdownGrace: "30s", SyncInterval: "30s", GossipProfile: "lan", FetchPartSize: "8MiB", DrainDelay: "0s", FetchParallel: 4, TombstoneTTL: "168h",
+		ScrubInterval: "24h", ScrubRate: "32MiB", S3PartSize: "8MiB", S3Concurrency: 3, S3Timeout: "30s", MaxUploads: 8, ShutdownGrace: "30s", SyncInterval: "30s", GossipProfile: "lan", FetchPartSize: "8MiB", MemoryCache: "16MiB", DrainDelay: "0s", FetchParallel: 4, TombstoneTTL: "168h",
 		MaxClockOffset: "500ms", InsecureCluster: true, MaxConns: 100, MaxConnsPerClient: 10, MinBodyRate: "16KiB",
 	}
 }

@@ -70,6 +70,7 @@ func main() {
 	app.StringPtr(&c.Revalidate, cli.StringOpt{Name: "revalidate", Value: string(node.RevalidateTTL), EnvVar: "APP_REVALIDATE", Desc: "When a cached key is checked against its bucket (a conditional request): ttl (once older than --cache-ttl), always (every read), never."})
 	app.StringPtr(&c.MissTTL, cli.StringOpt{Name: "miss-ttl", Value: node.DefaultMissTTL.String(), EnvVar: "APP_MISS_TTL", Desc: "How long a key or ID missing in S3 is answered 404 without asking again; 0 asks every time."})
 	app.StringPtr(&c.FetchPartSize, cli.StringOpt{Name: "fetch-part-size", Value: fmt.Sprintf("%dMiB", node.DefaultFetchPartSize>>20), EnvVar: "APP_FETCH_PART_SIZE", Desc: "A cold object larger than this is fetched from the remote in ranged parts of this size."})
+	app.StringPtr(&c.MemoryCache, cli.StringOpt{Name: "memory-cache", Value: fmt.Sprintf("%dMiB", node.DefaultMemoryCache>>20), EnvVar: "APP_MEMORY_CACHE", Desc: fmt.Sprintf("Memory for the bodies of small objects (up to %d KiB each, and a sixteenth of this) once read from disk, so that hits on them make no file system call; 0 keeps none.", node.MaxMemoryBody>>10)})
 	app.IntPtr(&c.FetchParallel, cli.IntOpt{Name: "fetch-concurrency", Value: node.DefaultFetchConcurrency, EnvVar: "APP_FETCH_CONCURRENCY", Desc: "Ranged parts of one cold object fetched at once."})
 	app.StringPtr(&c.CachePolicy, cli.StringOpt{Name: "cache-policy", Value: "", EnvVar: "APP_CACHE_POLICY", Desc: "Eviction order: see docs/cache-policy.md; empty means the default."})
 	app.StringPtr(&c.ScrubInterval, cli.StringOpt{Name: "scrub-interval", Value: node.DefaultScrubInterval.String(), EnvVar: "APP_SCRUB_INTERVAL", Desc: "Pause between scrubs that verify local bodies against their checksums; negative disables the periodic scrub."})
@@ -201,6 +202,7 @@ func run(c config) error {
 		CachePolicy:      c.CachePolicy,
 		FetchPartSize:    c.fetchPartSize,
 		FetchConcurrency: c.FetchParallel,
+		MemoryCache:      c.memoryCache,
 		ScrubInterval:    c.scrubInterval,
 		ScrubRate:        c.scrubRate,
 		SyncInterval:     c.syncInterval,

@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"syscall"
 	"testing"
 	"time"
 
@@ -113,13 +114,16 @@ func startDaemon(t *testing.T, name, addr, logPath string, cmd *exec.Cmd) *daemo
 		t.Fatal(err)
 	}
 	cmd.Stdout, cmd.Stderr = f, f
+	// In a process group of its own, killed whole: nginx's workers
+	// outlive a master killed alone.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", name, err)
 	}
 	done := make(chan struct{})
 	go func() { cmd.Wait(); f.Close(); close(done) }()
 	t.Cleanup(func() {
-		cmd.Process.Kill()
+		syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 		<-done
 		if t.Failed() {
 			b, _ := os.ReadFile(logPath)
