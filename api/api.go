@@ -418,6 +418,11 @@ func (s *server) serveBody(w http.ResponseWriter, r *http.Request, obj *node.Obj
 	cw := &countingWriter{ResponseWriter: w}
 	http.ServeContent(cw, r, name, modified, obj.Content)
 	s.store.Served(obj.Source, cw.n)
+	if obj.Source != node.SourceLocal {
+		// The client has its last bytes now; closing a fetched body then
+		// waits for this node's copy to be committed.
+		http.NewResponseController(w).Flush()
+	}
 }
 
 // smallAnswer is the largest body written without a write deadline: with

@@ -2,10 +2,12 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,6 +49,8 @@ type fillDeps struct {
 	// commit records a body now durable on disk. learned says e came from
 	// the remote's description rather than the journal.
 	commit func(e journal.Entry, b journal.Blob, learned bool) error
+	// keep offers a small body, committed, to the memory cache.
+	keep func(id ulid.ULID, sum storage.Sum, body []byte)
 	// partSize and concurrency shape parted fetches from the remote.
 	partSize    int64
 	concurrency int
@@ -111,8 +115,19 @@ type fill struct {
 	cond    *sync.Cond
 	w       *storage.Writer
 	written int64 // the body's bytes [0, written) are on disk
-	done    bool  // the body is committed under its final path
-	err     error // the fetch failed; readers fail too
+	// verified is set once the whole body is on disk and matches its
+	// size and checksum: readers may then take its last byte, while the
+	// node makes the copy durable and records it (a copy the node then
+	// fails to keep costs nothing, since the body came from a peer or
+	// the remote, which still hold it).
+	verified bool
+	done     bool  // the body is committed under its final path
+	err      error // the fetch failed; readers fail too
+	// A small body (small, set before ready) is taken whole into memory
+	// (mem, set once verified) and served from there, before its copy is
+	// written to disk.
+	small bool
+	mem   []byte
 
 	// A large body from the remote arrives in parts, in parallel; parts
 	// records which are on disk (nil for a single stream), and wanted
@@ -121,6 +136,10 @@ type fill struct {
 	parts    []bool
 	partSize int64
 	wanted   chan int
+	// progress[k] counts the bytes of part k on disk from its start, in
+	// whole segments, so the in-order hash, and readers behind it, follow
+	// a part as it streams rather than wait for its end.
+	progress []int64
 	// first is the open stream of part 0 of a parted fetch, and etag the
 	// ETag its answer reported, which every other part's must repeat.
 	first io.ReadCloser
@@ -244,7 +263,8 @@ func (f *fill) run(ctx context.Context) (err error) {
 	if err == nil && rc != nil {
 		defer rc.Close()
 	}
-	if err == nil {
+	f.small = err == nil && f.parts == nil && f.entry.Size <= MaxMemoryBody
+	if err == nil && !f.small {
 		var release func()
 		if release, err = d.reserve(f.entry.Size); err == nil {
 			defer release()
@@ -265,7 +285,9 @@ func (f *fill) run(ctx context.Context) (err error) {
 		f.mu.Lock()
 		if err != nil {
 			f.err = err
-			f.w.Abort()
+			if f.w != nil {
+				f.w.Abort()
+			}
 		}
 		f.cond.Broadcast()
 		f.mu.Unlock()
@@ -273,6 +295,9 @@ func (f *fill) run(ctx context.Context) (err error) {
 
 	stop := context.AfterFunc(ctx, f.wake)
 	defer stop()
+	if f.small {
+		return f.runSmall(rc)
+	}
 	if f.parts != nil {
 		if err := f.runParts(ctx); err != nil {
 			return err
@@ -295,13 +320,72 @@ func (f *fill) run(ctx context.Context) (err error) {
 			break
 		}
 		if rerr != nil {
-			if f.source == SourcePeer {
-				return fmt.Errorf("%w: reading %s from a peer: %w", ErrUnavailable, f.id, rerr)
-			}
-			return remoteErr("fetch "+f.id.String(), rerr)
+			return f.readErr(rerr)
 		}
 	}
 	return f.finish()
+}
+
+// readErr describes a failure to read the body from its source.
+func (f *fill) readErr(err error) error {
+	if f.source == SourcePeer {
+		return fmt.Errorf("%w: reading %s from a peer: %w", ErrUnavailable, f.id, err)
+	}
+	return remoteErr("fetch "+f.id.String(), err)
+}
+
+// runSmall takes a small body whole into memory, verifies it, hands it to
+// the readers, and only then writes this node's copy: a cold read of a
+// small object waits for the source alone, not for the file system.
+func (f *fill) runSmall(rc io.Reader) error {
+	d := &f.e.deps
+	data := make([]byte, f.entry.Size)
+	if _, err := io.ReadFull(rc, data); err != nil {
+		if err == io.ErrUnexpectedEOF || err == io.EOF {
+			return fmt.Errorf("%w: fetch %s from %s: the body ended early", ErrRemote, f.id, f.source)
+		}
+		return f.readErr(err)
+	}
+	var more [1]byte
+	if n, _ := io.ReadFull(rc, more[:]); n > 0 {
+		return fmt.Errorf("%w: fetch %s from %s: the body is longer than %d bytes", ErrRemote, f.id, f.source, f.entry.Size)
+	}
+	sum := storage.Sum(sha256.Sum256(data))
+	if f.entry.Sum != (storage.Sum{}) && sum != f.entry.Sum {
+		return fmt.Errorf("%w: the remote copy of %s does not match its checksum", ErrRemote, f.id)
+	}
+	f.mu.Lock()
+	f.mem, f.written, f.verified = data, f.entry.Size, true
+	f.cond.Broadcast()
+	f.mu.Unlock()
+	// The readers are ready to run; let them answer before the disk work.
+	runtime.Gosched()
+
+	release, err := d.reserve(f.entry.Size)
+	if err != nil {
+		return err
+	}
+	defer release()
+	w, err := d.disk.Create(f.id, f.entry.Size)
+	if err != nil {
+		return diskErr(err)
+	}
+	f.mu.Lock()
+	f.w = w
+	f.mu.Unlock()
+	if _, err := w.Write(data); err != nil {
+		return diskErr(err)
+	}
+	if err := w.Sync(); err != nil {
+		return diskErr(err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.commit(); err != nil {
+		return err
+	}
+	d.keep(f.id, f.entry.Sum, data)
+	return nil
 }
 
 // finish verifies a body that has fully arrived and commits it.
@@ -314,6 +398,17 @@ func (f *fill) finish() error {
 	sum := f.w.Sum()
 	if f.entry.Sum != (storage.Sum{}) && sum != f.entry.Sum {
 		return fmt.Errorf("%w: the remote copy of %s does not match its checksum", ErrRemote, f.id)
+	}
+	// The readers' last bytes go now, not after the fsyncs and the
+	// journal's commit: what they were sent is whole and verified, and
+	// the copy is made durable (or dropped) below exactly as before.
+	f.mu.Lock()
+	f.verified = true
+	f.cond.Broadcast()
+	f.mu.Unlock()
+	runtime.Gosched() // the readers take their last bytes before the fsync
+	if err := f.w.Sync(); err != nil {
+		return diskErr(err)
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -372,6 +467,7 @@ func (f *fill) openRemote(ctx context.Context) (io.ReadCloser, error) {
 	f.partSize = partSize
 	f.etag = info.ETag
 	f.parts = make([]bool, (info.Size+partSize-1)/partSize)
+	f.progress = make([]int64, len(f.parts))
 	f.wanted = make(chan int, 64)
 	f.first = rc
 	return nil, nil
@@ -491,8 +587,8 @@ func (f *fill) runParts(ctx context.Context) error {
 
 // fetchPart copies part k from rc to its place in the body.
 func (f *fill) fetchPart(ctx context.Context, k int, rc io.Reader) error {
-	off := int64(k) * f.partSize
-	end := min(off+f.partSize, f.entry.Size)
+	start := int64(k) * f.partSize
+	off, end := start, min(start+f.partSize, f.entry.Size)
 	buf := make([]byte, copyBufferSize)
 	for off < end {
 		nr, err := rc.Read(buf[:min(int64(len(buf)), end-off)])
@@ -501,6 +597,18 @@ func (f *fill) fetchPart(ctx context.Context, k int, rc io.Reader) error {
 				return diskErr(werr)
 			}
 			off += int64(nr)
+			// Whole segments are sealed on disk as they fill; the last
+			// one of the part when the part ends.
+			done := off - start
+			if off < end {
+				done -= done % storage.SegmentSize
+			}
+			f.mu.Lock()
+			if done > f.progress[k] {
+				f.progress[k] = done
+				f.cond.Broadcast()
+			}
+			f.mu.Unlock()
 		}
 		if err == io.EOF && off < end {
 			return fmt.Errorf("%w: part %d of %s ended early", ErrRemote, k, f.id)
@@ -519,8 +627,9 @@ func (f *fill) fetchPart(ctx context.Context, k int, rc io.Reader) error {
 	return nil
 }
 
-// hashPrefix feeds the body to the writer's hash in order as parts
-// complete, advancing written, until the whole body is hashed.
+// hashPrefix feeds the body to the writer's hash in order as its parts
+// stream in, a segment at a time, advancing written, until the whole body
+// is hashed.
 func (f *fill) hashPrefix(ctx context.Context) error {
 	file, err := f.w.Follow()
 	if err != nil {
@@ -529,30 +638,33 @@ func (f *fill) hashPrefix(ctx context.Context) error {
 	defer file.Close()
 	buf := make([]byte, copyBufferSize)
 	for k := 0; k < len(f.parts); k++ {
-		f.mu.Lock()
-		for !f.parts[k] && ctx.Err() == nil {
-			f.cond.Wait()
-		}
-		f.mu.Unlock()
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		off := int64(k) * f.partSize
-		end := min(off+f.partSize, f.entry.Size)
+		start := int64(k) * f.partSize
+		off, end := start, min(start+f.partSize, f.entry.Size)
 		for off < end {
-			nr, err := file.ReadAt(buf[:min(int64(len(buf)), end-off)], off)
-			if nr > 0 {
-				f.w.Hash(buf[:nr])
-				off += int64(nr)
+			f.mu.Lock()
+			for start+f.progress[k] <= off && ctx.Err() == nil {
+				f.cond.Wait()
 			}
-			if err != nil && !(err == io.EOF && off == end) {
-				return fmt.Errorf("node: read back part %d of %s: %w", k, f.id, err)
+			avail := start + f.progress[k]
+			f.mu.Unlock()
+			if err := ctx.Err(); err != nil {
+				return err
 			}
+			for off < avail {
+				nr, err := file.ReadAt(buf[:min(int64(len(buf)), avail-off)], off)
+				if nr > 0 {
+					f.w.Hash(buf[:nr])
+					off += int64(nr)
+				}
+				if err != nil && !(err == io.EOF && off == avail) {
+					return fmt.Errorf("node: read back part %d of %s: %w", k, f.id, err)
+				}
+			}
+			f.mu.Lock()
+			f.written = off
+			f.cond.Broadcast()
+			f.mu.Unlock()
 		}
-		f.mu.Lock()
-		f.written = end
-		f.cond.Broadcast()
-		f.mu.Unlock()
 	}
 	return nil
 }
@@ -636,11 +748,13 @@ func (f *fill) newReader(ctx context.Context) (*fillReader, journal.Entry, error
 	if f.err != nil {
 		return nil, journal.Entry{}, f.err
 	}
-	var file storage.Body
+	var file storage.Body // nil: the body is read from f.mem
 	var err error
-	if f.done {
+	switch {
+	case f.small:
+	case f.done:
 		file, _, err = f.e.deps.disk.Open(f.id, f.entry.Sum)
-	} else {
+	default:
 		file, err = f.w.Follow()
 	}
 	if err != nil {
@@ -669,7 +783,7 @@ func (r *fillReader) available() (int64, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for {
-		if f.err != nil {
+		if f.err != nil && !f.verified {
 			return 0, f.err
 		}
 		if err := r.ctx.Err(); err != nil {
@@ -691,14 +805,18 @@ func (r *fillReader) available() (int64, error) {
 				}
 			}
 		}
-		if !f.done {
+		complete := f.done || f.verified
+		if !complete {
 			limit = min(limit, r.size-1)
 		}
 		if limit > r.off {
 			return limit - r.off, nil
 		}
-		if f.done {
+		if complete {
 			return 0, io.EOF
+		}
+		if f.err != nil {
+			return 0, f.err
 		}
 		f.cond.Wait()
 	}
@@ -712,6 +830,12 @@ func (r *fillReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	p = p[:min(int64(len(p)), avail)]
+	if r.file == nil {
+		// A small body: in memory once available says so.
+		n := copy(p, r.f.mem[r.off:])
+		r.off += int64(n)
+		return n, nil
+	}
 	n, err := r.file.ReadAt(p, r.off)
 	r.off += int64(n)
 	if err == io.EOF && n > 0 {
@@ -739,5 +863,8 @@ func (r *fillReader) Seek(offset int64, whence int) (int64, error) {
 
 func (r *fillReader) Close() error {
 	r.stop()
+	if r.file == nil {
+		return nil
+	}
 	return r.file.Close()
 }

@@ -53,7 +53,10 @@ type Object struct {
 	entry journal.Entry
 }
 
-// Close releases the body.
+// Close releases the body. For a body that streamed in from a peer or the
+// remote and was read to its end, it returns once this node's copy is
+// committed (or failed), so a caller that answers a client should send
+// the answer's last bytes first (flush) and close after.
 func (o *Object) Close() error { return o.close() }
 
 // Get opens object id. The body is served from local disk when this node
@@ -273,7 +276,14 @@ func (n *Node) fetch(ctx context.Context, req fillRequest) (*Object, error) {
 	m.IsSymlink = f.source == SourcePeer
 	return &Object{Meta: m, Source: f.source, Fetched: true, Content: r, entry: entry, close: func() error {
 		defer f.leave()
-		return r.Close()
+		err := r.Close()
+		if r.off >= r.size {
+			// The reader had the whole body, released before the copy
+			// was durable; waiting here for the copy makes the next read
+			// of the object on this node a local one.
+			f.wait()
+		}
+		return err
 	}}, nil
 }
 

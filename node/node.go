@@ -320,6 +320,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		log:         n.log,
 		fetches:     &n.counters.fetches,
 		fetchErrors: &n.counters.fetchErrors,
+		keep:        n.mem.put,
 	})
 	n.misses.now, n.misses.ttl = n.physicalNow, cfg.MissTTL
 	// Resume above every version this node has written or merged, so a

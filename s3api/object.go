@@ -101,6 +101,10 @@ func (s *server) getObject(req *request, withBody bool) {
 	http.ServeContent(cw, req.r, "", modified, content)
 	if withBody {
 		s.cfg.Store.Served(obj.Source, cw.n)
+		if obj.Source != node.SourceLocal {
+			// As in the REST API: the last bytes before the copy's commit.
+			http.NewResponseController(req.w).Flush()
+		}
 	}
 }
 

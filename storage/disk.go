@@ -453,6 +453,7 @@ type Writer struct {
 	// readable counts the bytes of a body written in order that a
 	// follower can read back: those of its whole segments.
 	readable atomic.Int64
+	synced   bool // Sync succeeded: the file is sealed, durable and closed
 	done     bool
 }
 
@@ -527,17 +528,14 @@ func (w *Writer) Follow() (Body, error) {
 	return &segBody{Reader: r, f: f, id: w.id}, nil
 }
 
-// Commit makes the body durable as the body of id: the file is fsynced,
-// renamed to its final path, and the folder holding it is fsynced. It
-// returns the body's size and checksum. After an fsync error the body is
-// discarded and the error returned: data whose sync failed is never taken
-// as safe.
-func (w *Writer) Commit(id ulid.ULID) (int64, Sum, error) {
-	if w.done {
-		return 0, Sum{}, errors.New("storage: body already committed or aborted")
+// Sync seals the body's last segment and makes the temporary file durable,
+// the part of Commit that takes the longest, so that a caller can do it
+// without holding up others; Commit then only names the body. After an
+// error the body is discarded, and Commit fails.
+func (w *Writer) Sync() error {
+	if w.done || w.synced {
+		return errors.New("storage: body already synced, committed or aborted")
 	}
-	w.done = true
-	sum := w.Sum()
 	err := w.sw.Close() // seals the last segment
 	if err == nil {
 		err = w.d.faultPoint("before-sync")
@@ -554,9 +552,30 @@ func (w *Writer) Commit(id ulid.ULID) (int64, Sum, error) {
 		err = cerr
 	}
 	if err != nil {
+		w.done = true
 		os.Remove(w.f.Name())
-		return 0, Sum{}, fmt.Errorf("storage: sync body %s: %w", id, noSpace(err))
+		return fmt.Errorf("storage: sync body %s: %w", w.id, noSpace(err))
 	}
+	w.synced = true
+	return nil
+}
+
+// Commit makes the body durable as the body of id: the file is fsynced
+// (unless Sync did it), renamed to its final path, and the folder holding
+// it is fsynced. It returns the body's size and checksum. After an fsync
+// error the body is discarded and the error returned: data whose sync
+// failed is never taken as safe.
+func (w *Writer) Commit(id ulid.ULID) (int64, Sum, error) {
+	if w.done {
+		return 0, Sum{}, errors.New("storage: body already committed or aborted")
+	}
+	if !w.synced {
+		if err := w.Sync(); err != nil {
+			return 0, Sum{}, err
+		}
+	}
+	w.done = true
+	sum := w.Sum()
 	final := w.d.Path(id, sum) + w.form.suffix()
 	if err := w.d.ensureShard(filepath.Dir(final)); err != nil {
 		os.Remove(w.f.Name())
@@ -602,8 +621,10 @@ func (w *Writer) Abort() {
 		return
 	}
 	w.done = true
-	w.sw.Abort()
-	w.f.Close()
+	if !w.synced {
+		w.sw.Abort()
+		w.f.Close()
+	}
 	os.Remove(w.f.Name())
 }
 
