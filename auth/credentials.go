@@ -29,6 +29,7 @@ type Credential struct {
 	Scopes Scopes
 
 	secret string
+	keys   *signingKeys // derived from secret; shared by copies of the Credential
 }
 
 // String returns the ID and scopes, never the secret.
@@ -126,7 +127,7 @@ func parseCredentials(path string, data []byte) (map[string]Credential, error) {
 			return nil, bad(fmt.Sprintf(reasonDuplicate, first))
 		}
 		firstLine[id] = lineNo
-		creds[id] = Credential{ID: id, Scopes: scopes, secret: secret}
+		creds[id] = Credential{ID: id, Scopes: scopes, secret: secret, keys: &signingKeys{}}
 	}
 	return creds, nil
 }

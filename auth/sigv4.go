@@ -10,6 +10,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -146,7 +147,7 @@ func (s *Store) authHeader(r *http.Request, params string) (Principal, error) {
 		Region: v.region, PayloadHash: v.payloadHash}
 	if v.payloadHash == streamingSigned || v.payloadHash == streamingSignedTrailer {
 		// Each chunk signature chains on this request's signature.
-		p.stream = &streamKey{key: signingKey(cred.secret, v.scopeDate, v.region, sigV4Service),
+		p.stream = &streamKey{key: cred.signingKey(v.scopeDate, v.region),
 			amzDate: v.amzDate, scope: v.scope(), seed: v.signature}
 	}
 	return p, nil
@@ -317,7 +318,7 @@ func (v *sigV4) verify(r *http.Request, cred Credential, queries []string, exemp
 		hdrs.WriteByte('\n')
 	}
 	scope := v.scope()
-	key := signingKey(cred.secret, v.scopeDate, v.region, sigV4Service)
+	key := cred.signingKey(v.scopeDate, v.region)
 
 	for _, uri := range canonicalURIs(r) {
 		for _, query := range queries {
@@ -338,6 +339,42 @@ func (v *sigV4) verify(r *http.Request, cred Credential, queries []string, exemp
 // purge) as much as its path does.
 func mustSign(lower string) bool {
 	return strings.HasPrefix(lower, "x-amz-") || strings.HasPrefix(lower, "x-meta-")
+}
+
+// signingKeys remembers the signing keys a secret derived, by day and
+// region: deriving one is four HMACs, a sixth of an S3 request's cost on a
+// cache hit. It holds a few at most, since a request's day must be within
+// the allowed clock skew of today's.
+type signingKeys struct {
+	mu   sync.Mutex
+	keys map[[2]string][]byte // by [date, region]
+}
+
+// maxSigningKeys bounds a secret's remembered keys: any region is taken,
+// so a client could otherwise make it hold one per region name it sends.
+const maxSigningKeys = 16
+
+// signingKey returns c's SigV4 signing key for S3 on date in region. The
+// returned slice must not be modified.
+func (c Credential) signingKey(date, region string) []byte {
+	if c.keys == nil {
+		return signingKey(c.secret, date, region, sigV4Service)
+	}
+	k := [2]string{date, region}
+	c.keys.mu.Lock()
+	key, ok := c.keys.keys[k]
+	c.keys.mu.Unlock()
+	if ok {
+		return key
+	}
+	key = signingKey(c.secret, date, region, sigV4Service)
+	c.keys.mu.Lock()
+	if c.keys.keys == nil || len(c.keys.keys) >= maxSigningKeys {
+		c.keys.keys = make(map[[2]string][]byte)
+	}
+	c.keys.keys[k] = key
+	c.keys.mu.Unlock()
+	return key
 }
 
 // signingKey derives the SigV4 signing key for a day, region and service.
@@ -530,7 +567,17 @@ func canonicalQuery(q []queryParam) string {
 // with upper-case hex, as SigV4 requires; '/' too if encodeSlash.
 func uriEncode(s string, encodeSlash bool) string {
 	const hexUpper = "0123456789ABCDEF"
+	plain := true
+	for i := 0; i < len(s) && plain; i++ {
+		c := s[i]
+		plain = 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '-' || c == '_' || c == '.' || c == '~' || c == '/' && !encodeSlash
+	}
+	if plain {
+		return s // most names and values: nothing to encode, nothing to copy
+	}
 	var b strings.Builder
+	b.Grow(len(s) + 16)
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {

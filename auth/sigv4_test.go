@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -381,4 +382,26 @@ func TestPresigned(t *testing.T) {
 		req.SetBasicAuth(testID, testSecret)
 		wantErr(t, do(t, req, ch).err, ErrMalformed)
 	})
+}
+
+// A credential's remembered signing keys are the ones derivation gives,
+// for every day and region, however many regions are asked for.
+func TestSigningKeysRemembered(t *testing.T) {
+	c := Credential{ID: "k", secret: "s3cret", keys: &signingKeys{}}
+	for round := range 2 {
+		for i := range 3 * maxSigningKeys {
+			date, region := fmt.Sprintf("202612%02d", 1+i%2), fmt.Sprintf("region-%d", i)
+			want := signingKey("s3cret", date, region, sigV4Service)
+			if got := c.signingKey(date, region); !bytes.Equal(got, want) {
+				t.Fatalf("round %d: key for %s/%s differs from its derivation", round, date, region)
+			}
+		}
+	}
+	if n := len(c.keys.keys); n > maxSigningKeys {
+		t.Errorf("%d keys remembered, want at most %d", n, maxSigningKeys)
+	}
+	other := Credential{ID: "k", secret: "another", keys: &signingKeys{}}
+	if bytes.Equal(other.signingKey("20261201", "region-0"), c.signingKey("20261201", "region-0")) {
+		t.Error("two secrets share a signing key")
+	}
 }

@@ -140,11 +140,11 @@ func (r *report) markdown() string {
 
 	peer, _ := r.find("peer", "from a peer", mib256)
 	local, _ := r.find("peer", "local hit", mib256)
-	w("\n**A read from a peer**: 256 MiB that node 1 alone holds (level 0), read through node 0: %s ms, %s MB/s; the same object read on node 1 from its disk: %s ms, %s MB/s; peer ÷ local throughput %s.\n\n",
+	w("\n**A read from a peer**, in a three-node cluster whose node measured runs on the server core and whose other two on the load generator's (other machines in a real cluster): 256 MiB that only another node holds (level 0), read through the node measured: %s ms, %s MB/s; the same object read again there, from its own disk: %s ms, %s MB/s; peer ÷ local throughput %s.\n\n",
 		ms(peer.timing.total), num(peer.mbps()), ms(local.timing.total), num(local.mbps()), ratio(peer.mbps(), local.mbps()))
 
 	puts := []string{sysMinIO, "objstore level 0", "objstore level 1", "objstore level 2", sysS3 + ", level 1"}
-	w("**PUTs**, one client, the median of several: ms (MB/s). Level 2 waits for the other two nodes' copies. The ratios are speeds over MinIO direct's.\n\n| size |")
+	w("**PUTs**, one client, the median of several: ms (MB/s). Levels 0 and 1 go to the node alone, level 2 to the cluster's node, and waits for the other two nodes' copies. The ratios are speeds over MinIO direct's.\n\n| size |")
 	for _, p := range puts {
 		w(" %s |", p)
 	}

@@ -99,12 +99,12 @@ func TestSideBySide(t *testing.T) {
 			sections[name](r)
 		}
 	}
-	for i, n := range h.nodes {
+	for i, n := range h.nodes[:2] {
 		_, peak, err := testnode.RSS(n.Pid())
 		if err != nil {
 			t.Fatal(err)
 		}
-		r.rss = append(r.rss, rssOf{fmt.Sprintf("objstore node %d", i), peak})
+		r.rss = append(r.rss, rssOf{[]string{"objstore (alone)", "objstore (cluster node 1)"}[i], peak})
 	}
 	if pid := h.nginx.cmd.Process.Pid; pid > 0 {
 		r.rss = append(r.rss, rssOf{"nginx (master and worker)", treePeak(pid)})
@@ -177,9 +177,12 @@ func start(t *testing.T) *harness {
 	return h
 }
 
-// startNodes starts a three-node cluster in front of the origin bucket;
-// node 0 also serves the S3 endpoint and holds a level-0 copy of each hit
-// size as a ULID object.
+// startNodes starts the objstore nodes measured. Node 0 is alone, as
+// nginx is: it serves the hits, the cold reads, the S3 endpoint and the
+// PUTs of levels 0 and 1, on the server core. Nodes 1 to 3 are a cluster
+// for what needs one, peer reads and level-2 PUTs: node 1, on the server
+// core, is the node measured; nodes 2 and 3, other machines in a real
+// cluster, run on the load generator's core.
 func (h *harness) startNodes() {
 	t := h.t
 	creds := filepath.Join(t.TempDir(), "credentials")
@@ -188,21 +191,28 @@ func (h *harness) startNodes() {
 	}
 	h.basic = "Basic " + base64.StdEncoding.EncodeToString([]byte(accessKey+":"+secretKey))
 	s3Addr := testnode.FreeAddr(t)
-	for i := range 3 {
+	for i := range 4 {
 		args := []string{"--bucket", h.tier, "--s3-endpoint", h.srv.Endpoint(), "--origin-buckets", h.origin,
 			"--cache-ttl", "1h", "--credentials-file", creds, "--gossip-profile", "local",
 			"--debug", "0"} // the harness's nodes log every request at debug level
-		if i == 0 {
+		switch i {
+		case 0:
 			args = append(args, "--s3-api-addr", s3Addr)
-		} else {
-			args = append(args, "-N", h.nodes[0].GossipAddr)
+		case 1:
+			args = append(args, "--tag", "cluster")
+		default:
+			args = append(args, "--tag", "cluster", "-N", h.nodes[1].GossipAddr)
 		}
 		n := testnode.Start(t, testnode.Options{Env: h.srv.Env(), Args: args})
-		h.pin(n.Pid(), h.cpu.server)
+		cpu := h.cpu.server
+		if i >= 2 {
+			cpu = h.cpu.load
+		}
+		h.pin(n.Pid(), cpu)
 		h.nodes = append(h.nodes, n)
 	}
 	h.until("three members alive", func() bool {
-		resp, b, err := h.nodes[0].Do(testnode.Request{Path: "/api/v1/nodes", Header: map[string]string{"Authorization": h.basic}})
+		resp, b, err := h.nodes[1].Do(testnode.Request{Path: "/api/v1/nodes", Header: map[string]string{"Authorization": h.basic}})
 		return err == nil && resp.StatusCode == 200 && strings.Count(string(b), `"state":"alive"`) == 3
 	})
 	h.s3Base = "http://" + s3Addr
@@ -499,25 +509,31 @@ func (h *harness) cold(r *report) {
 	}
 }
 
-// peer measures a 256 MiB read that node 0 serves from node 1's copy
-// (level 0: node 1 alone holds it), beside a local read of it on node 1.
+// peer measures a 256 MiB read that node 1 serves from node 2's copy
+// (level 0: node 2 alone holds it), beside a local read of it on node 1
+// right after (node 1 keeps the copy it read).
 func (h *harness) peer(r *report) {
 	var peer, local []timing
 	for run := range 3 {
-		id, _, err := h.putNode(1, mib256.n, 0, uint64(200+run))
+		id, _, err := h.putNode(2, mib256.n, 0, uint64(200+run))
 		if err != nil {
 			h.t.Fatal(err)
 		}
 		auth := map[string]string{"Authorization": h.basic}
-		tm, hd, err := h.get(h.nodes[0].URL+"/api/v1/get/"+id, auth, mib256.n)
+		url := h.nodes[1].URL + "/api/v1/get/" + id
+		tm, hd, err := h.get(url, auth, mib256.n)
 		if err != nil {
 			h.t.Fatal(err)
 		}
 		if src := hd.Get("X-Meta-Source"); src != "peer" {
-			h.t.Fatalf("node 0 served %s from %q, not from its peer", id, src)
+			h.t.Fatalf("node 1 served %s from %q, not from its peer", id, src)
 		}
 		peer = append(peer, tm)
-		tm, _, err = h.get(h.nodes[1].URL+"/api/v1/get/"+id, auth, mib256.n)
+		h.until("node 1 holding its copy", func() bool {
+			_, hd, err := h.get(url, auth, mib256.n)
+			return err == nil && hd.Get("X-Meta-Source") == "local"
+		})
+		tm, _, err = h.get(url, auth, mib256.n)
 		if err != nil {
 			h.t.Fatal(err)
 		}
@@ -542,7 +558,11 @@ func (h *harness) puts(r *report) {
 			}
 			times[sysMinIO] = append(times[sysMinIO], d)
 			for level := range 3 {
-				_, d, err := h.putNode(0, c.s.n, level, seed)
+				node := 0
+				if level == 2 {
+					node = 1 // level 2 needs the cluster
+				}
+				_, d, err := h.putNode(node, c.s.n, level, seed)
 				if err != nil {
 					h.t.Fatal(err)
 				}
