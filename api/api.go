@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -416,13 +417,51 @@ func (s *server) serveBody(w http.ResponseWriter, r *http.Request, obj *node.Obj
 	// ServeContent answers Range and conditional requests, and copies an
 	// *os.File with sendfile (the counting writer keeps that path).
 	cw := &countingWriter{ResponseWriter: w}
-	http.ServeContent(cw, r, name, modified, obj.Content)
+	if data := obj.Bytes(); data == nil || !ServeBytes(cw, r, name, modified, data) {
+		http.ServeContent(cw, r, name, modified, obj.Content)
+	}
 	s.store.Served(obj.Source, cw.n)
 	if obj.Source != node.SourceLocal {
 		// The client has its last bytes now; closing a fetched body then
 		// waits for this node's copy to be committed.
 		http.NewResponseController(w).Flush()
 	}
+}
+
+// ServeBytes answers a GET or HEAD of a whole body held in memory, data,
+// as http.ServeContent would answer one without Range or conditional
+// headers (Content-Type from name or sniffed when unset, Last-Modified from
+// modified when set, Accept-Ranges, Content-Length), with the body in one
+// write: ServeContent copies through a buffer, in two or more. It reports
+// false, having written nothing, for any other request, which the caller
+// then gives to http.ServeContent.
+func ServeBytes(w http.ResponseWriter, r *http.Request, name string, modified time.Time, data []byte) bool {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		return false
+	}
+	for _, k := range [...]string{"Range", "If-Match", "If-None-Match", "If-Modified-Since", "If-Unmodified-Since", "If-Range"} {
+		if _, ok := r.Header[k]; ok {
+			return false
+		}
+	}
+	h := w.Header()
+	if _, ok := h["Content-Type"]; !ok {
+		ctype := mime.TypeByExtension(filepath.Ext(name))
+		if ctype == "" {
+			ctype = http.DetectContentType(data[:min(len(data), 512)])
+		}
+		h["Content-Type"] = []string{ctype}
+	}
+	if !modified.IsZero() && !modified.Equal(time.Unix(0, 0)) {
+		h["Last-Modified"] = []string{modified.UTC().Format(http.TimeFormat)}
+	}
+	h["Accept-Ranges"] = []string{"bytes"}
+	h["Content-Length"] = []string{strconv.Itoa(len(data))}
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		w.Write(data)
+	}
+	return true
 }
 
 // smallAnswer is the largest body written without a write deadline: with

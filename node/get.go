@@ -51,7 +51,14 @@ type Object struct {
 	close   func() error
 	// entry is the journal's entry of the object served.
 	entry journal.Entry
+	// data is the whole body when it is in memory.
+	data []byte
 }
+
+// Bytes returns the whole body when it is held in memory (a small body in
+// the memory cache), so that it can be answered in one write, or nil. The
+// caller must not modify it.
+func (o *Object) Bytes() []byte { return o.data }
 
 // Close releases the body. For a body that streamed in from a peer or the
 // remote and was read to its end, it returns once this node's copy is
@@ -187,7 +194,7 @@ func (n *Node) openLocal(e journal.Entry, b *journal.Blob) (*Object, error) {
 
 // memObject is a local object whose body, data, is in memory.
 func (n *Node) memObject(e journal.Entry, b *journal.Blob, data []byte) *Object {
-	return &Object{Meta: metaOf(e, b), Source: SourceLocal, Content: bytes.NewReader(data), close: nopClose, entry: e}
+	return &Object{Meta: metaOf(e, b), Source: SourceLocal, Content: bytes.NewReader(data), close: nopClose, entry: e, data: data}
 }
 
 // damageWatch passes reads of a local body through, and calls drop once,

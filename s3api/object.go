@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/objstore/objstore/api"
 	"github.com/objstore/objstore/journal"
 	"github.com/objstore/objstore/node"
 )
@@ -98,7 +99,13 @@ func (s *server) getObject(req *request, withBody bool) {
 		content = obj.Content
 	}
 	cw := &contentWriter{ResponseWriter: req.w, s: s, req: req}
-	http.ServeContent(cw, req.r, "", modified, content)
+	var data []byte
+	if withBody {
+		data = obj.Bytes()
+	}
+	if data == nil || !api.ServeBytes(cw, req.r, "", modified, data) {
+		http.ServeContent(cw, req.r, "", modified, content)
+	}
 	if withBody {
 		s.cfg.Store.Served(obj.Source, cw.n)
 		if obj.Source != node.SourceLocal {
