@@ -311,10 +311,7 @@ func (f *fill) run(ctx context.Context) (err error) {
 			if _, werr := f.w.Write(buf[:nr]); werr != nil {
 				return diskErr(werr)
 			}
-			f.mu.Lock()
-			f.written = f.w.Readable()
-			f.cond.Broadcast()
-			f.mu.Unlock()
+			f.advance(f.w.Readable())
 		}
 		if rerr == io.EOF {
 			break
@@ -324,6 +321,22 @@ func (f *fill) run(ctx context.Context) (err error) {
 		}
 	}
 	return f.finish()
+}
+
+// advance makes the body's bytes [0, written) available to the readers
+// and, when that woke any, yields to them: the source's bytes often arrive
+// faster than a core that also serves them can take them, and a fill that
+// never blocks would otherwise keep its readers from sending the first
+// byte until the last one is on disk.
+func (f *fill) advance(written int64) {
+	f.mu.Lock()
+	moved := written > f.written
+	f.written = written
+	f.cond.Broadcast()
+	f.mu.Unlock()
+	if moved {
+		runtime.Gosched()
+	}
 }
 
 // readErr describes a failure to read the body from its source.
@@ -660,10 +673,7 @@ func (f *fill) hashPrefix(ctx context.Context) error {
 					return fmt.Errorf("node: read back part %d of %s: %w", k, f.id, err)
 				}
 			}
-			f.mu.Lock()
-			f.written = off
-			f.cond.Broadcast()
-			f.mu.Unlock()
+			f.advance(off)
 		}
 	}
 	return nil
