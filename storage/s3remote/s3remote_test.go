@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -600,11 +601,14 @@ func TestAnyKeyOff(t *testing.T) {
 }
 
 // recordingProxy is a reverse proxy to srv that records the escaped path
-// of every request.
+// of every request, and the payload hash and CRC-32 checksum headers of
+// every PUT; with corrupt set, it flips a bit of every PUT body.
 type recordingProxy struct {
 	*httptest.Server
-	mu    sync.Mutex
-	paths []string
+	mu      sync.Mutex
+	paths   []string
+	puts    []string // "<x-amz-content-sha256> <x-amz-checksum-crc32>"
+	corrupt atomic.Bool
 }
 
 func newRecordingProxy(t *testing.T, srv *testminio.Server) *recordingProxy {
@@ -617,11 +621,93 @@ func newRecordingProxy(t *testing.T, srv *testminio.Server) *recordingProxy {
 	p.Server = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		p.mu.Lock()
 		p.paths = append(p.paths, req.Method+" "+req.URL.EscapedPath())
+		if req.Method == http.MethodPut {
+			p.puts = append(p.puts, req.Header.Get("X-Amz-Content-Sha256")+" "+req.Header.Get("X-Amz-Checksum-Crc32"))
+			if p.corrupt.Load() && req.ContentLength > 0 {
+				req.Body = &flipFirst{r: req.Body}
+			}
+		}
 		p.mu.Unlock()
 		rp.ServeHTTP(w, req)
 	}))
 	t.Cleanup(p.Close)
 	return p
+}
+
+// flipFirst flips one bit of the first byte read through it.
+type flipFirst struct {
+	r    io.ReadCloser
+	done bool
+}
+
+func (f *flipFirst) Read(b []byte) (int, error) {
+	n, err := f.r.Read(b)
+	if n > 0 && !f.done {
+		b[0] ^= 1
+		f.done = true
+	}
+	return n, err
+}
+
+func (f *flipFirst) Close() error { return f.r.Close() }
+
+// Uploads are signed without hashing their bodies, but each carries its
+// CRC-32, which the store checks: a body changed on the way is refused,
+// whole or in parts, and nothing is stored.
+func TestUploadsCarryChecksums(t *testing.T) {
+	srv := testminio.Start(t)
+	bucket := srv.NewBucket(t)
+	proxy := newRecordingProxy(t, srv)
+	r, err := s3remote.New(t.Context(), s3remote.Config{
+		Bucket: bucket, Region: srv.Region, Endpoint: proxy.URL, Credentials: srv.Credentials(),
+		PartSize: s3remote.MinPartSize,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for _, size := range []int{1 << 10, s3remote.MinPartSize + 1<<20} {
+		body := bytes.Repeat([]byte("checksummed "), size/12+1)[:size]
+		key := fmt.Sprintf("sums-%d", size)
+		proxy.take()
+		proxy.mu.Lock()
+		proxy.puts = nil
+		proxy.mu.Unlock()
+		if err := r.Put(ctx, key, bytes.NewReader(body), int64(size), nil); err != nil {
+			t.Fatalf("put %d bytes: %v", size, err)
+		}
+		proxy.mu.Lock()
+		puts := proxy.puts
+		proxy.mu.Unlock()
+		if len(puts) == 0 {
+			t.Fatalf("put %d bytes: no PUT on the wire", size)
+		}
+		for _, p := range puts {
+			hash, sum, _ := strings.Cut(p, " ")
+			if hash != "UNSIGNED-PAYLOAD" || sum == "" {
+				t.Errorf("put %d bytes: payload hash %q, CRC-32 %q; want UNSIGNED-PAYLOAD and a checksum", size, hash, sum)
+			}
+		}
+		rc, _, err := r.Get(ctx, key, 0, -1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, _ := io.ReadAll(rc)
+		rc.Close()
+		if !bytes.Equal(got, body) {
+			t.Fatalf("put %d bytes: read back %d bytes that differ", size, len(got))
+		}
+
+		proxy.corrupt.Store(true)
+		bad := key + "-damaged"
+		if err := r.Put(ctx, bad, bytes.NewReader(body), int64(size), nil); err == nil {
+			t.Errorf("put %d bytes damaged on the way: accepted", size)
+		}
+		proxy.corrupt.Store(false)
+		if _, err := r.Stat(ctx, bad); !errors.Is(err, storage.ErrNotFound) {
+			t.Errorf("put %d bytes damaged on the way: stored (%v)", size, err)
+		}
+	}
 }
 
 func (p *recordingProxy) take() []string {
