@@ -49,9 +49,11 @@ type Config struct {
 	// 32 MiB/s, so verification never starves client traffic.
 	ScrubRate int64
 	// MaxUploads bounds the uploads to the remote tier in flight at once;
-	// each holds the remote's part buffers (about 40 MiB with the S3
-	// defaults), so this bounds the node's memory under a burst of level 1
-	// and 2 PUTs. Further uploads wait for a slot. Zero means 8.
+	// one of a body of unknown length holds the remote's part buffers
+	// (about 40 MiB with the S3 defaults), so this bounds the node's memory
+	// under a burst of level 1 and 2 PUTs (a body of known length is
+	// uploaded from the local copy, with no buffers). Further uploads wait
+	// for a slot. Zero means 8.
 	MaxUploads int
 	// MaxDisk is the quota in bytes for the bodies this node holds; above
 	// it, copies that are safe elsewhere are evicted in the cache policy's

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -222,7 +224,7 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 	body := &limitedBody{r: req.Body, max: n.cfg.MaxObjectSize}
 	dst := &quotaWriter{w: w, r: res}
 	if to != nil {
-		err = n.streamBoth(ctx, to, remoteKey, meta, req.Size, body, dst)
+		err = n.streamBoth(ctx, to, remoteKey, meta, req.Size, body, w, dst)
 	} else {
 		err = copyBody(dst, body)
 	}
@@ -304,7 +306,10 @@ func (n *Node) commit(e journal.Entry, blob *journal.Blob) (old *journal.Blob, a
 // remote tier, or an origin bucket) under key at once. Memory stays
 // bounded by the store's part buffers whatever the body's size. It
 // returns once both sides have finished, with the first error.
-func (n *Node) streamBoth(ctx context.Context, to storage.Putter, key string, meta map[string]string, size int64, body io.Reader, w io.Writer) error {
+func (n *Node) streamBoth(ctx context.Context, to storage.Putter, key string, meta map[string]string, size int64, body io.Reader, file *storage.Writer, w io.Writer) error {
+	if fp, contentType, etag, ok := filePutter(to); ok && size >= 0 {
+		return n.streamFile(ctx, fp, contentType, etag, key, meta, size, body, file, w)
+	}
 	release, err := n.uploadSlot(ctx)
 	if err != nil {
 		return err
@@ -340,6 +345,145 @@ func (n *Node) streamBoth(ctx context.Context, to storage.Putter, key string, me
 }
 
 var errRemoteStopped = errors.New("remote upload stopped")
+
+// filePutter returns the FilePutter behind to, the content type to give
+// the object and where to keep the ETag the upload answers, when to can
+// upload from the local copy as it arrives.
+func filePutter(to storage.Putter) (fp storage.FilePutter, contentType string, etag *string, ok bool) {
+	switch p := to.(type) {
+	case *storage.Counted:
+		fp, ok = p.FilePutter()
+	case *typedPut:
+		fp, ok = p.o.(storage.FilePutter)
+		contentType, etag = p.contentType, &p.etag
+	}
+	return fp, contentType, etag, ok
+}
+
+// streamFile stores a body of known size on disk (through w, which writes
+// to file) and uploads it to the remote from file's sealed bytes as they
+// land, with fp: the upload reads the local copy, so it holds no part
+// buffers and its last part leaves as soon as the body has arrived. A
+// failure on either side stops both, as in streamBoth.
+func (n *Node) streamFile(ctx context.Context, fp storage.FilePutter, contentType string, etag *string, key string, meta map[string]string, size int64, body io.Reader, file *storage.Writer, w io.Writer) error {
+	release, err := n.uploadSlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
+	src, err := file.Follow()
+	if err != nil {
+		return diskErr(err)
+	}
+	defer src.Close()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	a := newArrival()
+	type result struct {
+		etag string
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		tag, err := fp.PutFile(ctx, key, src, size, a.wait, contentType, meta)
+		if err != nil {
+			a.stop() // the client's body need not be read on
+		}
+		done <- result{tag, err}
+	}()
+	copyErr := copyBody(&arrivalWriter{w: w, file: file, a: a}, body)
+	if copyErr == nil && file.Readable() != size {
+		copyErr = fmt.Errorf("%w: body is %d bytes, expected %d", ErrInvalid, file.Size(), size)
+	}
+	if copyErr != nil {
+		a.fail(copyErr)
+		cancel()
+	}
+	res := <-done
+	switch {
+	case copyErr != nil && !errors.Is(copyErr, errRemoteStopped):
+		return copyErr
+	case res.err != nil:
+		return remoteErr("upload "+key, res.err)
+	case copyErr != nil:
+		return fmt.Errorf("%w: upload %s stopped early", ErrRemote, key)
+	}
+	if etag != nil {
+		*etag = res.etag
+	}
+	return nil
+}
+
+// arrival tells an upload reading the local copy how much of it has
+// arrived: its first n bytes, or the failure that ends it.
+type arrival struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	n       int64
+	err     error
+	stopped atomic.Bool // the upload failed: stop taking the body
+}
+
+func newArrival() *arrival {
+	a := &arrival{}
+	a.cond = sync.NewCond(&a.mu)
+	return a
+}
+
+// set records that the first n bytes can be read.
+func (a *arrival) set(n int64) {
+	a.mu.Lock()
+	if n > a.n {
+		a.n = n
+		a.cond.Broadcast()
+	}
+	a.mu.Unlock()
+}
+
+// fail ends the arrival with err.
+func (a *arrival) fail(err error) {
+	a.mu.Lock()
+	if a.err == nil {
+		a.err = err
+	}
+	a.cond.Broadcast()
+	a.mu.Unlock()
+}
+
+func (a *arrival) stop() { a.stopped.Store(true) }
+
+// wait blocks until the first n bytes can be read, and fails when the
+// body fails or ctx ends first.
+func (a *arrival) wait(ctx context.Context, n int64) error {
+	stop := context.AfterFunc(ctx, func() { a.fail(ctx.Err()) })
+	defer stop()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for a.n < n {
+		if a.err != nil {
+			return a.err
+		}
+		a.cond.Wait()
+	}
+	return nil
+}
+
+// arrivalWriter writes the body to disk and reports each sealed byte to
+// the upload following it.
+type arrivalWriter struct {
+	w    io.Writer
+	file *storage.Writer
+	a    *arrival
+}
+
+func (aw *arrivalWriter) Write(p []byte) (int, error) {
+	if aw.a.stopped.Load() {
+		return 0, errRemoteStopped
+	}
+	n, err := aw.w.Write(p)
+	aw.a.set(aw.file.Readable())
+	return n, err
+}
 
 // uploadSlot waits for one of the MaxUploads slots and returns its release.
 func (n *Node) uploadSlot(ctx context.Context) (func(), error) {

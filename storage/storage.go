@@ -68,6 +68,19 @@ type Getter interface {
 	Get(ctx context.Context, key string, offset, length int64) (io.ReadCloser, ObjectInfo, error)
 }
 
+// FilePutter stores an object from a body of known size that is still
+// being written, typically a local copy as it arrives: PutFile reads
+// body's bytes [0, n) only after ready(ctx, n) returned nil, and fails
+// with ready's error. It may read a byte more than once (to checksum it,
+// and again to send it or retry); it holds none of the body in memory.
+// The object gets contentType (which may be empty) and meta, checked as
+// for PutTyped, and PutFile returns its ETag; as with Put, nothing is
+// visible under key unless PutFile returns nil.
+type FilePutter interface {
+	PutFile(ctx context.Context, key string, body io.ReaderAt, size int64, ready func(ctx context.Context, n int64) error,
+		contentType string, meta map[string]string) (etag string, err error)
+}
+
 // Putter stores objects.
 type Putter interface {
 	// Put stores the bytes read from r under key with the given metadata,

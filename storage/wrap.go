@@ -97,6 +97,28 @@ func (c *Counted) Remove(ctx context.Context, key string) error {
 	return c.Remote.Remove(ctx, key)
 }
 
+// FilePutter returns the Remote as a FilePutter whose uploads are counted,
+// or false when the Remote cannot put from a file.
+func (c *Counted) FilePutter() (FilePutter, bool) {
+	fp, ok := c.Remote.(FilePutter)
+	if !ok {
+		return nil, false
+	}
+	return countedFiles{c, fp}, true
+}
+
+// countedFiles counts the uploads of a FilePutter among its Counted's puts.
+type countedFiles struct {
+	c  *Counted
+	fp FilePutter
+}
+
+func (f countedFiles) PutFile(ctx context.Context, key string, body io.ReaderAt, size int64, ready func(context.Context, int64) error,
+	contentType string, meta map[string]string) (string, error) {
+	f.c.puts.Add(1)
+	return f.fp.PutFile(ctx, key, body, size, ready, contentType, meta)
+}
+
 // Counts returns the requests counted so far.
 func (c *Counted) Counts() RemoteCounts {
 	return RemoteCounts{Gets: c.gets.Load(), Puts: c.puts.Load(), Stats: c.stats.Load(), Removes: c.removes.Load()}

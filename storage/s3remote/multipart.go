@@ -74,14 +74,8 @@ func (r *Remote) checkUpload(op, key, uploadID string) error {
 // report them alike once the upload completes. The upload asks for no
 // checksum algorithm, so its parts need none.
 func (r *Remote) CreateMultipart(ctx context.Context, key, contentType string, meta map[string]string) (string, error) {
-	if err := r.checkKey(key); err != nil {
+	if err := r.checkWrite("create multipart", key, contentType, meta); err != nil {
 		return "", err
-	}
-	if err := storage.CheckRemoteMeta(meta); err != nil {
-		return "", fmt.Errorf("s3 create multipart %s: %w", key, err)
-	}
-	if err := storage.CheckContentType(contentType); err != nil {
-		return "", fmt.Errorf("s3 create multipart %s: %w", key, err)
 	}
 	in := &s3.CreateMultipartUploadInput{
 		Bucket:   aws.String(r.bucket),

@@ -120,17 +120,21 @@ const DefaultIOTimeout = 30 * time.Second
 type Remote struct {
 	client   *s3.Client
 	uploader *transfermanager.Client
-	bucket   string
-	prefix   string
-	endpoint string
-	region   string
-	anyKey   bool
-	log      *slog.Logger
+	// partSize and concurrency shape PutFile's multipart uploads.
+	partSize    int64
+	concurrency int
+	bucket      string
+	prefix      string
+	endpoint    string
+	region      string
+	anyKey      bool
+	log         *slog.Logger
 }
 
 var (
-	_ storage.Remote = (*Remote)(nil)
-	_ storage.Origin = (*Remote)(nil)
+	_ storage.Remote     = (*Remote)(nil)
+	_ storage.Origin     = (*Remote)(nil)
+	_ storage.FilePutter = (*Remote)(nil)
 )
 
 // New returns a Remote for cfg. It loads the AWS configuration but makes no
@@ -200,14 +204,16 @@ func New(ctx context.Context, cfg Config) (*Remote, error) {
 		o.Concurrency = cfg.Concurrency
 	})
 	return &Remote{
-		client:   client,
-		uploader: uploader,
-		bucket:   cfg.Bucket,
-		prefix:   cfg.Prefix,
-		endpoint: cfg.Endpoint,
-		region:   awsCfg.Region,
-		anyKey:   cfg.AnyKey,
-		log:      log.With("remote", "s3://"+cfg.Bucket+"/"+cfg.Prefix),
+		client:      client,
+		uploader:    uploader,
+		partSize:    cfg.PartSize,
+		concurrency: max(cfg.Concurrency, 1),
+		bucket:      cfg.Bucket,
+		prefix:      cfg.Prefix,
+		endpoint:    cfg.Endpoint,
+		region:      awsCfg.Region,
+		anyKey:      cfg.AnyKey,
+		log:         log.With("remote", "s3://"+cfg.Bucket+"/"+cfg.Prefix),
 	}, nil
 }
 
@@ -234,6 +240,21 @@ func sdkLogger(log *slog.Logger) logging.Logger {
 		}
 		log.Log(context.Background(), level, fmt.Sprintf(format, v...), "source", "aws-sdk")
 	})
+}
+
+// checkWrite checks what a write stores with the object: its key, content
+// type and metadata; op names the write in the error.
+func (r *Remote) checkWrite(op, key, contentType string, meta map[string]string) error {
+	if err := r.checkKey(key); err != nil {
+		return err
+	}
+	if err := storage.CheckRemoteMeta(meta); err != nil {
+		return fmt.Errorf("s3 %s %s: %w", op, key, err)
+	}
+	if err := storage.CheckContentType(contentType); err != nil {
+		return fmt.Errorf("s3 %s %s: %w", op, key, err)
+	}
+	return nil
 }
 
 // checkKey checks key with storage.CheckOriginKey when Config.AnyKey is
@@ -398,14 +419,8 @@ func (r *Remote) Put(ctx context.Context, key string, body io.Reader, size int64
 // storage.CheckContentType refuses fails with storage.ErrInvalidMeta and
 // stores nothing.
 func (r *Remote) PutTyped(ctx context.Context, key string, body io.Reader, size int64, contentType string, meta map[string]string) (string, error) {
-	if err := r.checkKey(key); err != nil {
+	if err := r.checkWrite("put", key, contentType, meta); err != nil {
 		return "", err
-	}
-	if err := storage.CheckRemoteMeta(meta); err != nil {
-		return "", fmt.Errorf("s3 put %s: %w", key, err)
-	}
-	if err := storage.CheckContentType(contentType); err != nil {
-		return "", fmt.Errorf("s3 put %s: %w", key, err)
 	}
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("s3 put %s: %w", key, err)

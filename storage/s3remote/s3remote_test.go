@@ -666,46 +666,58 @@ func TestUploadsCarryChecksums(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
-	for _, size := range []int{1 << 10, s3remote.MinPartSize + 1<<20} {
-		body := bytes.Repeat([]byte("checksummed "), size/12+1)[:size]
-		key := fmt.Sprintf("sums-%d", size)
-		proxy.take()
-		proxy.mu.Lock()
-		proxy.puts = nil
-		proxy.mu.Unlock()
-		if err := r.Put(ctx, key, bytes.NewReader(body), int64(size), nil); err != nil {
-			t.Fatalf("put %d bytes: %v", size, err)
-		}
-		proxy.mu.Lock()
-		puts := proxy.puts
-		proxy.mu.Unlock()
-		if len(puts) == 0 {
-			t.Fatalf("put %d bytes: no PUT on the wire", size)
-		}
-		for _, p := range puts {
-			hash, sum, _ := strings.Cut(p, " ")
-			if hash != "UNSIGNED-PAYLOAD" || sum == "" {
-				t.Errorf("put %d bytes: payload hash %q, CRC-32 %q; want UNSIGNED-PAYLOAD and a checksum", size, hash, sum)
+	whole := func(context.Context, int64) error { return nil }
+	puts := map[string]func(key string, body []byte) error{
+		"Put": func(key string, body []byte) error {
+			return r.Put(ctx, key, bytes.NewReader(body), int64(len(body)), nil)
+		},
+		"PutFile": func(key string, body []byte) error {
+			_, err := r.PutFile(ctx, key, bytes.NewReader(body), int64(len(body)), whole, "", nil)
+			return err
+		},
+	}
+	for name, put := range puts {
+		for _, size := range []int{1 << 10, s3remote.MinPartSize + 1<<20} {
+			body := bytes.Repeat([]byte("checksummed "), size/12+1)[:size]
+			key := fmt.Sprintf("sums-%s-%d", name, size)
+			proxy.take()
+			proxy.mu.Lock()
+			proxy.puts = nil
+			proxy.mu.Unlock()
+			if err := put(key, body); err != nil {
+				t.Fatalf("%s %d bytes: %v", name, size, err)
 			}
-		}
-		rc, _, err := r.Get(ctx, key, 0, -1)
-		if err != nil {
-			t.Fatal(err)
-		}
-		got, _ := io.ReadAll(rc)
-		rc.Close()
-		if !bytes.Equal(got, body) {
-			t.Fatalf("put %d bytes: read back %d bytes that differ", size, len(got))
-		}
+			proxy.mu.Lock()
+			puts := proxy.puts
+			proxy.mu.Unlock()
+			if len(puts) == 0 {
+				t.Fatalf("put %d bytes: no PUT on the wire", size)
+			}
+			for _, p := range puts {
+				hash, sum, _ := strings.Cut(p, " ")
+				if hash != "UNSIGNED-PAYLOAD" || sum == "" {
+					t.Errorf("put %d bytes: payload hash %q, CRC-32 %q; want UNSIGNED-PAYLOAD and a checksum", size, hash, sum)
+				}
+			}
+			rc, _, err := r.Get(ctx, key, 0, -1)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, _ := io.ReadAll(rc)
+			rc.Close()
+			if !bytes.Equal(got, body) {
+				t.Fatalf("put %d bytes: read back %d bytes that differ", size, len(got))
+			}
 
-		proxy.corrupt.Store(true)
-		bad := key + "-damaged"
-		if err := r.Put(ctx, bad, bytes.NewReader(body), int64(size), nil); err == nil {
-			t.Errorf("put %d bytes damaged on the way: accepted", size)
-		}
-		proxy.corrupt.Store(false)
-		if _, err := r.Stat(ctx, bad); !errors.Is(err, storage.ErrNotFound) {
-			t.Errorf("put %d bytes damaged on the way: stored (%v)", size, err)
+			proxy.corrupt.Store(true)
+			bad := key + "-damaged"
+			if err := put(bad, body); err == nil {
+				t.Errorf("%s %d bytes damaged on the way: accepted", name, size)
+			}
+			proxy.corrupt.Store(false)
+			if _, err := r.Stat(ctx, bad); !errors.Is(err, storage.ErrNotFound) {
+				t.Errorf("%s %d bytes damaged on the way: stored (%v)", name, size, err)
+			}
 		}
 	}
 }
