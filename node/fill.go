@@ -582,6 +582,13 @@ func (f *fill) runParts(ctx context.Context) error {
 	})
 	for range f.e.deps.concurrency - 1 {
 		g.Go(func() error {
+			// The other parts start once the first bytes are on their
+			// way to the readers (or after firstBytesWait, should part 0
+			// stall): on a busy core they would otherwise delay the
+			// first byte by their requests and writes.
+			if !f.awaitFirstBytes(ctx, firstBytesWait) {
+				return nil
+			}
 			for k := take(); k >= 0; k = take() {
 				if err := get(k); err != nil {
 					return err
@@ -596,6 +603,24 @@ func (f *fill) runParts(ctx context.Context) error {
 		return f.hashPrefix(ctx)
 	})
 	return g.Wait()
+}
+
+// firstBytesWait bounds how long a parted fetch's other parts wait for
+// part 0's first bytes.
+const firstBytesWait = 50 * time.Millisecond
+
+// awaitFirstBytes waits until part 0 has bytes on disk or has ended, for
+// at most wait, or until ctx is done; it reports whether the fill goes on.
+func (f *fill) awaitFirstBytes(ctx context.Context, wait time.Duration) bool {
+	deadline := time.Now().Add(wait)
+	t := time.AfterFunc(wait, f.wake)
+	defer t.Stop()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for f.progress[0] == 0 && !f.parts[0] && f.err == nil && ctx.Err() == nil && time.Now().Before(deadline) {
+		f.cond.Wait()
+	}
+	return ctx.Err() == nil
 }
 
 // fetchPart copies part k from rc to its place in the body.
@@ -617,11 +642,15 @@ func (f *fill) fetchPart(ctx context.Context, k int, rc io.Reader) error {
 				done -= done % storage.SegmentSize
 			}
 			f.mu.Lock()
-			if done > f.progress[k] {
+			moved := done > f.progress[k]
+			if moved {
 				f.progress[k] = done
 				f.cond.Broadcast()
 			}
 			f.mu.Unlock()
+			if moved {
+				runtime.Gosched() // as in advance
+			}
 		}
 		if err == io.EOF && off < end {
 			return fmt.Errorf("%w: part %d of %s ended early", ErrRemote, k, f.id)
@@ -801,13 +830,18 @@ func (r *fillReader) available() (int64, error) {
 		}
 		limit := f.written
 		if f.parts != nil && r.off >= limit && r.off < r.size {
-			// A parted body: the reader may go ahead of the in-order
-			// prefix into any part already on disk.
+			// A parted body: the reader may go ahead of the hashed
+			// prefix into whatever is on disk from its offset on: whole
+			// parts, then the sealed segments of the part being written.
+			// Only the last byte waits for the hash (below).
 			k := int(r.off / f.partSize)
 			for k < len(f.parts) && f.parts[k] {
 				k++
 			}
 			limit = max(limit, min(int64(k)*f.partSize, r.size))
+			if k < len(f.parts) {
+				limit = max(limit, int64(k)*f.partSize+f.progress[k])
+			}
 			if limit <= r.off {
 				select {
 				case f.wanted <- int(r.off / f.partSize):
