@@ -17,6 +17,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -297,6 +298,10 @@ func (h *harness) put(method, url string, header map[string]string, n int64, see
 	for k, v := range header {
 		req.Header.Set(k, v)
 	}
+	// Every PUT starts with no dirty pages left by the one before: the
+	// kernel's writeback of earlier bodies would otherwise land on
+	// whichever PUT comes next.
+	syscall.Sync()
 	start := time.Now()
 	resp, err := h.hc.Do(req)
 	if err != nil {
