@@ -12,9 +12,11 @@ import (
 	"log/slog"
 	"mime"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/oklog/ulid/v2"
@@ -484,13 +486,39 @@ func (c *countingWriter) Write(p []byte) (int, error) {
 func (c *countingWriter) ReadFrom(src io.Reader) (int64, error) {
 	var n int64
 	var err error
-	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok {
+	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok && sendfileable(src) {
 		n, err = rf.ReadFrom(src)
 	} else {
-		n, err = io.Copy(writerOnly{c.ResponseWriter}, src)
+		n, err = CopyBody(writerOnly{c.ResponseWriter}, src)
 	}
 	c.n += n
 	return n, err
+}
+
+// sendfileable reports whether src is a file the server can send with
+// sendfile (as http.ServeContent passes it: limited to the answer's
+// length). A checksummed or sealed body is not: its bytes are checked, or
+// opened, as they are read.
+func sendfileable(src io.Reader) bool {
+	if lr, ok := src.(*io.LimitedReader); ok {
+		src = lr.R
+	}
+	_, ok := src.(*os.File)
+	return ok
+}
+
+// copyBufs holds CopyBody's buffers: four 64 KiB segments of a body on
+// disk and room for their tags, so that a read takes whole segments
+// straight into the buffer.
+var copyBufs = sync.Pool{New: func() any { b := make([]byte, 4*(64<<10)+4<<10); return &b }}
+
+// CopyBody copies src to dst in writes of about 256 KiB: an answer's body
+// that is not a plain file goes out in a few large writes rather than
+// io.Copy's many 32 KiB ones.
+func CopyBody(dst io.Writer, src io.Reader) (int64, error) {
+	buf := copyBufs.Get().(*[]byte)
+	defer copyBufs.Put(buf)
+	return io.CopyBuffer(dst, src, *buf)
 }
 
 // maxJSONBody bounds a JSON request body, such as a pre-warm list.

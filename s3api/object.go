@@ -195,6 +195,12 @@ func (c *contentWriter) WriteHeader(code int) {
 	}
 }
 
+// ReadFrom copies a body in large writes (api.CopyBody): http.ServeContent
+// would copy through io.Copy's 32 KiB buffer.
+func (c *contentWriter) ReadFrom(src io.Reader) (int64, error) {
+	return api.CopyBody(struct{ io.Writer }{c}, src)
+}
+
 func (c *contentWriter) Write(p []byte) (int, error) {
 	if c.refused {
 		return len(p), nil
