@@ -9,7 +9,8 @@
 //	make bench
 //	go test -tags sidebyside -run TestSideBySide -count=1 -timeout 30m -v ./internal/sidebyside
 //
-// $BENCH_SECONDS sets the length of each load run (default 3),
+// $BENCH_SECONDS sets the length of each wrk run (default 1; each system
+// gets three per size, in turn with the others),
 // $BENCH_ONLY a comma-separated subset of the sections hits, cold, peer
 // and puts (the docs are then best left alone),
 // $CACHENATOR_BIN the path of a cachenator binary to measure too, and

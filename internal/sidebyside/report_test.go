@@ -77,7 +77,7 @@ func (r *report) markdown() string {
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("%s\n\nOne run of `make bench` on %s: %s.\n\n", beginMark, time.Now().UTC().Format("2006-01-02"), r.machine)
 
-	w("**Hits**, 16 connections, wrk on one thread for %d s each; the 1 KiB row in requests per second, the others in MB/s of body. The ratios are objstore's best ULID or key figure, and its S3 endpoint's, over nginx's and cachenator's (– where cachenator was not run).\n\n", r.seconds)
+	w("**Hits**, 16 connections, wrk on one thread, the median of %d runs of %d s each, the systems taking turns; the 1 KiB row in requests per second, the others in MB/s of body. The ratios are objstore's best ULID or key figure, and its S3 endpoint's, over nginx's and cachenator's (– where cachenator was not run).\n\n", hitRounds, r.seconds)
 	w("| size |")
 	for _, s := range hitSystems {
 		w(" %s |", s)
