@@ -354,10 +354,10 @@ func (f *fill) runSmall(rc io.Reader) error {
 	d := &f.e.deps
 	data := make([]byte, f.entry.Size)
 	if _, err := io.ReadFull(rc, data); err != nil {
-		if err == io.ErrUnexpectedEOF || err == io.EOF {
+		if (err == io.ErrUnexpectedEOF || err == io.EOF) && f.source != SourcePeer {
 			return fmt.Errorf("%w: fetch %s from %s: the body ended early", ErrRemote, f.id, f.source)
 		}
-		return f.readErr(err)
+		return f.readErr(err) // a peer's answer cut short: the peer is unavailable
 	}
 	var more [1]byte
 	if n, _ := io.ReadFull(rc, more[:]); n > 0 {

@@ -378,7 +378,7 @@ func (n *Node) streamFile(ctx context.Context, fp storage.FilePutter, contentTyp
 	defer src.Close()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	a := newArrival()
+	a := newArrival(size)
 	type result struct {
 		etag string
 		err  error
@@ -398,6 +398,11 @@ func (n *Node) streamFile(ctx context.Context, fp storage.FilePutter, contentTyp
 	if copyErr != nil {
 		a.fail(copyErr)
 		cancel()
+	} else {
+		// The body ended cleanly, every check of it (its length, its
+		// signature's payload hash, its checksums) passed at its end: only
+		// now may the upload take its last byte and complete.
+		a.complete()
 	}
 	res := <-done
 	switch {
@@ -415,19 +420,32 @@ func (n *Node) streamFile(ctx context.Context, fp storage.FilePutter, contentTyp
 }
 
 // arrival tells an upload reading the local copy how much of it has
-// arrived: its first n bytes, or the failure that ends it.
+// arrived: its first n bytes, or the failure that ends it. The body's last
+// byte is ready only once the body has ended and passed its checks
+// (complete), since those come at its end: an upload must not finish
+// with a body that then turns out short, long or damaged.
 type arrival struct {
-	mu      sync.Mutex
-	cond    *sync.Cond
-	n       int64
-	err     error
-	stopped atomic.Bool // the upload failed: stop taking the body
+	mu       sync.Mutex
+	cond     *sync.Cond
+	n        int64 // bytes on disk
+	size     int64
+	finished bool // complete was called
+	err      error
+	stopped  atomic.Bool // the upload failed: stop taking the body
 }
 
-func newArrival() *arrival {
-	a := &arrival{}
+func newArrival(size int64) *arrival {
+	a := &arrival{size: size}
 	a.cond = sync.NewCond(&a.mu)
 	return a
+}
+
+// complete records that the whole body arrived and passed its checks.
+func (a *arrival) complete() {
+	a.mu.Lock()
+	a.finished = true
+	a.cond.Broadcast()
+	a.mu.Unlock()
 }
 
 // set records that the first n bytes can be read.
@@ -459,13 +477,15 @@ func (a *arrival) wait(ctx context.Context, n int64) error {
 	defer stop()
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	for a.n < n {
+	for {
 		if a.err != nil {
 			return a.err
 		}
+		if a.n >= n && (n < a.size || a.finished) {
+			return nil
+		}
 		a.cond.Wait()
 	}
-	return nil
 }
 
 // arrivalWriter writes the body to disk and reports each sealed byte to

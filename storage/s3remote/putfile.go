@@ -77,9 +77,12 @@ func (r *Remote) PutFile(ctx context.Context, key string, body io.ReaderAt, size
 		// Parts start in order, each once its bytes are readable, at most
 		// the configured number in flight.
 		if err := ready(gctx, off+n); err != nil {
-			g.Wait()
+			// A part that failed canceled gctx; its error is the cause.
+			if gerr := g.Wait(); gerr != nil {
+				err = gerr
+			}
 			r.abort(key, uploadID)
-			return "", fmt.Errorf("s3 put %s: %w", key, err)
+			return "", wrap("put", key, err, false)
 		}
 		g.Go(func() error {
 			out, err := r.client.UploadPart(gctx, &s3.UploadPartInput{

@@ -129,3 +129,30 @@ func TestPutFile(t *testing.T) {
 		noUploads(t, srv, bucket)
 	}
 }
+
+// failingAt is a body whose reads fail.
+type failingAt struct{ err error }
+
+func (f failingAt) ReadAt([]byte, int64) (int, error) { return 0, f.err }
+
+// When a part fails while PutFile waits for the body's next bytes, the
+// part's error is the one reported, not the cancellation it causes.
+func TestPutFileReportsThePartsError(t *testing.T) {
+	srv := testminio.Start(t)
+	bucket := srv.NewBucket(t)
+	r, _ := newRemote(t, s3remote.Config{Bucket: bucket, PartSize: s3remote.MinPartSize, Concurrency: 2})
+	injected := errors.New("the disk failed under the upload")
+	// The first part is ready at once; the rest never arrive.
+	ready := func(ctx context.Context, n int64) error {
+		if n <= s3remote.MinPartSize {
+			return nil
+		}
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	_, err := r.PutFile(t.Context(), "part-fails", failingAt{injected}, 3*s3remote.MinPartSize, ready, "", nil)
+	if !errors.Is(err, injected) {
+		t.Fatalf("PutFile = %v, want the part's error", err)
+	}
+	noUploads(t, srv, bucket)
+}
