@@ -17,9 +17,10 @@ const MaxMemoryBody = 64 << 10
 // first. A hit on a small body is otherwise mostly system calls (open,
 // stat, read, close) around a few kilobytes; from memory it costs none.
 //
-// A body enters only after a whole, verified read from disk (its segment
-// checksums checked, or its seal opened), so what is kept is what the disk
-// held when it was sound. Entries are keyed by ID and checksum, and a read
+// A body enters only after a whole read from disk, verified as every read
+// is (its segment checksums checked, or its seal opened; a body left in
+// the legacy raw form has neither), so what is kept is what the disk held
+// when it was sound. Entries are keyed by ID and checksum, and a read
 // always looks the journal up first: a body replaced under the same ID has
 // another checksum and misses, and one dropped, evicted or deleted is no
 // longer in the journal, so it is never served from here even before its
