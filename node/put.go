@@ -332,12 +332,19 @@ func (n *Node) streamBoth(ctx context.Context, to storage.Putter, key string, me
 	} else {
 		pw.Close()
 	}
-	remoteErrV := <-done
+	return uploadOutcome(key, copyErr, <-done)
+}
+
+// uploadOutcome is the error of a PUT that copied the client's body
+// (copyErr) while uploading it to key (upErr): the client's or the disk's
+// failure first, then the remote's; a copy the remote stopped early
+// without an error of its own is the remote's fault too.
+func uploadOutcome(key string, copyErr, upErr error) error {
 	switch {
 	case copyErr != nil && !errors.Is(copyErr, errRemoteStopped):
 		return copyErr
-	case remoteErrV != nil:
-		return remoteErr("upload "+key, remoteErrV)
+	case upErr != nil:
+		return remoteErr("upload "+key, upErr)
 	case copyErr != nil:
 		return fmt.Errorf("%w: upload %s stopped early", ErrRemote, key)
 	}
@@ -405,13 +412,8 @@ func (n *Node) streamFile(ctx context.Context, fp storage.FilePutter, contentTyp
 		a.complete()
 	}
 	res := <-done
-	switch {
-	case copyErr != nil && !errors.Is(copyErr, errRemoteStopped):
-		return copyErr
-	case res.err != nil:
-		return remoteErr("upload "+key, res.err)
-	case copyErr != nil:
-		return fmt.Errorf("%w: upload %s stopped early", ErrRemote, key)
+	if err := uploadOutcome(key, copyErr, res.err); err != nil {
+		return err
 	}
 	if etag != nil {
 		*etag = res.etag
