@@ -507,19 +507,15 @@ func (h *harness) cold(r *report) {
 		runs int
 	}{{kib1, 15}, {mib1, 9}, {mib256, 3}} {
 		times := map[string][]timing{}
+		systems := h.targets(c.s.key(), "") // the same systems, in the same order, for any key
 		for run := range c.runs {
-			for _, sys := range h.targets(c.s.key(), "") {
+			for i, sys := range systems {
 				key := fmt.Sprintf("cold/%s/%d/%s", c.s.key(), run, strings.ReplaceAll(sys.system, " ", "-"))
 				if _, err := h.srv.Client().CopyObject(h.ctx, &s3.CopyObjectInput{Bucket: aws.String(h.origin),
 					Key: aws.String(key), CopySource: aws.String(h.origin + "/" + c.s.key())}); err != nil {
 					h.t.Fatal(err)
 				}
-				var tg target
-				for _, t := range h.targets(key, "") {
-					if t.system == sys.system {
-						tg = t
-					}
-				}
+				tg := h.targets(key, "")[i]
 				tm, _, err := h.get(tg.url, tg.header, c.s.n)
 				if err != nil {
 					h.t.Fatal(err)
