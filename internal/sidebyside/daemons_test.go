@@ -100,9 +100,15 @@ func startCachenator(t *testing.T, bin string, srv *testminio.Server) *daemon {
 	addr := testnode.FreeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	log := filepath.Join(t.TempDir(), "cachenator.log")
+	_, metricsPort, _ := net.SplitHostPort(testnode.FreeAddr(t))
+	// Sizes in MB, TTL in minutes, timeout in ms; path-style requests, as
+	// MinIO on an address needs.
 	cmd := exec.Command(bin, "-host", "127.0.0.1", "-port", port, "-peers", "http://"+addr,
-		"-s3-endpoint", srv.Endpoint(), "-max-cache-size", strconv.Itoa(8<<10), "-ttl", "60", "-timeout", "60000")
-	cmd.Env = append(os.Environ(), srv.Env()...)
+		"-s3-endpoint", srv.Endpoint(), "-s3-force-path-style", "-metrics-port", metricsPort,
+		"-max-cache-size", strconv.Itoa(8<<10), "-ttl", "60", "-timeout", "60000")
+	// GIN_MODE=release as its container image sets it: no debug log of
+	// every request.
+	cmd.Env = append(os.Environ(), append(srv.Env(), "GIN_MODE=release", "AWS_EC2_METADATA_DISABLED=true")...)
 	return startDaemon(t, "cachenator", addr, log, cmd)
 }
 
