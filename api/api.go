@@ -24,6 +24,7 @@ import (
 	"github.com/objstore/objstore/auth"
 	"github.com/objstore/objstore/cluster"
 	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/metrics"
 	"github.com/objstore/objstore/node"
 )
 
@@ -81,6 +82,12 @@ type Config struct {
 	// Limits bounds how slowly request bodies may arrive (the listener
 	// applies the connection limits: LimitListener).
 	Limits Limits
+	// Metrics records every request and each GET's time to first byte;
+	// nil records nothing.
+	Metrics *metrics.Registry
+	// ServeMetrics serves Metrics at /metrics (read scope when Auth is
+	// set). Off when the metrics have a listener of their own.
+	ServeMetrics bool
 }
 
 // NewPublic returns the handler of the public API. Each route needs a
@@ -91,7 +98,7 @@ func NewPublic(cfg Config) http.Handler {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	s := &server{store: cfg.Store, version: cfg.Version, log: cfg.Logger.With("component", "api"), auth: cfg.Auth,
-		limits: cfg.Limits.withDefaults()}
+		limits: cfg.Limits.withDefaults(), metrics: cfg.Metrics, api: "public"}
 	read, write, admin := s.guard(auth.ScopeRead), s.guard(auth.ScopeWrite), s.guard(auth.ScopeAdmin)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /api/v1/get/{id}", read(s.get))
@@ -112,6 +119,10 @@ func NewPublic(cfg Config) http.Handler {
 	s.routeKeys(mux, read, write)
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
+	if cfg.ServeMetrics && cfg.Metrics != nil {
+		h := cfg.Metrics.Handler()
+		mux.HandleFunc("GET /metrics", read(h.ServeHTTP))
+	}
 	// Answer unknown paths and wrong methods in the API's JSON error form.
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if allow := allowed(mux, r); allow != "" {
@@ -158,9 +169,25 @@ type server struct {
 	log     *slog.Logger
 	auth    Authenticator // nil: open
 	limits  Limits
+	metrics *metrics.Registry // nil: none kept
+	api     string            // the API's name in the metrics
 }
 
 var errNoRoute = errors.New("not found")
+
+// Route names the route that served r, for metrics: the pattern the mux
+// matched without its method, or "other" for a request no route took
+// (refused before routing, or an unknown path). Read once r is served.
+func Route(r *http.Request) string {
+	p := r.Pattern
+	if i := strings.IndexByte(p, ' '); i >= 0 {
+		p = p[i+1:]
+	}
+	if p == "" || p == "/" {
+		return "other"
+	}
+	return p
+}
 
 // StatusRecorder passes an answer through and remembers its status, for
 // a request log; it keeps the writer's sendfile path and reaches its
@@ -169,6 +196,30 @@ type StatusRecorder struct {
 	http.ResponseWriter
 	// Status is the answer's status once written; 0 before.
 	Status int
+	// Start is when the request arrived, if the recorder's maker set it.
+	Start time.Time
+}
+
+// FirstByte returns a function that records, in m, the time from the
+// request's arrival to now as the time to first byte of obj's body, by
+// its source (memory for a local body held in memory). The arrival is
+// that of the StatusRecorder w wraps, if any; without one, the returned
+// function records nothing.
+func FirstByte(m *metrics.Registry, w http.ResponseWriter, obj *node.Object) func() {
+	for {
+		if rec, ok := w.(*StatusRecorder); ok && !rec.Start.IsZero() {
+			source := string(obj.Source)
+			if obj.Source == node.SourceLocal && obj.Bytes() != nil {
+				source = "memory"
+			}
+			return func() { m.FirstByte(source, time.Since(rec.Start)) }
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return nil
+		}
+		w = u.Unwrap()
+	}
 }
 
 func (r *StatusRecorder) WriteHeader(code int) {
@@ -209,7 +260,7 @@ type writerOnly struct{ io.Writer }
 func (s *server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		rec := &StatusRecorder{ResponseWriter: w}
+		rec := &StatusRecorder{ResponseWriter: w, Start: start}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -225,6 +276,9 @@ func (s *server) middleware(next http.Handler) http.Handler {
 			if s.log.Enabled(r.Context(), slog.LevelDebug) {
 				s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.Status,
 					"elapsed", time.Since(start))
+			}
+			if s.metrics != nil {
+				s.metrics.Request(s.api, Route(r), r.Method, rec.Status, time.Since(start))
 			}
 		}()
 		next.ServeHTTP(rec, r)
@@ -419,6 +473,9 @@ func (s *server) serveBody(w http.ResponseWriter, r *http.Request, obj *node.Obj
 	// ServeContent answers Range and conditional requests, and copies an
 	// *os.File with sendfile (the counting writer keeps that path).
 	cw := &countingWriter{ResponseWriter: w}
+	if s.metrics != nil {
+		cw.first = FirstByte(s.metrics, w, obj)
+	}
 	if data := obj.Bytes(); data == nil || !ServeBytes(cw, r, name, modified, data) {
 		http.ServeContent(cw, r, name, modified, obj.Content)
 	}
@@ -471,28 +528,35 @@ func ServeBytes(w http.ResponseWriter, r *http.Request, name string, modified ti
 // the reader.
 const smallAnswer = 8 << 10
 
-// countingWriter counts the body bytes written, for the stats.
+// countingWriter counts the body bytes written, for the stats, and calls
+// first, when set, as the first of them leaves.
 type countingWriter struct {
 	http.ResponseWriter
-	n int64
+	n     int64
+	first func()
 }
 
 func (c *countingWriter) Write(p []byte) (int, error) {
+	if c.first != nil && len(p) > 0 {
+		c.first()
+		c.first = nil
+	}
 	n, err := c.ResponseWriter.Write(p)
 	c.n += int64(n)
 	return n, err
 }
 
 func (c *countingWriter) ReadFrom(src io.Reader) (int64, error) {
-	var n int64
-	var err error
 	if rf, ok := c.ResponseWriter.(io.ReaderFrom); ok && sendfileable(src) {
-		n, err = rf.ReadFrom(src)
-	} else {
-		n, err = CopyBody(writerOnly{c.ResponseWriter}, src)
+		if c.first != nil {
+			c.first()
+			c.first = nil
+		}
+		n, err := rf.ReadFrom(src)
+		c.n += n
+		return n, err
 	}
-	c.n += n
-	return n, err
+	return CopyBody(writerOnly{c}, src) // through Write, which counts
 }
 
 // sendfileable reports whether src is a file the server can send with

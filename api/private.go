@@ -14,6 +14,7 @@ import (
 
 	"github.com/objstore/objstore/cluster"
 	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/metrics"
 	"github.com/objstore/objstore/node"
 )
 
@@ -60,6 +61,8 @@ type PrivateConfig struct {
 	Auth *cluster.Auth
 	// Logger receives request and error logs; nil discards them.
 	Logger *slog.Logger
+	// Metrics records every request; nil records nothing.
+	Metrics *metrics.Registry
 }
 
 // maxPrivateBody bounds a private request's body: the largest message is a
@@ -79,7 +82,7 @@ func NewPrivate(cfg PrivateConfig) http.Handler {
 		cfg.Auth = &cluster.Auth{}
 	}
 	store := cfg.Store
-	s := &privateServer{store: store, server: server{log: logger.With("component", "private-api")}}
+	s := &privateServer{store: store, server: server{log: logger.With("component", "private-api"), metrics: cfg.Metrics, api: "private"}}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET "+cluster.PathPing, s.ping)
 	mux.HandleFunc("GET "+cluster.PathNodes, s.nodes)

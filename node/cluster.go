@@ -331,7 +331,13 @@ func (n *Node) syncWith(p cluster.Member) {
 	ctx, cancel := context.WithTimeout(n.ctx, 5*time.Minute)
 	defer cancel()
 	st, err := cluster.Sync(ctx, n, n.cl.client.Peer(p.PrivateAddr))
+	c := &n.counters
+	c.syncRounds.Add(1)
+	c.syncPulled.Add(int64(st.Pulled))
+	c.syncPushed.Add(int64(st.Pushed))
+	c.syncApplied.Add(int64(st.Applied))
 	if err != nil {
+		c.syncFailures.Add(1)
 		if n.ctx.Err() == nil {
 			n.log.Warn("anti-entropy failed", "peer", p.ID, "err", err)
 		}

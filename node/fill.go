@@ -55,8 +55,10 @@ type fillDeps struct {
 	partSize    int64
 	concurrency int
 	log         *slog.Logger
-	// fetches and fetchErrors count fills started and failed.
-	fetches, fetchErrors *atomic.Int64
+	// fetches and fetchErrors count fills started and failed; coalesced
+	// counts the requests that joined a fill already under way instead of
+	// starting their own fetch.
+	fetches, fetchErrors, coalesced *atomic.Int64
 }
 
 // fillRequest names a body to bring in.
@@ -96,6 +98,16 @@ func (e *fillEngine) inFlight(id ulid.ULID) bool {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.fills[id] != nil
+}
+
+// load reports the fills under way and the clients' GETs following them.
+func (e *fillEngine) load() (fills, readers int) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for _, f := range e.fills {
+		readers += f.users
+	}
+	return len(e.fills), readers
 }
 
 // fill is one fetch of a body from a peer or the remote tier into local
@@ -212,6 +224,7 @@ func (e *fillEngine) start(req fillRequest, pin bool) *fill {
 			return refuse(fmt.Errorf("%w: %s", ErrMisdirected, req.id))
 		}
 		cur.join(pin)
+		e.deps.coalesced.Add(1)
 		return cur
 	}
 	if e.closed {

@@ -200,6 +200,10 @@ type counters struct {
 	hitsPeer                 atomic.Int64
 	misses                   atomic.Int64
 	fetches, fetchErrors     atomic.Int64
+	coalesced                atomic.Int64
+	syncRounds, syncFailures atomic.Int64
+	syncPulled, syncPushed   atomic.Int64
+	syncApplied              atomic.Int64
 	scrubbed, scrubDamaged   atomic.Int64
 	readDamaged              atomic.Int64
 	repairs, repairErrors    atomic.Int64
@@ -322,6 +326,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		log:         n.log,
 		fetches:     &n.counters.fetches,
 		fetchErrors: &n.counters.fetchErrors,
+		coalesced:   &n.counters.coalesced,
 		keep:        n.mem.put,
 	})
 	n.misses.now, n.misses.ttl = n.physicalNow, cfg.MissTTL

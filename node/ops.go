@@ -187,7 +187,10 @@ type Stats struct {
 	Remote string `json:"remote"`
 	// Disk is presented by the api package in the original objstore's
 	// disk_stats form.
-	Disk    storage.Usage `json:"-"`
+	Disk storage.Usage `json:"-"`
+	// Quota is --max-disk in bytes, the bound on the bodies this node
+	// holds (Journal.BlobBytes); 0 when there is none.
+	Quota   int64         `json:"quota"`
 	Journal journal.Stats `json:"journal"`
 	Traffic Traffic       `json:"traffic"`
 	// RepairBacklog counts the bodies this node should hold and does not
@@ -195,6 +198,38 @@ type Stats struct {
 	RepairBacklog int `json:"repair_backlog"`
 	// MemoryCache is what the memory cache of small bodies holds.
 	MemoryCache MemoryCacheStats `json:"memory_cache"`
+	// Fills describes the fetches of bodies from peers and the remote
+	// under way now.
+	Fills FillStats `json:"fills"`
+	// Sync counts this node's anti-entropy rounds since start.
+	Sync SyncCounts `json:"sync"`
+	// Members counts the cluster's members, this node included, by state
+	// as this node sees them: alive, suspect, dead, left, and untrusted
+	// for members that failed to authenticate.
+	Members map[string]int `json:"members"`
+	// PeerBytesSent and PeerBytesReceived count the bytes of request and
+	// response bodies this node exchanged with its peers on the private
+	// API (bodies, journal entries, sync messages).
+	PeerBytesSent     int64 `json:"peer_bytes_sent"`
+	PeerBytesReceived int64 `json:"peer_bytes_received"`
+}
+
+// FillStats describes the fills under way: bodies being fetched, and the
+// clients' GETs following them as they stream in.
+type FillStats struct {
+	InFlight int `json:"in_flight"`
+	Readers  int `json:"readers"`
+}
+
+// SyncCounts counts anti-entropy rounds: those run, those that failed,
+// and the journal entries they pulled from peers, pushed to them, and
+// found newer than the receiver's (applied).
+type SyncCounts struct {
+	Rounds   int64 `json:"rounds"`
+	Failures int64 `json:"failures"`
+	Pulled   int64 `json:"pulled"`
+	Pushed   int64 `json:"pushed"`
+	Applied  int64 `json:"applied"`
 }
 
 // MemoryCacheStats describes the memory cache of small bodies.
@@ -209,16 +244,19 @@ type Traffic struct {
 	HitsLocal int64 `json:"hits_local"`
 	// HitsMemory counts the local hits served from the memory cache of
 	// small bodies (a part of HitsLocal).
-	HitsMemory    int64 `json:"hits_memory"`
-	BytesLocal    int64 `json:"bytes_local"`
-	BytesPeer     int64 `json:"bytes_peer"`
-	BytesRemote   int64 `json:"bytes_remote"`
-	Evictions     int64 `json:"evictions"`
-	HitsPeer      int64 `json:"hits_peer"`
-	HitsRemote    int64 `json:"hits_remote"`
-	Misses        int64 `json:"misses"`
-	Fetches       int64 `json:"fetches"`
-	FetchErrors   int64 `json:"fetch_errors"`
+	HitsMemory  int64 `json:"hits_memory"`
+	BytesLocal  int64 `json:"bytes_local"`
+	BytesPeer   int64 `json:"bytes_peer"`
+	BytesRemote int64 `json:"bytes_remote"`
+	Evictions   int64 `json:"evictions"`
+	HitsPeer    int64 `json:"hits_peer"`
+	HitsRemote  int64 `json:"hits_remote"`
+	Misses      int64 `json:"misses"`
+	Fetches     int64 `json:"fetches"`
+	FetchErrors int64 `json:"fetch_errors"`
+	// Coalesced counts the reads that joined a fetch already under way
+	// instead of starting their own.
+	Coalesced     int64 `json:"coalesced"`
 	Puts          int64 `json:"puts"`
 	PutErrors     int64 `json:"put_errors"`
 	Deletes       int64 `json:"deletes"`
@@ -255,16 +293,36 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 	c := &n.counters
 	rc := n.remote.Counts()
 	memBodies, memBytes := n.mem.stats()
+	fills, readers := n.fills.load()
+	members := make(map[string]int)
+	for _, m := range n.Members() {
+		state := string(m.State)
+		if m.Untrusted {
+			state = "untrusted"
+		}
+		members[state]++
+	}
+	var sent, received int64
+	if n.cl.client != nil {
+		sent, received = n.cl.client.Bytes()
+	}
 	return Stats{
-		MemoryCache:   MemoryCacheStats{Bodies: memBodies, Bytes: memBytes, Budget: n.mem.budget},
+		MemoryCache:       MemoryCacheStats{Bodies: memBodies, Bytes: memBytes, Budget: n.mem.budget},
+		Fills:             FillStats{InFlight: fills, Readers: readers},
+		Members:           members,
+		PeerBytesSent:     sent,
+		PeerBytesReceived: received,
+		Sync: SyncCounts{Rounds: c.syncRounds.Load(), Failures: c.syncFailures.Load(),
+			Pulled: c.syncPulled.Load(), Pushed: c.syncPushed.Load(), Applied: c.syncApplied.Load()},
 		NodeID:        n.id.String(),
 		Remote:        n.remote.String(),
 		Disk:          u,
+		Quota:         n.cfg.MaxDisk,
 		Journal:       n.journal.Stats(),
 		RepairBacklog: n.RepairBacklog(),
 		Traffic: Traffic{
 			HitsLocal: c.hitsLocal.Load(), HitsMemory: c.hitsMemory.Load(), HitsPeer: c.hitsPeer.Load(), HitsRemote: c.hitsRemote.Load(), Misses: c.misses.Load(),
-			Fetches: c.fetches.Load(), FetchErrors: c.fetchErrors.Load(),
+			Fetches: c.fetches.Load(), FetchErrors: c.fetchErrors.Load(), Coalesced: c.coalesced.Load(),
 			Puts: c.puts.Load(), PutErrors: c.putErrors.Load(), Deletes: c.deletes.Load(),
 			RemoteUploads: rc.Puts, RemoteGets: rc.Gets,
 			Scrubbed: c.scrubbed.Load(), ScrubDamaged: c.scrubDamaged.Load(), ReadDamaged: c.readDamaged.Load(),

@@ -102,6 +102,9 @@ func (s *server) getObject(req *request, withBody bool) {
 	var data []byte
 	if withBody {
 		data = obj.Bytes()
+		if s.cfg.Metrics != nil {
+			cw.first = api.FirstByte(s.cfg.Metrics, req.w, obj)
+		}
 	}
 	if data == nil || !api.ServeBytes(cw, req.r, "", modified, data) {
 		http.ServeContent(cw, req.r, "", modified, content)
@@ -179,6 +182,7 @@ type contentWriter struct {
 	req     *request
 	refused bool
 	n       int64
+	first   func() // called as the first body byte leaves, when set
 }
 
 func (c *contentWriter) WriteHeader(code int) {
@@ -204,6 +208,10 @@ func (c *contentWriter) ReadFrom(src io.Reader) (int64, error) {
 func (c *contentWriter) Write(p []byte) (int, error) {
 	if c.refused {
 		return len(p), nil
+	}
+	if c.first != nil && len(p) > 0 {
+		c.first()
+		c.first = nil
 	}
 	n, err := c.ResponseWriter.Write(p)
 	c.n += int64(n)

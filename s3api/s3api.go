@@ -23,6 +23,7 @@ import (
 	"github.com/objstore/objstore/api"
 	"github.com/objstore/objstore/auth"
 	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/metrics"
 	"github.com/objstore/objstore/node"
 )
 
@@ -77,6 +78,9 @@ type Config struct {
 	Limits api.Limits
 	// Logger receives request and error logs; nil discards them.
 	Logger *slog.Logger
+	// Metrics records every request, by S3 operation, and each GET's time
+	// to first byte; nil records nothing.
+	Metrics *metrics.Registry
 }
 
 // HeaderLevel chooses a write's consistency level (1 or 2).
@@ -132,12 +136,13 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 	if r.ContentLength == 0 && r.ProtoAtLeast(1, 1) && strings.EqualFold(r.Header.Get("Expect"), "100-continue") {
 		w.WriteHeader(http.StatusContinue)
 	}
-	rec := &api.StatusRecorder{ResponseWriter: w}
+	rec := &api.StatusRecorder{ResponseWriter: w, Start: start}
 	req := &request{w: rec, r: r, id: newRequestID()}
 	h := w.Header()
 	h.Set("x-amz-request-id", req.id)
 	h.Set("x-amz-id-2", req.id)
 	h.Set("Server", "objstore")
+	op := "other" // the S3 operation, once routed
 	defer func() {
 		if p := recover(); p != nil {
 			if p == http.ErrAbortHandler {
@@ -152,13 +157,18 @@ func (s *server) serve(w http.ResponseWriter, r *http.Request) {
 			s.log.Debug("request", "method", r.Method, "path", r.URL.Path, "status", rec.Status,
 				"request_id", req.id, "elapsed", time.Since(start))
 		}
+		if s.cfg.Metrics != nil {
+			s.cfg.Metrics.Request("s3", op, r.Method, rec.Status, time.Since(start))
+		}
 	}()
 	req.bucket, req.key = s.address(r)
+	var serve func(*request)
+	op, serve = s.route(req)
 	if err := s.authenticate(req); err != nil {
 		s.fail(req, err)
 		return
 	}
-	s.route(req)
+	serve(req)
 }
 
 // address finds the bucket and key a request names: from the host, for
@@ -205,22 +215,27 @@ func (s *server) authenticate(req *request) error {
 	return nil
 }
 
-// route dispatches a request by method, address and sub-resource.
-func (s *server) route(req *request) {
+// route finds the operation a request asks for by method, address and
+// sub-resource: its S3 name (for metrics and logs) and its handler.
+func (s *server) route(req *request) (string, func(*request)) {
 	r := req.r
 	q := r.URL.Query()
 	switch {
 	case req.bucket == "":
 		if r.Method != http.MethodGet {
-			s.fail(req, errMethod)
-			return
+			return "other", s.refuse(errMethod)
 		}
-		s.listBuckets(req)
+		return "ListBuckets", s.listBuckets
 	case req.key == "":
-		s.routeBucket(req, q)
+		return s.routeBucket(req, q)
 	default:
-		s.routeObject(req, q)
+		return s.routeObject(req, q)
 	}
+}
+
+// refuse is a handler that fails every request with err.
+func (s *server) refuse(err error) func(*request) {
+	return func(req *request) { s.fail(req, err) }
 }
 
 // unsupported names the sub-resources of buckets and objects this endpoint
@@ -240,38 +255,35 @@ func unsupportedParam(q map[string][]string) string {
 	return ""
 }
 
-func (s *server) routeBucket(req *request, q map[string][]string) {
+func (s *server) routeBucket(req *request, q map[string][]string) (string, func(*request)) {
 	if p := unsupportedParam(q); p != "" {
-		s.fail(req, fmt.Errorf("%w: the bucket sub-resource ?%s", errNotImplemented, p))
-		return
+		return "other", s.refuse(fmt.Errorf("%w: the bucket sub-resource ?%s", errNotImplemented, p))
 	}
 	_, uploads := q["uploads"]
 	_, location := q["location"]
 	_, del := q["delete"]
 	switch r := req.r; {
 	case r.Method == http.MethodGet && location:
-		s.bucketLocation(req)
+		return "GetBucketLocation", s.bucketLocation
 	case r.Method == http.MethodGet && uploads:
-		s.listUploads(req)
+		return "ListMultipartUploads", s.listUploads
 	case r.Method == http.MethodGet:
-		s.listObjects(req)
+		return "ListObjects", s.listObjects
 	case r.Method == http.MethodHead:
-		s.headBucket(req)
+		return "HeadBucket", s.headBucket
 	case r.Method == http.MethodPost && del:
-		s.deleteObjects(req)
+		return "DeleteObjects", s.deleteObjects
 	case r.Method == http.MethodPut:
-		s.createBucket(req)
+		return "CreateBucket", s.createBucket
 	case r.Method == http.MethodDelete:
-		s.fail(req, fmt.Errorf("%w: buckets are created and deleted in the origin, not through objstore", errAccessDenied))
-	default:
-		s.fail(req, errMethod)
+		return "DeleteBucket", s.refuse(fmt.Errorf("%w: buckets are created and deleted in the origin, not through objstore", errAccessDenied))
 	}
+	return "other", s.refuse(errMethod)
 }
 
-func (s *server) routeObject(req *request, q map[string][]string) {
+func (s *server) routeObject(req *request, q map[string][]string) (string, func(*request)) {
 	if p := unsupportedParam(q); p != "" {
-		s.fail(req, fmt.Errorf("%w: the object sub-resource ?%s", errNotImplemented, p))
-		return
+		return "other", s.refuse(fmt.Errorf("%w: the object sub-resource ?%s", errNotImplemented, p))
 	}
 	_, uploads := q["uploads"]
 	_, uploadID := q["uploadId"]
@@ -279,39 +291,33 @@ func (s *server) routeObject(req *request, q map[string][]string) {
 	switch r := req.r; r.Method {
 	case http.MethodGet:
 		if uploadID {
-			s.listParts(req)
-			return
+			return "ListParts", s.listParts
 		}
-		s.getObject(req, true)
+		return "GetObject", func(req *request) { s.getObject(req, true) }
 	case http.MethodHead:
-		s.getObject(req, false)
+		return "HeadObject", func(req *request) { s.getObject(req, false) }
 	case http.MethodPut:
 		switch {
 		case uploadID && copySource:
-			s.uploadPartCopy(req)
+			return "UploadPartCopy", s.uploadPartCopy
 		case uploadID:
-			s.uploadPart(req)
+			return "UploadPart", s.uploadPart
 		case copySource:
-			s.copyObject(req)
-		default:
-			s.putObject(req)
+			return "CopyObject", s.copyObject
 		}
+		return "PutObject", s.putObject
 	case http.MethodDelete:
 		if uploadID {
-			s.abortUpload(req)
-			return
+			return "AbortMultipartUpload", s.abortUpload
 		}
-		s.deleteObject(req)
+		return "DeleteObject", s.deleteObject
 	case http.MethodPost:
 		switch {
 		case uploads:
-			s.createUpload(req)
+			return "CreateMultipartUpload", s.createUpload
 		case uploadID:
-			s.completeUpload(req)
-		default:
-			s.fail(req, errMethod)
+			return "CompleteMultipartUpload", s.completeUpload
 		}
-	default:
-		s.fail(req, errMethod)
 	}
+	return "other", s.refuse(errMethod)
 }

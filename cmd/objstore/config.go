@@ -29,6 +29,7 @@ type config struct {
 	PrivateAddr string
 	GossipAddr  string
 	DebugAddr   string
+	MetricsAddr string
 
 	StateDir  string
 	FilesDir  string
@@ -125,6 +126,11 @@ func (c *config) validate() error {
 	for name, addr := range map[string]string{"--public-addr": c.PublicAddr, "--private-addr": c.PrivateAddr, "--gossip-addr": c.GossipAddr} {
 		if _, _, err := net.SplitHostPort(addr); err != nil {
 			bad("%s %q: %v", name, addr, err)
+		}
+	}
+	if c.MetricsAddr != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsAddr); err != nil {
+			bad("--metrics-addr %q: %v", c.MetricsAddr, err)
 		}
 	}
 	if c.DebugAddr != "" {

@@ -27,6 +27,7 @@ import (
 	"github.com/objstore/objstore/api"
 	"github.com/objstore/objstore/cluster"
 	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/metrics"
 	"github.com/objstore/objstore/node"
 	"github.com/objstore/objstore/s3api"
 	"github.com/objstore/objstore/storage"
@@ -46,6 +47,7 @@ func main() {
 	app.StringPtr(&c.PublicAddr, cli.StringOpt{Name: "public-addr", Value: "0.0.0.0:10999", EnvVar: "NET_PUBLIC_ADDR", Desc: "Listen address of the public HTTP API."})
 	app.StringPtr(&c.PrivateAddr, cli.StringOpt{Name: "private-addr", Value: "127.0.0.1:11999", EnvVar: "NET_PRIVATE_ADDR", Desc: "Listen address of the private (node to node) HTTP API; on a non-loopback address the cluster must be secured (docs/security.md)."})
 	app.StringPtr(&c.GossipAddr, cli.StringOpt{Name: "gossip-addr", Value: "127.0.0.1:7946", EnvVar: "NET_GOSSIP_ADDR", Desc: "Listen address for cluster gossip; on a non-loopback address the cluster must be secured (docs/security.md)."})
+	app.StringPtr(&c.MetricsAddr, cli.StringOpt{Name: "metrics-addr", Value: "", EnvVar: "NET_METRICS_ADDR", Desc: "Listen address of Prometheus metrics (/metrics), open to whoever reaches it; when empty they are served at /metrics on the public port, with the read scope when --credentials-file is set."})
 	app.StringPtr(&c.DebugAddr, cli.StringOpt{Name: "debug-addr", Value: "", EnvVar: "NET_DEBUG_ADDR", Desc: "Listen address for pprof; off when empty."})
 	app.StringPtr(&c.StateDir, cli.StringOpt{Name: "state-dir", Value: "state/", EnvVar: "APP_STATE_DIR", Desc: "Directory of the journal and the node's identity."})
 	app.StringPtr(&c.FilesDir, cli.StringOpt{Name: "files-dir", Value: "files/", EnvVar: "APP_FILES_DIR", Desc: "Directory of the object bodies."})
@@ -153,7 +155,8 @@ func run(c config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
-	remote, err := openRemote(ctx, c, log)
+	reg := metrics.New(version)
+	remote, err := openRemote(ctx, c, reg, log)
 	if err != nil {
 		return err
 	}
@@ -167,7 +170,7 @@ func run(c config) error {
 		log.Info("disk quota", "bytes", maxDisk, "files_dir", c.FilesDir)
 	}
 
-	origins, originStore, err := openOrigins(ctx, c, remote, log)
+	origins, originStore, err := openOrigins(ctx, c, remote, reg, log)
 	if err != nil {
 		return err
 	}
@@ -232,7 +235,8 @@ func run(c config) error {
 		privateSrv.Close()
 		return err
 	}
-	private.set(api.NewPrivate(api.PrivateConfig{Store: n, Auth: sec.auth, Logger: log}))
+	reg.WatchNode(n.Stats)
+	private.set(api.NewPrivate(api.PrivateConfig{Store: n, Auth: sec.auth, Logger: log, Metrics: reg}))
 	sec.onBodyKeys(n.SetKeyring)
 	log.Info("node started", "node_id", n.ID(), "version", version, "state_dir", c.StateDir, "files_dir", c.FilesDir,
 		"private_addr", c.PrivateAddr, "gossip_addr", c.GossipAddr, "tag", c.Tag)
@@ -241,7 +245,8 @@ func run(c config) error {
 	}
 
 	public := &http.Server{
-		Handler:           api.NewPublic(api.Config{Store: n, Version: version, Logger: log, Auth: sec.clients, Limits: limits}),
+		Handler: api.NewPublic(api.Config{Store: n, Version: version, Logger: log, Auth: sec.clients, Limits: limits,
+			Metrics: reg, ServeMetrics: c.MetricsAddr == ""}),
 		ReadHeaderTimeout: 10 * time.Second,
 		MaxHeaderBytes:    maxHeaderBytes,
 		IdleTimeout:       2 * time.Minute,
@@ -256,7 +261,7 @@ func run(c config) error {
 	log.Info("public API listening", "addr", c.PublicAddr)
 	if c.S3APIAddr != "" {
 		h, err := s3api.New(s3api.Config{Store: n, Auth: sec.clients, Buckets: listOrigins(c, originStore), PublicRead: c.s3PublicRead,
-			Domain: c.S3APIDomain, Level: journal.Level(c.S3APILevel), Region: c.Region, Limits: limits, Logger: log})
+			Domain: c.S3APIDomain, Level: journal.Level(c.S3APILevel), Region: c.Region, Limits: limits, Logger: log, Metrics: reg})
 		if err == nil {
 			s3srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second, MaxHeaderBytes: maxHeaderBytes,
 				IdleTimeout: 2 * time.Minute, ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn)}
@@ -272,16 +277,31 @@ func run(c config) error {
 			return err
 		}
 	}
-	if c.DebugAddr != "" {
-		dbg := &http.Server{Handler: debugMux(), ReadHeaderTimeout: 10 * time.Second}
-		if err := serve(dbg, c.DebugAddr, nil, nil, log, errc); err != nil {
-			public.Close()
+	// Listeners of their own, off when their address is empty: metrics,
+	// and pprof (no connection limits, so a profile can be taken from an
+	// overloaded node).
+	for _, side := range []struct {
+		name, addr string
+		h          http.Handler
+		limits     *api.Limits
+	}{
+		{"metrics", c.MetricsAddr, metricsMux(reg), &limits},
+		{"pprof", c.DebugAddr, debugMux(), nil},
+	} {
+		if side.addr == "" {
+			continue
+		}
+		srv := &http.Server{Handler: side.h, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute}
+		if err := serve(srv, side.addr, nil, side.limits, log, errc); err != nil {
+			for _, s := range servers {
+				s.Close()
+			}
 			privateSrv.Close()
 			n.Close()
 			return err
 		}
-		servers = append(servers, dbg)
-		log.Info("pprof listening", "addr", c.DebugAddr)
+		servers = append(servers, srv)
+		log.Info(side.name+" listening", "addr", side.addr)
 	}
 
 	select {
@@ -344,7 +364,14 @@ func serve(s *http.Server, addr string, tlsCfg *tls.Config, limits *api.Limits, 
 	return nil
 }
 
-func openRemote(ctx context.Context, c config, log *slog.Logger) (storage.Remote, error) {
+// metricsMux serves the metrics at /metrics on a listener of their own.
+func metricsMux(reg *metrics.Registry) http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", reg.Handler())
+	return mux
+}
+
+func openRemote(ctx context.Context, c config, reg *metrics.Registry, log *slog.Logger) (storage.Remote, error) {
 	if c.Bucket == "" {
 		log.Info("no --bucket given; the remote tier is a local directory", "dir", c.RemoteDir)
 		return storage.NewDirRemote(c.RemoteDir)
@@ -358,6 +385,7 @@ func openRemote(ctx context.Context, c config, log *slog.Logger) (storage.Remote
 		Concurrency: c.S3Concurrency,
 		IOTimeout:   c.s3Timeout,
 		Logger:      log.With("component", "s3"),
+		Observer:    reg.S3(),
 	})
 	if err != nil {
 		return nil, err
@@ -389,7 +417,7 @@ func openRemote(ctx context.Context, c config, log *slog.Logger) (storage.Remote
 // bucket on the S3 endpoint and credentials of --bucket, or of the same
 // settings without it; and the store those buckets are in. Nil when none
 // is served.
-func openOrigins(ctx context.Context, c config, remote storage.Remote, log *slog.Logger) (func(string) (storage.Origin, error), *s3remote.Remote, error) {
+func openOrigins(ctx context.Context, c config, remote storage.Remote, reg *metrics.Registry, log *slog.Logger) (func(string) (storage.Origin, error), *s3remote.Remote, error) {
 	if len(c.originBuckets) == 0 {
 		return nil, nil, nil
 	}
@@ -399,6 +427,7 @@ func openOrigins(ctx context.Context, c config, remote storage.Remote, log *slog
 		base, err = s3remote.New(ctx, s3remote.Config{
 			Bucket: c.originBuckets[0], Region: c.Region, Endpoint: c.Endpoint, PartSize: c.s3PartSize,
 			Concurrency: c.S3Concurrency, IOTimeout: c.s3Timeout, Logger: log.With("component", "s3"), AnyKey: true,
+			Observer: reg.S3(),
 		})
 		if err != nil {
 			return nil, nil, err

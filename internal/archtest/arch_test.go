@@ -17,7 +17,8 @@ const module = "github.com/objstore/objstore"
 // objstore's (storage its own seal); cluster uses journal's types; node ties
 // storage, journal, cluster and cache together; api sees node, cluster,
 // journal and auth; s3api sees node, journal, auth and api (its limits);
-// cmd wires everything.
+// metrics reads node's stats, and api and s3api record into it; cmd wires
+// everything.
 var allowed = map[string][]string{
 	"auth":               {},
 	"cache":              {},
@@ -28,9 +29,10 @@ var allowed = map[string][]string{
 	"storage/remotetest": {"storage"},
 	"cluster":            {"journal"},
 	"node":               {"cache", "cluster", "journal", "storage", "storage/seal"},
-	"api":                {"auth", "cluster", "journal", "node"},
-	"s3api":              {"api", "auth", "journal", "node"},
-	"cmd/objstore":       {"api", "auth", "cache", "cluster", "journal", "node", "s3api", "storage", "storage/s3remote", "storage/seal"},
+	"metrics":            {"node"},
+	"api":                {"auth", "cluster", "journal", "metrics", "node"},
+	"s3api":              {"api", "auth", "journal", "metrics", "node"},
+	"cmd/objstore":       {"api", "auth", "cache", "cluster", "journal", "metrics", "node", "s3api", "storage", "storage/s3remote", "storage/seal"},
 }
 
 func TestImportDirections(t *testing.T) {

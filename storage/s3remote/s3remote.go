@@ -110,6 +110,9 @@ type Config struct {
 	// a "." or ".." path element are refused either way. Off, the Remote
 	// accepts exactly the keys every storage.Remote accepts.
 	AnyKey bool
+	// Observer, when set, is told of every request sent to S3 and of
+	// the bytes read back (metrics).
+	Observer Observer
 }
 
 // DefaultIOTimeout is Config.IOTimeout's default.
@@ -192,6 +195,9 @@ func New(ctx context.Context, cfg Config) (*Remote, error) {
 		// on download; it would log that on every such Get.
 		o.DisableLogOutputChecksumValidationSkipped = true
 		o.APIOptions = append(o.APIOptions, unsignedPayload)
+		if cfg.Observer != nil {
+			o.APIOptions = append(o.APIOptions, observe(cfg.Observer))
+		}
 	})
 
 	// transfermanager streams an io.Reader of unknown length in parts from
