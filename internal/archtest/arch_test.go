@@ -30,9 +30,10 @@ var allowed = map[string][]string{
 	"cluster":            {"journal"},
 	"node":               {"cache", "cluster", "journal", "storage", "storage/seal"},
 	"metrics":            {"node"},
+	"client":             {},
 	"api":                {"auth", "cluster", "journal", "metrics", "node"},
 	"s3api":              {"api", "auth", "journal", "metrics", "node"},
-	"cmd/objstore":       {"api", "auth", "cache", "cluster", "journal", "metrics", "node", "s3api", "storage", "storage/s3remote", "storage/seal"},
+	"cmd/objstore":       {"api", "auth", "cache", "client", "cluster", "journal", "metrics", "node", "s3api", "storage", "storage/s3remote", "storage/seal"},
 }
 
 func TestImportDirections(t *testing.T) {
