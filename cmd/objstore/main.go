@@ -97,6 +97,7 @@ func main() {
 	app.StringPtr(&c.DrainDelay, cli.StringOpt{Name: "drain-delay", Value: "0s", EnvVar: "APP_DRAIN_DELAY", Desc: "On SIGTERM, how long /readyz fails while requests are still served, so a load balancer stops routing here first."})
 	app.StringPtr(&c.ShutdownGrace, cli.StringOpt{Name: "shutdown-grace", Value: "30s", EnvVar: "APP_SHUTDOWN_GRACE", Desc: "How long requests in flight may run after SIGTERM."})
 
+	registerClientCommands(app)
 	app.Command("healthcheck", "Exit 0 if a node answers 200 at the given URL (for container health checks).", func(cmd *cli.Cmd) {
 		url := cmd.StringOpt("url", "http://127.0.0.1:10999/readyz", "URL to probe")
 		timeout := cmd.StringOpt("timeout", "3s", "how long to wait for the answer")
