@@ -45,6 +45,8 @@ func (s *server) guard(scope auth.Scope) func(http.HandlerFunc) http.HandlerFunc
 				return
 			case err != nil:
 				s.log.Info("authentication failed", "method", r.Method, "path", r.URL.Path, "remote", r.RemoteAddr, "err", err)
+				// The challenge again, so that a browser asks anew.
+				w.Header().Set("WWW-Authenticate", `Basic realm="objstore"`)
 				writeError(w, http.StatusUnauthorized, err.Error())
 				return
 			case !p.Scopes.Has(scope):

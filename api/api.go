@@ -46,6 +46,9 @@ type Store interface {
 	PrewarmStatus(ctx context.Context, job string, withPeers bool) (node.PrewarmJob, error)
 	Keys() ([]cluster.KeyInfo, error)
 	RotateKeyring(ctx context.Context, req node.KeyringRequest) (node.KeyringResult, error)
+	// ClusterStatus returns every member with its status, each peer's
+	// asked for within timeout.
+	ClusterStatus(ctx context.Context, timeout time.Duration) ([]node.MemberStatus, error)
 }
 
 var _ Store = (*node.Node)(nil)
@@ -117,6 +120,12 @@ func NewPublic(cfg Config) http.Handler {
 	mux.HandleFunc("GET /api/v1/cluster/keyring", admin(s.keys))
 	mux.HandleFunc("POST /api/v1/cluster/keyring", admin(s.rotateKeyring))
 	s.routeKeys(mux, read, write)
+	mux.HandleFunc("GET /api/v1/status", read(s.status))
+	// The status page is behind the read scope too: a browser asks for a
+	// key once (Basic), then its calls to the API carry it.
+	mux.HandleFunc("GET /{$}", read(page("status.html", "text/html; charset=utf-8")))
+	mux.HandleFunc("GET /ui/status.js", page("status.js", "text/javascript; charset=utf-8"))
+	mux.HandleFunc("GET /ui/status.css", page("status.css", "text/css; charset=utf-8"))
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
 	if cfg.ServeMetrics && cfg.Metrics != nil {

@@ -43,6 +43,8 @@ type PrivateStore interface {
 	Member(id ulid.ULID) (cluster.Member, bool)
 	// ApplyKeyring carries out a peer's keyring change on this node.
 	ApplyKeyring(ctx context.Context, op node.KeyringOp) error
+	// Status returns this node's status for a peer's status page.
+	Status(ctx context.Context) (node.Status, error)
 	// CheckFresh refuses the entries of a node whose last sync is older
 	// than this node's tombstone retention.
 	CheckFresh(peerLastSync time.Time) error
@@ -97,6 +99,7 @@ func NewPrivate(cfg PrivateConfig) http.Handler {
 	mux.HandleFunc("POST "+cluster.PathPrewarm, s.prewarm)
 	mux.HandleFunc("GET "+cluster.PathPrewarm+"/{job}", s.prewarmStatus)
 	mux.HandleFunc("POST "+cluster.PathKeyring, s.keyring)
+	mux.HandleFunc("GET "+cluster.PathStatus, s.status)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, fmt.Errorf("%w: no such private endpoint %s %s", errNoRoute, r.Method, r.URL.Path))
 	})
@@ -300,6 +303,12 @@ func (s *privateServer) key(w http.ResponseWriter, r *http.Request) {
 	defer obj.Close()
 	w.Header().Set(cluster.HeaderEntry, cluster.EncodeEntryHeader(e))
 	http.ServeContent(w, r, "", obj.Modified, obj.Content)
+}
+
+// status serves this node's status, for a peer's status page.
+func (s *privateServer) status(w http.ResponseWriter, r *http.Request) {
+	st, err := s.store.Status(r.Context())
+	s.reply(w, r, st, err)
 }
 
 // get serves a body this node holds, for a peer that does not.

@@ -22,7 +22,18 @@ type Stats struct {
 	Members       map[string]int   `json:"members"`
 	PeerBytesSent int64            `json:"peer_bytes_sent"`
 	PeerBytesRecv int64            `json:"peer_bytes_received"`
-	Disk          DiskStats        `json:"disk_stats"`
+	// Filesystem describes the files directory's filesystem; Disk says
+	// the same in the original objstore's units.
+	Filesystem Filesystem `json:"filesystem"`
+	Disk       DiskStats  `json:"disk_stats"`
+}
+
+// Filesystem is the size, free space (available to the node) and use of
+// a filesystem, in bytes.
+type Filesystem struct {
+	Total uint64 `json:"total"`
+	Free  uint64 `json:"free"`
+	Used  uint64 `json:"used"`
 }
 
 // JournalStats counts the objects the cluster knows and the bodies the

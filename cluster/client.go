@@ -36,6 +36,7 @@ const (
 	// under a prefix) on the node called.
 	PathInvalidateKeys = "/private/v1/invalidate-keys"
 	PathPrewarm        = "/private/v1/prewarm"
+	PathStatus         = "/private/v1/status"
 	PathKeyring        = "/private/v1/keyring"
 	// PathKey serves a key-addressed object to the node that routed its
 	// fill to this one (the owner, see Owner), fetching it first if
@@ -362,8 +363,14 @@ func (p *Peer) CallJSON(ctx context.Context, method, path string, in, out any) e
 	if method == http.MethodGet {
 		body = nil
 	}
-	return p.call(ctx, path, body, func(r io.Reader) error { return json.NewDecoder(r).Decode(out) })
+	return p.call(ctx, path, body, func(r io.Reader) error {
+		return json.NewDecoder(io.LimitReader(r, maxControlAnswer)).Decode(out)
+	})
 }
+
+// maxControlAnswer bounds the answer of a control call: the largest, a
+// node's status, is tens of kilobytes.
+const maxControlAnswer = 8 << 20
 
 // Invalidate asks the peer to drop its copy of id if the copy is safe
 // elsewhere. It reports whether the peer dropped a copy, and whether it

@@ -109,6 +109,9 @@ type Config struct {
 	TombstoneTTL time.Duration
 	// Logger receives the node's logs; nil discards them.
 	Logger *slog.Logger
+	// LogRing, when set, holds the node's recent warnings and errors
+	// (its Logger's handler should be it), which Status reports.
+	LogRing *LogRing
 	// Now is the node's one clock for every time decision: the physical
 	// clock behind its hybrid logical clock, cache expiry, the tombstone
 	// horizon, stored and verified times, and staleness; nil means
@@ -175,6 +178,7 @@ type Node struct {
 	repairC  chan struct{} // signals new repair work, capacity 1
 
 	counters counters
+	history  history
 	cl       *clusterState
 	clocks   clockState
 	misses   missCache
@@ -363,9 +367,10 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		j.Close()
 		return nil, err
 	}
-	n.wg.Add(2)
+	n.wg.Add(3)
 	go n.repairLoop()
 	go n.scrubLoop()
+	go n.sampleLoop()
 	return n, nil
 }
 

@@ -185,9 +185,9 @@ func (n *Node) upload(ctx context.Context, e journal.Entry) error {
 type Stats struct {
 	NodeID string `json:"node_id"`
 	Remote string `json:"remote"`
-	// Disk is presented by the api package in the original objstore's
-	// disk_stats form.
-	Disk storage.Usage `json:"-"`
+	// Disk describes the files directory's filesystem (the api package
+	// also presents it in the original objstore's disk_stats form).
+	Disk storage.Usage `json:"filesystem"`
 	// Quota is --max-disk in bytes, the bound on the bodies this node
 	// holds (Journal.BlobBytes); 0 when there is none.
 	Quota   int64         `json:"quota"`

@@ -3,7 +3,8 @@
 # nftables (the partition tests build test hosts from network namespaces),
 # iptables (to let bridged test traffic through a DROP forward policy),
 # curl (a real client for the TLS and access-key tests), and the aws CLI,
-# s3cmd and rclone (real clients of the S3 endpoint).
+# s3cmd and rclone (real clients of the S3 endpoint), and chromium (the
+# status page is tested in a real headless browser).
 # MinIO and mc (the MinIO client) are not in Debian and not installed here:
 # the test harness builds the pinned versions with `go install` on first use.
 # Without root, nothing is installed and the tests that need these tools skip
@@ -20,6 +21,8 @@ command -v curl >/dev/null 2>&1 || missing+=(curl)
 aws --version >/dev/null 2>&1 || missing+=(awscli)
 s3cmd --version >/dev/null 2>&1 || missing+=(s3cmd)
 RCLONE_CONFIG=/dev/null rclone version >/dev/null 2>&1 || missing+=(rclone)
+# A real browser for the status page test.
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 if [ ${#missing[@]} -eq 0 ]; then
 	exit 0
 fi

@@ -151,7 +151,10 @@ func run(c config) error {
 	if c.Debug == 1 {
 		level = slog.LevelDebug
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	// The status page shows the last warnings and errors: they pass
+	// through a ring on their way to standard error.
+	logRing := node.NewLogRing(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	log := slog.New(logRing)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -217,6 +220,7 @@ func run(c config) error {
 		FaultHook:        faultHook(log),
 		Auth:             sec.auth,
 		Logger:           log,
+		LogRing:          logRing,
 		Cluster: &cluster.Config{
 			Tag:      c.Tag,
 			BindAddr: c.GossipAddr,
