@@ -7,10 +7,11 @@
 #                processes (a partition among them, on network namespaces),
 #                the S3 endpoint driven by real S3 clients, then a few
 #                seconds of fuzzing of every decoder and parser that sees
-#                network or disk input (scripts/fuzz.sh).
+#                network or disk input (scripts/fuzz.sh). It ends with the
+#                tests that were skipped and why (gotestsum's summary).
 #                MinIO and mc (pinned) are built with `go install` on first
 #                use and cached; scripts/test-deps.sh installs iproute2,
-#                nftables, iptables, curl, awscli, s3cmd and rclone from
+#                nftables, iptables, curl, awscli, s3cmd, rclone and chromium from
 #                Debian's packages when they are missing.
 #   make bench   objstore side by side with nginx's proxy_cache and MinIO
 #                direct (and cachenator, given $CACHENATOR_BIN), in a few
@@ -40,8 +41,12 @@ test-deps:
 fuzz:
 	@GO=$(GO) scripts/fuzz.sh
 
+# gotestsum runs go test and ends with the list of the tests that failed
+# and of those that skipped, each with its reason.
+GOTESTSUM ?= $(GO) run gotest.tools/gotestsum@v1.13.0
+
 test: test-deps vet
-	$(GO) test -count=1 -timeout 40m ./...
+	$(GOTESTSUM) --format standard-quiet -- -count=1 -timeout 40m ./...
 	@GO=$(GO) scripts/fuzz.sh
 
 bench-deps:

@@ -240,7 +240,12 @@ func (e *fillEngine) start(req fillRequest, pin bool) *fill {
 		defer e.wg.Done()
 		defer cancel()
 		err := f.run(ctx)
-		if err != nil {
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrNotFound) || errors.Is(err, ErrDeleted):
+			// A client's miss (counted as one), not a failure of the node.
+			e.deps.log.Debug("fetch found nothing", "id", req.id, "err", err)
+		default:
 			e.deps.fetchErrors.Add(1)
 			e.deps.log.Warn("fetch failed", "id", req.id, "err", err)
 		}

@@ -25,6 +25,7 @@ import (
 	cli "github.com/jawher/mow.cli"
 
 	"github.com/objstore/objstore/api"
+	"github.com/objstore/objstore/cache"
 	"github.com/objstore/objstore/cluster"
 	"github.com/objstore/objstore/journal"
 	"github.com/objstore/objstore/metrics"
@@ -39,7 +40,9 @@ var version = "dev"
 
 func main() {
 	app := cli.App("objstore", "A multi-master, disk-backed near-cache cluster for Amazon S3 and S3-compatible stores.")
-	app.Version("version", "objstore "+version)
+	// Not app.Version, which prints to standard error: a version asked
+	// for is output, for scripts to read.
+	showVersion := app.BoolOpt("version", false, "Show the version and exit")
 	var c config
 	app.IntPtr(&c.Debug, cli.IntOpt{Name: "d debug", Value: 0, EnvVar: "APP_DEBUG_LEVEL", Desc: "Debug level, 0 or 1."})
 	app.StringsPtr(&c.Nodes, cli.StringsOpt{Name: "N nodes", EnvVar: "APP_CLUSTER_NODES", Desc: "Gossip addresses (host[:port], comma-separated) of cluster nodes to join."})
@@ -74,7 +77,7 @@ func main() {
 	app.StringPtr(&c.FetchPartSize, cli.StringOpt{Name: "fetch-part-size", Value: fmt.Sprintf("%dMiB", node.DefaultFetchPartSize>>20), EnvVar: "APP_FETCH_PART_SIZE", Desc: "A cold object larger than this is fetched from the remote in ranged parts of this size."})
 	app.StringPtr(&c.MemoryCache, cli.StringOpt{Name: "memory-cache", Value: fmt.Sprintf("%dMiB", node.DefaultMemoryCache>>20), EnvVar: "APP_MEMORY_CACHE", Desc: fmt.Sprintf("Memory for the bodies of small objects (up to %d KiB each, and a sixteenth of this) once read from disk, so that hits on them make no file system call; 0 keeps none.", node.MaxMemoryBody>>10)})
 	app.IntPtr(&c.FetchParallel, cli.IntOpt{Name: "fetch-concurrency", Value: node.DefaultFetchConcurrency, EnvVar: "APP_FETCH_CONCURRENCY", Desc: "Ranged parts of one cold object fetched at once."})
-	app.StringPtr(&c.CachePolicy, cli.StringOpt{Name: "cache-policy", Value: "", EnvVar: "APP_CACHE_POLICY", Desc: "Eviction order: see docs/cache-policy.md; empty means the default."})
+	app.StringPtr(&c.CachePolicy, cli.StringOpt{Name: "cache-policy", Value: cache.DefaultPolicy, EnvVar: "APP_CACHE_POLICY", Desc: "Eviction order: " + strings.Join(cache.Names(), " or ") + " (docs/cache-policy.md compares them)."})
 	app.StringPtr(&c.ScrubInterval, cli.StringOpt{Name: "scrub-interval", Value: node.DefaultScrubInterval.String(), EnvVar: "APP_SCRUB_INTERVAL", Desc: "Pause between scrubs that verify local bodies against their checksums; negative disables the periodic scrub."})
 	app.StringPtr(&c.ScrubRate, cli.StringOpt{Name: "scrub-rate", Value: fmt.Sprintf("%dMiB", node.DefaultScrubRate>>20), EnvVar: "APP_SCRUB_RATE", Desc: "Bytes per second a scrub may read."})
 	app.StringPtr(&c.ClusterSecretFile, cli.StringOpt{Name: "cluster-secret-file", Value: "", EnvVar: "APP_CLUSTER_SECRET_FILE", Desc: "File holding the cluster secret (base64, from `objstore keygen`): it encrypts gossip and signs every node-to-node request. Or give the secret itself in $" + envClusterSecret + "."})
@@ -131,6 +134,10 @@ func main() {
 		}
 	})
 	app.Action = func() {
+		if *showVersion {
+			fmt.Println("objstore " + version)
+			return
+		}
 		if err := c.validate(); err != nil {
 			fmt.Fprintf(os.Stderr, "objstore: invalid configuration:\n%v\n", err)
 			cli.Exit(2)
