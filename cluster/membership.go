@@ -110,6 +110,9 @@ type testHooks struct {
 	wrapTransport func(memberlist.NodeAwareTransport) memberlist.NodeAwareTransport
 	// now replaces time.Now for the member table (state ages, reaping).
 	now func() time.Time
+	// resolver replaces net.DefaultResolver for seed names (a DNS server
+	// of the test's own).
+	resolver *net.Resolver
 }
 
 // State is a member's state as seen by this node.
@@ -670,16 +673,57 @@ func (m *Membership) reap() {
 }
 
 // seedsExceptSelf returns the seeds minus our own gossip address, which
-// would always "succeed" and hide that we are alone.
+// would always "succeed" and hide that we are alone. A seed given by name
+// is looked up each time and stands for every address it resolves to (a
+// Kubernetes headless service names every pod of a StatefulSet), so that
+// our own address among them is dropped too; a name that does not resolve
+// is kept, for memberlist to report.
 func (m *Membership) seedsExceptSelf() []string {
 	self := m.Self().GossipAddr
 	out := make([]string, 0, len(m.seeds))
 	for _, s := range m.seeds {
-		if s != self {
-			out = append(out, s)
+		for _, a := range m.resolveSeed(s) {
+			if a != self && !slices.Contains(out, a) {
+				out = append(out, a)
+			}
 		}
 	}
 	return out
+}
+
+// seedLookupTimeout bounds the DNS lookup of one seed name.
+const seedLookupTimeout = 2 * time.Second
+
+// resolveSeed returns the ip:port addresses seed ("host:port") stands for:
+// itself for an IP, every address of a name, or the name itself when it
+// does not resolve.
+func (m *Membership) resolveSeed(seed string) []string {
+	host, port, err := net.SplitHostPort(seed)
+	if err != nil || net.ParseIP(host) != nil {
+		return []string{seed}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), seedLookupTimeout)
+	defer cancel()
+	r := net.DefaultResolver
+	if m.cfg.hooks != nil && m.cfg.hooks.resolver != nil {
+		r = m.cfg.hooks.resolver
+	}
+	ips, err := r.LookupIPAddr(ctx, host)
+	if err != nil || len(ips) == 0 {
+		return []string{seed}
+	}
+	out := make([]string, 0, len(ips))
+	for _, ip := range ips {
+		out = append(out, net.JoinHostPort(ip.IP.String(), port))
+	}
+	return out
+}
+
+// SeedsAreSelf reports whether seeds were given but none of them is
+// another node: every one resolves to this node's own gossip address (the
+// first pod of a StatefulSet, which its headless service names alone).
+func (m *Membership) SeedsAreSelf() bool {
+	return len(m.seeds) > 0 && len(m.seedsExceptSelf()) == 0
 }
 
 // refreshAliveLocked recounts alive members (self included) for the

@@ -131,6 +131,8 @@ type nodeOpts struct {
 	reapAfter time.Duration
 	now       func() time.Time
 	id        ulid.ULID // zero: a new one
+	bind      string    // default 127.0.0.1:0
+	resolver  *net.Resolver
 }
 
 func publicAddr(id ulid.ULID) string { return "public-" + strings.ToLower(id.String()[20:]) + ":8080" }
@@ -143,7 +145,10 @@ func startNode(t *testing.T, log *slog.Logger, o nodeOpts) *testNode {
 	t.Helper()
 	id := ulid.Make()
 	tn := &testNode{}
-	hooks := &testHooks{tune: o.tune, now: o.now}
+	hooks := &testHooks{tune: o.tune, now: o.now, resolver: o.resolver}
+	if o.bind == "" {
+		o.bind = "127.0.0.1:0"
+	}
 	if o.fault {
 		hooks.wrapTransport = func(inner memberlist.NodeAwareTransport) memberlist.NodeAwareTransport {
 			tn.fault = newFaultTransport(inner)
@@ -163,7 +168,7 @@ func startNode(t *testing.T, log *slog.Logger, o nodeOpts) *testNode {
 	m, err := Start(Config{
 		NodeID:         id,
 		Tag:            tag,
-		BindAddr:       "127.0.0.1:0",
+		BindAddr:       o.bind,
 		PublicAddr:     publicAddr(id),
 		PrivateAddr:    privateAddr(id),
 		Join:           o.join,

@@ -311,15 +311,31 @@ func (n *Node) syncLoop() {
 		}
 		if ps := n.peers(ulid.ULID{}); len(ps) > 0 {
 			n.syncWith(ps[0])
-		} else if len(n.cfg.Cluster.Join) == 0 && len(n.cl.members.Members()) == 1 {
-			// Alone by design (no seeds to join) and with no member at
-			// all, not cut off from dead ones: nothing it holds can be
-			// stale.
+		} else if n.aloneByDesign() {
+			// Alone by design and with no member at all, not cut off
+			// from dead ones: nothing it holds can be stale.
 			if err := n.journal.SetLastSync(n.physicalNow()); err != nil {
 				n.log.Warn("record sync time", "err", err)
 			}
 		}
 	}
+}
+
+// aloneByDesign reports whether this node is a cluster of one on
+// purpose: it knows no other member, and it has no seeds to join, or its
+// seeds name only itself while its journal is empty (the first node of a
+// new cluster whose seed is a name for all of them, such as a headless
+// service). A node with a journal never decides it is alone from DNS: a
+// lookup that misses its peers must not make it serve stale data.
+func (n *Node) aloneByDesign() bool {
+	if len(n.cl.members.Members()) != 1 {
+		return false
+	}
+	if len(n.cfg.Cluster.Join) == 0 {
+		return true
+	}
+	st := n.journal.Stats()
+	return st.Objects == 0 && st.Tombstones == 0 && n.cl.members.SeedsAreSelf()
 }
 
 // syncWith runs one anti-entropy round with peer p. A stale node runs

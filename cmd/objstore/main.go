@@ -45,7 +45,7 @@ func main() {
 	showVersion := app.BoolOpt("version", false, "Show the version and exit")
 	var c config
 	app.IntPtr(&c.Debug, cli.IntOpt{Name: "d debug", Value: 0, EnvVar: "APP_DEBUG_LEVEL", Desc: "Debug level, 0 or 1."})
-	app.StringsPtr(&c.Nodes, cli.StringsOpt{Name: "N nodes", EnvVar: "APP_CLUSTER_NODES", Desc: "Gossip addresses (host[:port], comma-separated) of cluster nodes to join."})
+	app.StringsPtr(&c.Nodes, cli.StringsOpt{Name: "N nodes", EnvVar: "APP_CLUSTER_NODES", Desc: "Gossip addresses (host[:port], comma-separated) of cluster nodes to join; a name stands for every address it resolves to, looked up again while no peer is alive (a Kubernetes headless service)."})
 	app.StringPtr(&c.Tag, cli.StringOpt{Name: "T tag", Value: "default", EnvVar: "APP_CLUSTER_TAGNAME", Desc: "Cluster tag name; nodes with another tag are another cluster."})
 	app.StringPtr(&c.PublicAddr, cli.StringOpt{Name: "public-addr", Value: "0.0.0.0:10999", EnvVar: "NET_PUBLIC_ADDR", Desc: "Listen address of the public HTTP API."})
 	app.StringPtr(&c.PrivateAddr, cli.StringOpt{Name: "private-addr", Value: "127.0.0.1:11999", EnvVar: "NET_PRIVATE_ADDR", Desc: "Listen address of the private (node to node) HTTP API; on a non-loopback address the cluster must be secured (docs/security.md)."})
