@@ -28,15 +28,16 @@ import (
 )
 
 type cluster struct {
-	t       *testing.T // the test helpers fail; see with
-	dir     string     // deploy/
-	project string
-	env     []string
-	compose []string
-	lb      string // the load balancer's public API (LB_ADDR)
-	lbS3    string // the load balancer's S3 endpoint (LB_S3_ADDR)
-	net     string // CLUSTER_NET prefix
-	secret  string // of the access key "app" (read,write) in deploy/credentials
+	t          *testing.T // the test helpers fail; see with
+	dir        string     // deploy/
+	project    string
+	env        []string
+	compose    []string
+	lb         string // the load balancer's public API (LB_ADDR)
+	lbS3       string // the load balancer's S3 endpoint (LB_S3_ADDR)
+	prometheus string // Prometheus's API (PROMETHEUS_ADDR)
+	net        string // CLUSTER_NET prefix
+	secret     string // of the access key "app" (read,write) in deploy/credentials
 }
 
 // run runs a command and returns its standard output; its error has the
@@ -164,10 +165,11 @@ func start(t *testing.T) (skip string, err error) {
 	if c.secret, err = appSecret(filepath.Join(dir, "credentials")); err != nil {
 		return "", err
 	}
-	c.lb, c.lbS3 = freeAddr(t), freeAddr(t)
+	c.lb, c.lbS3, c.prometheus = freeAddr(t), freeAddr(t), freeAddr(t)
 	c.net = fmt.Sprintf("10.214.%d", 1+rand.IntN(250))
 	c.env = []string{"LB_ADDR=" + c.lb, "LB_S3_ADDR=" + c.lbS3, "CLUSTER_NET=" + c.net, "MINIO_IMAGE=objstore-minio:local",
-		"LB_IMAGE=objstore-caddy:local", "MC_IMAGE=objstore-mc:local", "OBJSTORE_IMAGE=objstore:latest"}
+		"LB_IMAGE=objstore-caddy:local", "MC_IMAGE=objstore-mc:local", "OBJSTORE_IMAGE=objstore:latest",
+		"PROMETHEUS_IMAGE=objstore-prometheus:local", "PROMETHEUS_ADDR=" + c.prometheus}
 	shared.c = c
 	_, err = c.do(5*time.Minute, "up", "-d")
 	return "", err

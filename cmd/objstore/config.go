@@ -390,16 +390,31 @@ func (c *config) advertise(listen string) string {
 	return net.JoinHostPort(host, port)
 }
 
-// outboundIP returns this machine's first non-loopback IPv4 address, or
-// 127.0.0.1 when it has none.
+// outboundIP returns the one address this node advertises for every
+// listener on a wildcard address: the machine's first non-loopback IPv4
+// address, or on a machine without one its first global IPv6 address, or
+// 127.0.0.1. One address for all, so that peers reach every port of a node
+// through the same family.
 func outboundIP() string {
 	addrs, err := net.InterfaceAddrs()
-	if err == nil {
-		for _, a := range addrs {
-			if ipn, ok := a.(*net.IPNet); ok && !ipn.IP.IsLoopback() && ipn.IP.To4() != nil {
-				return ipn.IP.String()
-			}
+	if err != nil {
+		return "127.0.0.1"
+	}
+	var v6 string
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok || ipn.IP.IsLoopback() {
+			continue
 		}
+		if ipn.IP.To4() != nil {
+			return ipn.IP.String()
+		}
+		if v6 == "" && ipn.IP.IsGlobalUnicast() {
+			v6 = ipn.IP.String()
+		}
+	}
+	if v6 != "" {
+		return v6
 	}
 	return "127.0.0.1"
 }
