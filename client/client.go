@@ -105,6 +105,7 @@ type Error struct {
 	kind    error
 }
 
+// Error says what call failed, with the status and the server's message.
 func (e *Error) Error() string {
 	if e.Message == "" {
 		return fmt.Sprintf("objstore: %s: %d %s", e.Op, e.Status, http.StatusText(e.Status))
