@@ -155,7 +155,9 @@ func start(t *testing.T) (skip string, err error) {
 	} else {
 		return "neither docker compose nor docker-compose is installed", nil
 	}
-	bctx, bcancel := context.WithTimeout(context.Background(), 20*time.Minute)
+	// A first run builds MinIO, Caddy, mc and Prometheus from source:
+	// about 17 minutes of compiling on two cores.
+	bctx, bcancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer bcancel()
 	begin := time.Now()
 	if _, err := run(bctx, dir, nil, "make", "local-images"); err != nil {
