@@ -179,13 +179,15 @@ type Node struct {
 
 	counters counters
 	history  history
-	cl       *clusterState
-	clocks   clockState
-	misses   missCache
-	quota    quota
-	jobs     prewarms
-	policy   cache.Policy
-	mem      *memBodies // small bodies read from disk, kept in memory
+	// statusCache bounds how often the cluster status asks the peers.
+	statusCache statusCache
+	cl          *clusterState
+	clocks      clockState
+	misses      missCache
+	quota       quota
+	jobs        prewarms
+	policy      cache.Policy
+	mem         *memBodies // small bodies read from disk, kept in memory
 
 	// ctx is canceled by Close; every background goroutine and every
 	// fetch runs under it and is counted in wg.

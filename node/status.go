@@ -111,12 +111,35 @@ type MemberStatus struct {
 	Error  string  `json:"error,omitempty"`
 }
 
+// statusTTL is how long a gathered cluster status is given again:
+// however often clients ask, a node asks its peers at most once a period.
+const statusTTL = time.Second
+
+// statusCache holds the last cluster status gathered. mu is held while
+// gathering, so that callers arriving meanwhile wait for that one.
+type statusCache struct {
+	mu  sync.Mutex
+	at  time.Time
+	out []MemberStatus
+}
+
 // ClusterStatus returns every member with its status: this node's own,
-// and each live peer's, asked for at once and each bounded by timeout.
+// and each live peer's, asked for at once (up to peerFanOut) and each
+// bounded by timeout. The answer is shared for statusTTL by every caller,
+// who must not modify it; no one caller's cancellation ends the gathering
+// the others wait on.
 func (n *Node) ClusterStatus(ctx context.Context, timeout time.Duration) ([]MemberStatus, error) {
+	c := &n.statusCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.out != nil && time.Since(c.at) < statusTTL {
+		return c.out, nil
+	}
+	ctx = context.WithoutCancel(ctx)
 	members := n.Members()
 	out := make([]MemberStatus, len(members))
-	var wg sync.WaitGroup
+	var peers []cluster.Member
+	var at []int // at[j] is the index in out of peers[j]
 	for i, m := range members {
 		out[i].Member = m
 		switch {
@@ -130,21 +153,22 @@ func (n *Node) ClusterStatus(ctx context.Context, timeout time.Duration) ([]Memb
 		case m.Untrusted:
 			out[i].Error = "not trusted: it failed to authenticate"
 		default:
-			wg.Go(func() {
-				ctx, cancel := context.WithTimeout(ctx, timeout)
-				defer cancel()
-				var st Status
-				if err := n.cl.client.Peer(m.PrivateAddr).CallJSON(ctx, "GET", cluster.PathStatus, nil, &st); err != nil {
-					// Its address is no secret (/api/v1/nodes shows it).
-					out[i].Error = trimStrings([]string{err.Error()}, 1)[0]
-					return
-				}
-				st.bound()
-				out[i].Status = &st
-			})
+			peers, at = append(peers, m), append(at, i)
 		}
 	}
-	wg.Wait()
+	eachPeer(peers, func(j int, p cluster.Member) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		var st Status
+		if err := n.cl.client.Peer(p.PrivateAddr).CallJSON(ctx, "GET", cluster.PathStatus, nil, &st); err != nil {
+			// Its address is no secret (/api/v1/nodes shows it).
+			out[at[j]].Error = trimString(err.Error())
+			return
+		}
+		st.bound()
+		out[at[j]].Status = &st
+	})
+	c.out, c.at = out, time.Now()
 	return out, nil
 }
 
@@ -163,19 +187,34 @@ func (s *Status) bound() {
 	if len(s.Errors) > maxLogEntries {
 		s.Errors = s.Errors[len(s.Errors)-maxLogEntries:]
 	}
+	for i := range s.Errors {
+		e := &s.Errors[i]
+		e.Level, e.Message, e.Attrs = trimString(e.Level), trimString(e.Message), trimString(e.Attrs)
+	}
 	if s.Errors == nil {
 		s.Errors = []LogEntry{}
 	}
 }
 
+// maxText bounds one text of a status: an error, a log message, its
+// attributes.
+const maxText = 1024
+
+// trimStrings keeps the first n of s, each cut to maxText bytes.
 func trimStrings(s []string, n int) []string {
 	if len(s) > n {
 		s = s[:n]
 	}
 	for i := range s {
-		if len(s[i]) > 1024 {
-			s[i] = s[i][:1024]
-		}
+		s[i] = trimString(s[i])
+	}
+	return s
+}
+
+// trimString cuts s to maxText bytes.
+func trimString(s string) string {
+	if len(s) > maxText {
+		return s[:maxText]
 	}
 	return s
 }
@@ -239,9 +278,9 @@ func (l *LogRing) Handle(ctx context.Context, r slog.Record) error {
 				b.WriteByte(' ')
 			}
 			b.WriteString(a.Key + "=" + a.Value.String())
-			return b.Len() < 2048
+			return b.Len() < maxText
 		})
-		e := LogEntry{Time: r.Time.UTC(), Level: r.Level.String(), Message: r.Message, Attrs: b.String()}
+		e := LogEntry{Time: r.Time.UTC(), Level: r.Level.String(), Message: trimString(r.Message), Attrs: trimString(b.String())}
 		l.ring.mu.Lock()
 		l.ring.entries = append(l.ring.entries, e)
 		if len(l.ring.entries) > maxLogEntries {

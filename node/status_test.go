@@ -40,11 +40,12 @@ func TestLogRingKeepsTheLastWarnings(t *testing.T) {
 func TestStatusBound(t *testing.T) {
 	s := Status{History: make([]Sample, 5000), Jobs: make([]PrewarmJob, 500), Errors: make([]LogEntry, 900)}
 	s.Jobs[0].Errors = []string{strings.Repeat("x", 1<<20)}
+	s.Errors[len(s.Errors)-1].Message = strings.Repeat("m", 1<<20)
 	s.Jobs[0].Peers = make([]PrewarmJob, 100)
 	s.bound()
 	if len(s.History) != maxSamples+1 || len(s.Jobs) != maxStatusJobs || len(s.Errors) != maxLogEntries ||
-		len(s.Jobs[0].Errors[0]) != 1024 || s.Jobs[0].Peers != nil {
-		t.Errorf("bound left %d samples, %d jobs, %d errors, an error of %d bytes, %d peers",
-			len(s.History), len(s.Jobs), len(s.Errors), len(s.Jobs[0].Errors[0]), len(s.Jobs[0].Peers))
+		len(s.Jobs[0].Errors[0]) != maxText || s.Jobs[0].Peers != nil || len(s.Errors[len(s.Errors)-1].Message) != maxText {
+		t.Errorf("bound left %d samples, %d jobs, %d errors, a job error of %d bytes, %d peers, a log message of %d bytes",
+			len(s.History), len(s.Jobs), len(s.Errors), len(s.Jobs[0].Errors[0]), len(s.Jobs[0].Peers), len(s.Errors[len(s.Errors)-1].Message))
 	}
 }
