@@ -55,17 +55,21 @@ var _ Store = (*node.Node)(nil)
 
 // Request and response headers of the public API.
 const (
-	HeaderID         = "X-Meta-ID"
-	HeaderName       = "X-Meta-Name"
-	HeaderLevel      = "X-Meta-ConsistencyLevel"
-	HeaderUserMeta   = "X-Meta-UserMeta"
-	HeaderFetch      = "X-Meta-Fetch"
-	HeaderFetched    = "X-Meta-Fetched"
-	HeaderDeleted    = "X-Meta-Deleted"
-	HeaderSymlink    = "X-Meta-Symlink"
-	HeaderSource     = "X-Meta-Source"
-	HeaderPurge      = "X-Meta-Purge"
-	HeaderLocal      = "X-Meta-Local"
+	HeaderID       = "X-Meta-ID"
+	HeaderName     = "X-Meta-Name"
+	HeaderLevel    = "X-Meta-ConsistencyLevel"
+	HeaderUserMeta = "X-Meta-UserMeta"
+	HeaderFetch    = "X-Meta-Fetch"
+	HeaderFetched  = "X-Meta-Fetched"
+	HeaderDeleted  = "X-Meta-Deleted"
+	HeaderSymlink  = "X-Meta-Symlink"
+	HeaderSource   = "X-Meta-Source"
+	HeaderPurge    = "X-Meta-Purge"
+	HeaderLocal    = "X-Meta-Local"
+	// HeaderHeld, on a read of an object this node does not hold whole,
+	// is how many of its bytes it held (parts of a sparse copy) when the
+	// read began.
+	HeaderHeld       = "X-Meta-Held"
 	contentTypeJSON  = "application/json"
 	contentTypePlain = "text/plain; charset=utf-8"
 	idHint           = "a ULID, for example one from GET /api/v1/id"
@@ -440,7 +444,7 @@ func (s *server) get(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	obj, err := s.store.Get(r.Context(), id, node.GetOptions{Fetch: parseFlag(r.Header.Get(HeaderFetch))})
+	obj, err := s.store.Get(r.Context(), id, node.GetOptions{Fetch: parseFlag(r.Header.Get(HeaderFetch)), Range: RequestRange(r.Header)})
 	if err != nil {
 		if errors.Is(err, node.ErrDeleted) && obj != nil {
 			setMetaHeaders(w.Header(), obj.Meta)
@@ -485,7 +489,11 @@ func (s *server) serveBody(w http.ResponseWriter, r *http.Request, obj *node.Obj
 	if s.metrics != nil {
 		cw.first = FirstByte(s.metrics, w, obj)
 	}
+	if obj.Held > 0 {
+		w.Header().Set(HeaderHeld, strconv.FormatInt(obj.Held, 10))
+	}
 	if data := obj.Bytes(); data == nil || !ServeBytes(cw, r, name, modified, data) {
+		SparseContentType(w.Header(), obj, name)
 		http.ServeContent(cw, r, name, modified, obj.Content)
 	}
 	s.store.Served(obj.Source, cw.n)

@@ -127,7 +127,7 @@ func (s *server) getKey(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, m)
 		return
 	}
-	obj, err := ks.GetKey(r.Context(), bucket, key, node.KeyGetOptions{})
+	obj, err := ks.GetKey(r.Context(), bucket, key, node.KeyGetOptions{Range: RequestRange(r.Header)})
 	if err != nil {
 		s.fail(w, r, err)
 		return

@@ -30,7 +30,7 @@ type PrivateStore interface {
 	// FillKey opens bucket/key for the peer that routed its fill here,
 	// fetching it from its origin if no node holds it, and returns the
 	// journal's entry of what it serves.
-	FillKey(ctx context.Context, bucket, key string) (*node.Object, journal.Entry, error)
+	FillKey(ctx context.Context, bucket, key string, rng *node.Range) (*node.Object, journal.Entry, error)
 	// InvalidateKeys drops the copies of the keys inv names; the private
 	// API calls it for this node alone.
 	InvalidateKeys(ctx context.Context, inv node.KeyInvalidation, everywhere bool) (node.PrefixResult, error)
@@ -292,7 +292,7 @@ func (s *privateServer) prewarmStatus(w http.ResponseWriter, r *http.Request) {
 // here, with this node's entry of it.
 func (s *privateServer) key(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	obj, e, err := s.store.FillKey(r.Context(), q.Get("bucket"), q.Get("key"))
+	obj, e, err := s.store.FillKey(r.Context(), q.Get("bucket"), q.Get("key"), RequestRange(r.Header))
 	if err != nil {
 		if errors.Is(err, node.ErrNotFound) {
 			w.Header().Set(cluster.HeaderAbsent, "true")
@@ -302,6 +302,7 @@ func (s *privateServer) key(w http.ResponseWriter, r *http.Request) {
 	}
 	defer obj.Close()
 	w.Header().Set(cluster.HeaderEntry, cluster.EncodeEntryHeader(e))
+	w.Header().Set("Content-Type", "application/octet-stream") // never sniffed: see SparseContentType
 	http.ServeContent(w, r, "", obj.Modified, obj.Content)
 }
 

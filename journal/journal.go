@@ -87,6 +87,10 @@ type Stats struct {
 	// Blobs and BlobBytes count the bodies held on this node's disk.
 	Blobs     int64 `json:"local_objects"`
 	BlobBytes int64 `json:"local_bytes"`
+	// Sparse and SparseBytes count the sparse copies held on this
+	// node's disk (some parts of an object each) and their parts' bytes.
+	Sparse      int64 `json:"sparse_objects"`
+	SparseBytes int64 `json:"sparse_bytes"`
 }
 
 func (s *Stats) add(d Stats) {
@@ -95,6 +99,8 @@ func (s *Stats) add(d Stats) {
 	s.Tombstones += d.Tombstones
 	s.Blobs += d.Blobs
 	s.BlobBytes += d.BlobBytes
+	s.Sparse += d.Sparse
+	s.SparseBytes += d.SparseBytes
 }
 
 // Journal is an open metadata database. It is safe for concurrent use.
@@ -173,7 +179,7 @@ func (j *Journal) init() error {
 			}
 			from = binary.BigEndian.Uint32(v)
 		}
-		for _, name := range [][]byte{bucketEntries, bucketBlobs, bucketSync} {
+		for _, name := range [][]byte{bucketEntries, bucketBlobs, bucketSync, bucketSparse} {
 			if _, err := tx.CreateBucketIfNotExists(name); err != nil {
 				return err
 			}
@@ -233,6 +239,12 @@ func (j *Journal) init() error {
 			s.add(Stats{Blobs: 1, BlobBytes: b.Size})
 			return nil
 		})
+		if err == nil {
+			err = tx.ForEachSparse(ulid.ULID{}, func(r SparseRef) error {
+				s.add(Stats{Sparse: 1, SparseBytes: r.Held})
+				return nil
+			})
+		}
 		j.stats = s
 		return err
 	})

@@ -12,6 +12,7 @@ import (
 
 	"github.com/objstore/objstore/cluster"
 	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/storage"
 )
 
 // This file makes the node a cache: a byte quota on the bodies it holds,
@@ -73,7 +74,10 @@ func (r *reservation) grow(to int64) error {
 	if to > n.cfg.MaxDisk {
 		return safeErrorf(ErrNoSpace, "%d bytes do not fit in the disk quota of %d bytes", to, n.cfg.MaxDisk)
 	}
-	over := func(add int64) int64 { return n.journal.Stats().BlobBytes + q.reserved + add - n.cfg.MaxDisk }
+	over := func(add int64) int64 {
+		st := n.journal.Stats()
+		return st.BlobBytes + st.SparseBytes + q.reserved + add - n.cfg.MaxDisk
+	}
 	if over(to-r.held) > 0 {
 		n.policy.Victims(func(id ulid.ULID) bool {
 			if n.evict(id) {
@@ -175,6 +179,13 @@ func (n *Node) safeElsewhere(e journal.Entry) bool {
 // whether it did.
 func (n *Node) evict(id ulid.ULID) bool {
 	e, b, err := n.lookup(id)
+	if err == nil && b == nil && n.heldSparse(id) {
+		// A sparse copy: its parts came from the remote or a peer.
+		n.sparse.drop(id, nil, storage.Sum{})
+		n.policy.Remove(id)
+		n.log.Debug("evicted a sparse copy", "id", id)
+		return true
+	}
 	if errors.Is(err, journal.ErrNotFound) || (err == nil && b == nil) {
 		// Not held any more (or its entry is gone): nothing to free.
 		n.policy.Remove(id)

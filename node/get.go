@@ -33,6 +33,11 @@ type GetOptions struct {
 	// remote tier. Objects the journal knows are fetched when needed
 	// regardless.
 	Fetch bool
+	// Range, when set, is the span of the body the caller will read: an
+	// object not held whole is then fetched only as far as the parts it
+	// touches. Reads outside it still work (the parts they need are
+	// fetched as reached).
+	Range *Range
 }
 
 // Object is an open object. Content reads and seeks its body; the caller
@@ -44,6 +49,9 @@ type Object struct {
 	// Fetched is set when this GET brought the body in from the remote or
 	// a peer.
 	Fetched bool
+	// Sparse is set when the body is read through this node's sparse copy
+	// (see Range): reads fetch the parts they reach that it lacks.
+	Sparse bool
 	// Content is the body. When it streams in from the remote, reads block
 	// until the bytes arrive, and fail rather than end early if the fetch
 	// fails, so a partial body is never taken for a whole one.
@@ -85,7 +93,7 @@ func (n *Node) Get(ctx context.Context, id ulid.ULID, opts GetOptions) (*Object,
 			n.counters.misses.Add(1)
 			return nil, fmt.Errorf("%w: %s", ErrNotFound, id)
 		}
-		return n.fetch(ctx, n.fillRequest(id, nil))
+		return n.fetchRange(ctx, n.fillRequest(id, nil), opts.Range)
 	case err != nil:
 		return nil, fmt.Errorf("node: get %s: %w", id, err)
 	case e.Deleted:
@@ -113,7 +121,7 @@ func (n *Node) Get(ctx context.Context, id ulid.ULID, opts GetOptions) (*Object,
 		n.counters.misses.Add(1)
 		return nil, fmt.Errorf("%w: the body of level-0 object %s was lost with this node's disk", ErrNotFound, id)
 	}
-	return n.fetch(ctx, n.fillRequest(id, &e))
+	return n.fetchRange(ctx, n.fillRequest(id, &e), opts.Range)
 }
 
 func nopClose() error { return nil }
@@ -244,6 +252,21 @@ func (n *Node) dropBlob(id ulid.ULID, sum storage.Sum, refetch bool) {
 	}
 }
 
+// fetchRange opens the object req names, not held here, for a read of
+// rng (nil: all of it): through its sparse copy when the read is ranged
+// or the object is held sparsely (see sparse.go), otherwise by fetching
+// it whole.
+func (n *Node) fetchRange(ctx context.Context, req fillRequest, rng *Range) (*Object, error) {
+	if req.known == nil && n.misses.has(req.id) {
+		n.counters.misses.Add(1)
+		return nil, fmt.Errorf("%w: %s is not in the remote store (asked less than %v ago)", ErrNotFound, req.key, n.misses.ttl)
+	}
+	if n.sparseEligible(req, rng) {
+		return n.fetchSparse(ctx, req, rng)
+	}
+	return n.fetch(ctx, req)
+}
+
 // fetch streams the object req names from a peer or the remote, joining a
 // fetch already in flight. req.known is the journal's entry, or nil on a
 // total miss.
@@ -369,42 +392,17 @@ func (n *Node) describeRemote(id ulid.ULID, info storage.ObjectInfo) (journal.En
 
 // commitFill records a fetched body, durable on disk, in the journal: its
 // blob record, and its entry when the journal's is missing or older.
-// learned says the entry came from the remote's description.
+// learned says the entry came from the remote's description. A sparse
+// copy of the object, now whole here, is dropped.
 func (n *Node) commitFill(e journal.Entry, blob journal.Blob, learned bool) error {
 	blob.Stored = n.physicalNow().UTC()
-	var applied, deleted bool
-	err := n.journal.Update(func(tx *journal.Tx) error {
-		cur, err := tx.Entry(e.ID)
-		switch {
-		case errors.Is(err, journal.ErrNotFound):
-		case err != nil:
+	var applied bool
+	err := n.journal.Update(func(tx *journal.Tx) (err error) {
+		if applied, err = n.adoptEntry(tx, e, blob.Sum, learned); err != nil {
 			return err
-		case cur.Deleted && cur.Version.Compare(e.Version) >= 0:
-			// Deleted after the version fetched was written (a key's
-			// tombstone hides only older versions).
-			deleted = true
-			return nil
-		case cur.Version.Compare(e.Version) > 0 && cur.Sum != blob.Sum:
-			// A newer write landed while the body streamed in.
-			return fmt.Errorf("%w: %s changed during the fetch", ErrConflict, e.ID)
-		}
-		// On a total miss, or when the journal's entry is older than the
-		// remote's, the remote's description becomes the entry.
-		if applied, err = tx.Apply(e); err != nil {
-			return err
-		}
-		if learned {
-			// Checked by describeRemote; an entry from the journal was
-			// observed when it arrived.
-			if err := n.clock.Observe(e.Version.Time); err != nil {
-				return err
-			}
 		}
 		return tx.PutBlob(e.ID, blob)
 	})
-	if err == nil && deleted {
-		err = fmt.Errorf("%w: %s was deleted during the fetch", ErrDeleted, e.ID)
-	}
 	if err != nil {
 		return diskErr(err)
 	}
@@ -414,5 +412,42 @@ func (n *Node) commitFill(e journal.Entry, blob journal.Blob, learned bool) erro
 	if n.evictable(e) {
 		n.policy.Add(e.ID, blob.Size)
 	}
+	n.sparse.drop(e.ID, &e.Version, blob.Sum)
 	return nil
+}
+
+// adoptEntry records e, the entry of a body fetched (sum is what arrived,
+// or zero for parts of it), in tx when the journal's entry is missing or
+// older, and reports whether it did. It fails with ErrDeleted when the
+// object was deleted after the version fetched was written, and with
+// ErrConflict when a newer write landed while the body streamed in.
+// learned says e came from the remote's description, whose time the clock
+// then observes.
+func (n *Node) adoptEntry(tx *journal.Tx, e journal.Entry, sum storage.Sum, learned bool) (applied bool, err error) {
+	cur, err := tx.Entry(e.ID)
+	switch {
+	case errors.Is(err, journal.ErrNotFound):
+	case err != nil:
+		return false, diskErr(err)
+	case cur.Deleted && cur.Version.Compare(e.Version) >= 0:
+		// Deleted after the version fetched was written (a key's
+		// tombstone hides only older versions).
+		return false, fmt.Errorf("%w: %s was deleted during the fetch", ErrDeleted, e.ID)
+	case cur.Version.Compare(e.Version) > 0 && (cur.Sum != sum || sum == storage.Sum{}):
+		// A newer write landed while the body streamed in.
+		return false, fmt.Errorf("%w: %s changed during the fetch", ErrConflict, e.ID)
+	}
+	// On a total miss, or when the journal's entry is older than the
+	// remote's, the remote's description becomes the entry.
+	if applied, err = tx.Apply(e); err != nil {
+		return false, diskErr(err)
+	}
+	if learned {
+		// Checked by describeRemote; an entry from the journal was
+		// observed when it arrived.
+		if err := n.clock.Observe(e.Version.Time); err != nil {
+			return false, err
+		}
+	}
+	return applied, nil
 }

@@ -301,7 +301,7 @@ func (n *Node) warmKey(ctx context.Context, bucket, key string) (bool, int64, er
 	if err == nil && !e.Deleted && b != nil {
 		return false, 0, nil
 	}
-	obj, err := n.getKey(ctx, bucket, key, false)
+	obj, err := n.getKey(ctx, bucket, key, nil, false)
 	if err != nil {
 		return false, 0, err
 	}

@@ -142,7 +142,7 @@ func TestRoutedFillRefusedWhileRoutingElsewhere(t *testing.T) {
 	req.remote, req.viaOwner = blocked, true // as if routed to an owner
 	f := env.node.fills.start(req, false)
 	defer f.leave()
-	if _, _, err := env.node.FillKey(context.Background(), "photos", "k.txt"); !errors.Is(err, ErrMisdirected) {
+	if _, _, err := env.node.FillKey(context.Background(), "photos", "k.txt", nil); !errors.Is(err, ErrMisdirected) {
 		t.Errorf("a routed fill joining a routed fill: %v, want ErrMisdirected", err)
 	}
 	time.Sleep(5 * abandonGrace)

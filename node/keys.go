@@ -214,7 +214,10 @@ func (n *Node) describeOrigin(bucket, key string, info storage.ObjectInfo, prev 
 func utf8Name(s string) bool { return validName(s) == nil }
 
 // KeyGetOptions tunes GetKey.
-type KeyGetOptions struct{}
+type KeyGetOptions struct {
+	// Range is GetOptions.Range.
+	Range *Range
+}
 
 // GetKey opens the object at key in an origin bucket. It is served from
 // local disk when this node holds a fresh copy (see Config.Revalidate),
@@ -223,13 +226,13 @@ type KeyGetOptions struct{}
 // is served anyway, with Meta.Stale set, unless RevalidateAlways. Errors
 // match ErrInvalid (a bad bucket or key), ErrForbidden (a bucket not
 // served), ErrNotFound, ErrRemote or ErrRemoteUnavailable.
-func (n *Node) GetKey(ctx context.Context, bucket, key string, _ KeyGetOptions) (*Object, error) {
-	return n.getKey(ctx, bucket, key, false)
+func (n *Node) GetKey(ctx context.Context, bucket, key string, opts KeyGetOptions) (*Object, error) {
+	return n.getKey(ctx, bucket, key, opts.Range, false)
 }
 
-// getKey is GetKey; routed says a peer routed the request here as the
-// owner of the key's fills.
-func (n *Node) getKey(ctx context.Context, bucket, key string, routed bool) (*Object, error) {
+// getKey is GetKey of rng; routed says a peer routed the request here as
+// the owner of the key's fills.
+func (n *Node) getKey(ctx context.Context, bucket, key string, rng *Range, routed bool) (*Object, error) {
 	if n.closed.Load() {
 		return nil, ErrClosed
 	}
@@ -241,7 +244,7 @@ func (n *Node) getKey(ctx context.Context, bucket, key string, routed bool) (*Ob
 	e, b, err := n.lookup(id)
 	switch {
 	case errors.Is(err, journal.ErrNotFound):
-		return n.fetch(ctx, n.keyFillRequest(bucket, key, nil, true, routed))
+		return n.fetchRange(ctx, n.keyFillRequest(bucket, key, nil, true, routed), rng)
 	case err != nil:
 		return nil, fmt.Errorf("node: get %s/%s: %w", bucket, key, err)
 	case e.Deleted:
@@ -261,7 +264,7 @@ func (n *Node) getKey(ctx context.Context, bucket, key string, routed bool) (*Ob
 			return nil, fmt.Errorf("%w: %s/%s is no longer in its bucket", ErrNotFound, bucket, key)
 		case err == nil:
 			n.log.Debug("origin object changed; fetching it", "bucket", bucket, "key", key, "etag", info.ETag, "was", e.ETag)
-			return n.fetch(ctx, n.changedFillRequest(bucket, key, e, routed))
+			return n.fetchRange(ctx, n.changedFillRequest(bucket, key, e, routed), rng)
 		case isUnavailable(err) && n.cfg.Revalidate != RevalidateAlways && b != nil:
 			n.log.Warn("origin unreachable; serving the cached copy as stale", "bucket", bucket, "key", key, "err", err)
 			stale = true
@@ -278,7 +281,7 @@ func (n *Node) getKey(ctx context.Context, bucket, key string, routed bool) (*Ob
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
 	}
-	return n.fetch(ctx, n.keyFillRequest(bucket, key, &e, true, routed))
+	return n.fetchRange(ctx, n.keyFillRequest(bucket, key, &e, true, routed), rng)
 }
 
 // changedFillRequest fetches bucket/key afresh from its origin, whose

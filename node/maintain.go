@@ -68,6 +68,9 @@ func (n *Node) reconcile(ctx context.Context) error {
 		}
 		after = page[len(page)-1].ID
 	}
+	if err := n.reconcileSparse(ctx); err != nil {
+		return fmt.Errorf("node: reconcile: %w", err)
+	}
 	n.log.Info("reconciled files with journal", "removed_leftovers", orphans, "missing_bodies", missing,
 		"foreign_files", foreign, "elapsed", time.Since(start).Round(time.Millisecond))
 	return nil
@@ -336,6 +339,9 @@ func (n *Node) Scrub(ctx context.Context) (ScrubReport, error) {
 		}
 		after = page[len(page)-1].ID
 	}
+	if err := n.scrubSparse(ctx, &rep, limiter, buf); err != nil {
+		return rep, err
+	}
 	// Names and user metadata follow the bodies under the primary key.
 	k, err := n.journal.ResealEntries(math.MaxInt)
 	rep.ResealedEntries = int64(k)
@@ -397,29 +403,37 @@ func (n *Node) verify(ctx context.Context, ref journal.BlobRef, limiter *rate.Li
 	}
 	defer f.Close()
 	current = n.disk.Current(f)
+	ok, err := n.matches(ctx, f, ref.Size, ref.Sum, limiter, buf)
+	if err != nil || !ok {
+		return damaged, false, err
+	}
+	return whole, current, nil
+}
+
+// matches reads f to its end, at the limiter's pace, and reports whether
+// it holds size bytes with checksum sum. It returns an error only when
+// the scrub itself cannot go on.
+func (n *Node) matches(ctx context.Context, f io.Reader, size int64, sum storage.Sum, limiter *rate.Limiter, buf []byte) (bool, error) {
 	h := sha256.New()
-	var size int64
+	var got int64
 	for {
 		if err := limiter.WaitN(ctx, len(buf)); err != nil {
-			return damaged, false, err
+			return false, err
 		}
 		nr, rerr := f.Read(buf)
 		h.Write(buf[:nr])
-		size += int64(nr)
+		got += int64(nr)
 		if rerr == io.EOF {
 			break
 		}
 		if rerr != nil {
-			n.log.Error("scrub read failed", "id", ref.ID, "err", rerr)
-			return damaged, false, nil
+			n.log.Error("scrub read failed", "err", rerr)
+			return false, nil
 		}
 	}
-	var sum storage.Sum
-	h.Sum(sum[:0])
-	if size == ref.Size && sum == ref.Sum {
-		return whole, current, nil
-	}
-	return damaged, false, nil
+	var have storage.Sum
+	h.Sum(have[:0])
+	return got == size && have == sum, nil
 }
 
 // markVerified records the scrub time of bodies found whole, in one commit

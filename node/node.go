@@ -86,6 +86,10 @@ type Config struct {
 	// bytes, FetchConcurrency at a time; zero means 8 MiB and 4.
 	FetchPartSize    int64
 	FetchConcurrency int
+	// ReadAhead is how many parts past the end of a ranged read of an
+	// object not held whole are fetched with it (see Range); zero fetches
+	// only the parts the read touches.
+	ReadAhead int
 	// MemoryCache is the budget in bytes of the bodies of small objects
 	// (up to MaxMemoryBody, and a sixteenth of the budget) kept in memory
 	// once read from disk, so that hits on them make no file system call;
@@ -172,6 +176,9 @@ type Node struct {
 	uploads chan struct{} // a slot per remote upload in flight
 
 	fills *fillEngine
+	// sparse holds the sparse copies in use (ranged reads of objects not
+	// held whole).
+	sparse *sparseSet
 
 	repairMu sync.Mutex // guards want
 	want     map[ulid.ULID]*wanted
@@ -222,6 +229,11 @@ type counters struct {
 	ownerFills               atomic.Int64
 	ownerFallbacks           atomic.Int64
 	fillsForPeers            atomic.Int64
+	// sparseReads counts the GETs served through a sparse copy,
+	// rangedRemoteBytes the bytes their part fetches pulled from the
+	// remote, and sparseAssembled the sparse copies that became whole.
+	sparseReads, sparseAssembled atomic.Int64
+	rangedRemoteBytes            atomic.Int64
 }
 
 // Open starts a node: it loads or creates the node's identity, opens the
@@ -335,6 +347,7 @@ func Open(ctx context.Context, cfg Config) (*Node, error) {
 		coalesced:   &n.counters.coalesced,
 		keep:        n.mem.put,
 	})
+	n.sparse = newSparseSet(n)
 	n.misses.now, n.misses.ttl = n.physicalNow, cfg.MissTTL
 	// Resume above every version this node has written or merged, so a
 	// wall clock that stepped back while the node was down cannot order
@@ -499,6 +512,9 @@ type Meta struct {
 	// Stale is set when a key-addressed object is served from a copy
 	// its origin could not be asked about (stale-if-error).
 	Stale bool `json:"stale,omitempty"`
+	// Held is set on a read through a sparse copy: the bytes of the
+	// object this node held when the read began.
+	Held int64 `json:"held,omitempty"`
 }
 
 func metaOf(e journal.Entry, b *journal.Blob) Meta {

@@ -108,14 +108,14 @@ func (n *Node) checkOwnerEntry(e journal.Entry, bucket, key string) error {
 	return n.checkEntry(e)
 }
 
-// FillKey serves bucket/key to the peer that routed its fill here: as
-// GetKey, but a fill it starts goes to the origin rather than being
+// FillKey serves bucket/key to the peer that routed its fill here, for a
+// read of rng (nil: all of it): as GetKey, but a fill it starts goes to the origin rather than being
 // routed on. It returns the journal's entry of the object served, for the
 // asker to adopt. Errors are GetKey's, or ErrMisdirected when this node
 // routes its own fill of the key to another node.
-func (n *Node) FillKey(ctx context.Context, bucket, key string) (*Object, journal.Entry, error) {
+func (n *Node) FillKey(ctx context.Context, bucket, key string, rng *Range) (*Object, journal.Entry, error) {
 	n.counters.fillsForPeers.Add(1)
-	obj, err := n.getKey(ctx, bucket, key, true)
+	obj, err := n.getKey(ctx, bucket, key, rng, true)
 	if err != nil {
 		return nil, journal.Entry{}, err
 	}

@@ -59,7 +59,11 @@ func (s *server) getObject(req *request, withBody bool) {
 		err error
 	)
 	if withBody {
-		obj, err = s.cfg.Store.GetKey(req.r.Context(), req.bucket, req.key, node.KeyGetOptions{})
+		opts := node.KeyGetOptions{}
+		if !q.Has("partNumber") && !strings.Contains(req.r.Header.Get("Range"), ",") {
+			opts.Range = api.RequestRange(req.r.Header)
+		}
+		obj, err = s.cfg.Store.GetKey(req.r.Context(), req.bucket, req.key, opts)
 		if err == nil {
 			defer obj.Close()
 			m = obj.Meta
@@ -106,7 +110,13 @@ func (s *server) getObject(req *request, withBody bool) {
 			cw.first = api.FirstByte(s.cfg.Metrics, req.w, obj)
 		}
 	}
+	if withBody && obj.Held > 0 {
+		req.w.Header().Set(api.HeaderHeld, strconv.FormatInt(obj.Held, 10))
+	}
 	if data == nil || !api.ServeBytes(cw, req.r, "", modified, data) {
+		if withBody {
+			api.SparseContentType(req.w.Header(), obj, "")
+		}
 		http.ServeContent(cw, req.r, "", modified, content)
 	}
 	if withBody {

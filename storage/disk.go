@@ -206,7 +206,7 @@ func (d *Disk) Open(id ulid.ULID, sum Sum) (Body, int64, error) {
 	if fm == formRaw {
 		return f, st.Size(), nil
 	}
-	b, err := d.openSegmented(f, fm, st.Size(), id)
+	b, err := d.openSegmented(f, fm, st.Size(), id, id[:])
 	if err != nil {
 		f.Close()
 		return nil, 0, err
@@ -264,14 +264,16 @@ func (b *segBody) damaged(err error) error {
 	return err
 }
 
-func (d *Disk) openSegmented(f *os.File, fm form, size int64, id ulid.ULID) (*segBody, error) {
+// openSegmented opens the sealed or checksummed body in f, bound to
+// binding (the object's ID for a whole body; see partBinding for a part).
+func (d *Disk) openSegmented(f *os.File, fm form, size int64, id ulid.ULID, binding []byte) (*segBody, error) {
 	kr := seal.Unencrypted
 	if fm == formSealed {
 		if kr = d.kr.Load(); kr == nil {
 			return nil, fmt.Errorf("storage: body %s: %w (no --encryption-key-file)", id, ErrNoKey)
 		}
 	}
-	r, err := seal.Open(f, size, kr, id[:])
+	r, err := seal.Open(f, size, kr, binding)
 	switch {
 	case errors.Is(err, seal.ErrUnknownKey):
 		return nil, fmt.Errorf("storage: body %s: %w: %w", id, ErrNoKey, err)
@@ -339,16 +341,21 @@ func (d *Disk) Remove(id ulid.ULID, sum Sum) error {
 // Commit makes the body durable under its final path and Abort discards
 // it. WriteAt and Follow need the size.
 func (d *Disk) Create(id ulid.ULID, size int64) (*Writer, error) {
+	return d.create(id, id[:], size)
+}
+
+// create starts a body sealed to binding; see Create.
+func (d *Disk) create(id ulid.ULID, binding []byte, size int64) (*Writer, error) {
 	f, err := os.CreateTemp(filepath.Join(d.dir, tmpDir), "body-*")
 	if err != nil {
 		return nil, fmt.Errorf("storage: create body: %w", noSpace(err))
 	}
-	w := &Writer{d: d, f: f, h: sha256.New(), id: id, size: size}
+	w := &Writer{d: d, f: f, h: sha256.New(), id: id, binding: binding, size: size, part: -1}
 	w.form, w.kr = d.writeForm()
 	if size >= 0 {
-		w.sw, err = seal.NewWriterSize(f, w.kr, id[:], size)
+		w.sw, err = seal.NewWriterSize(f, w.kr, binding, size)
 	} else {
-		w.sw, err = seal.NewWriter(f, w.kr, id[:])
+		w.sw, err = seal.NewWriter(f, w.kr, binding)
 	}
 	if err != nil {
 		f.Close()
@@ -372,7 +379,7 @@ func (d *Disk) Walk(ctx context.Context, fn func(path string, id ulid.ULID, sumP
 		return fmt.Errorf("storage: walk: %w", err)
 	}
 	for _, shard := range shards {
-		if !shard.IsDir() || shard.Name() == tmpDir {
+		if !shard.IsDir() || shard.Name() == tmpDir || shard.Name() == partsDir {
 			continue
 		}
 		files, err := os.ReadDir(filepath.Join(d.dir, shard.Name()))
@@ -441,15 +448,19 @@ func (d *Disk) Usage() (Usage, error) {
 // except that WriteAt may be called for distinct parts at once, and
 // Readable and Follow from other goroutines.
 type Writer struct {
-	d    *Disk
-	f    *os.File
-	h    hash.Hash
-	n    int64 // bytes hashed
-	id   ulid.ULID
-	size int64         // declared size, or -1
-	form form          // formSealed or formSummed
-	kr   *seal.Keyring // the keyring it is written with (seal.Unencrypted in the clear)
-	sw   *seal.Writer
+	d  *Disk
+	f  *os.File
+	h  hash.Hash
+	n  int64 // bytes hashed
+	id ulid.ULID
+	// binding is what the body is sealed to: the ID for a whole body,
+	// the ID and the part's index for a part of a sparse copy.
+	binding []byte
+	part    int           // the part's index for a part (CreatePart), or -1
+	size    int64         // declared size, or -1
+	form    form          // formSealed or formSummed
+	kr      *seal.Keyring // the keyring it is written with (seal.Unencrypted in the clear)
+	sw      *seal.Writer
 	// readable counts the bytes of a body written in order that a
 	// follower can read back: those of its whole segments.
 	readable atomic.Int64
@@ -520,7 +531,7 @@ func (w *Writer) Follow() (Body, error) {
 	if err != nil {
 		return nil, fmt.Errorf("storage: follow body: %w", err)
 	}
-	r, err := seal.OpenPartial(f, w.kr, w.id[:], w.size)
+	r, err := seal.OpenPartial(f, w.kr, w.binding, w.size)
 	if err != nil {
 		f.Close()
 		return nil, fmt.Errorf("storage: follow body: %w", err)
@@ -569,17 +580,31 @@ func (w *Writer) Commit(id ulid.ULID) (int64, Sum, error) {
 	if w.done {
 		return 0, Sum{}, errors.New("storage: body already committed or aborted")
 	}
+	sum := w.Sum()
+	if err := w.commitAt(w.d.Path(id, sum), w.d.dir); err != nil {
+		return 0, Sum{}, err
+	}
+	return w.n, sum, nil
+}
+
+// commitAt makes the body durable under base plus its form's suffix,
+// creating base's folder (an entry of parent) if needed, and removes the
+// same body under its other forms' names.
+func (w *Writer) commitAt(base, parent string) error {
+	if w.done {
+		return errors.New("storage: body already committed or aborted")
+	}
 	if !w.synced {
 		if err := w.Sync(); err != nil {
-			return 0, Sum{}, err
+			return err
 		}
 	}
 	w.done = true
-	sum := w.Sum()
-	final := w.d.Path(id, sum) + w.form.suffix()
-	if err := w.d.ensureShard(filepath.Dir(final)); err != nil {
+	id := w.id
+	final := base + w.form.suffix()
+	if err := w.d.ensureFolder(filepath.Dir(final), parent); err != nil {
 		os.Remove(w.f.Name())
-		return 0, Sum{}, err
+		return err
 	}
 	// The same bytes may already be in place (the body PUT again): then
 	// the file must survive a failure below, since a record points at it.
@@ -587,31 +612,31 @@ func (w *Writer) Commit(id ulid.ULID) (int64, Sum, error) {
 	existed := statErr == nil
 	if err := os.Rename(w.f.Name(), final); err != nil {
 		os.Remove(w.f.Name())
-		return 0, Sum{}, fmt.Errorf("storage: rename body %s: %w", id, err)
+		return fmt.Errorf("storage: rename body %s: %w", id, err)
 	}
 	if err := w.d.faultPoint("after-rename"); err != nil {
 		if !existed {
 			os.Remove(final)
 		}
-		return 0, Sum{}, fmt.Errorf("storage: sync folder of %s: %w", id, noSpace(err))
+		return fmt.Errorf("storage: sync folder of %s: %w", id, noSpace(err))
 	}
 	if err := syncDir(filepath.Dir(final)); err != nil {
 		if !existed {
 			os.Remove(final)
 		}
-		return 0, Sum{}, fmt.Errorf("storage: sync folder of %s: %w", id, noSpace(err))
+		return fmt.Errorf("storage: sync folder of %s: %w", id, noSpace(err))
 	}
 	// The same body under another name (another form) is now stale.
 	removed := false
 	for _, fm := range forms {
-		if fm != w.form && os.Remove(w.d.Path(id, sum)+fm.suffix()) == nil {
+		if fm != w.form && os.Remove(base+fm.suffix()) == nil {
 			removed = true
 		}
 	}
 	if removed {
 		syncDir(filepath.Dir(final))
 	}
-	return w.n, sum, nil
+	return nil
 }
 
 // Abort discards the body. It is safe to call after Commit, when it does
@@ -680,17 +705,17 @@ func (d *Disk) Reseal(id ulid.ULID, sum Sum) (bool, error) {
 	return true, nil
 }
 
-// ensureShard creates a shard folder and makes its entry in the files
-// directory durable, so a body renamed into it survives a crash.
-func (d *Disk) ensureShard(shard string) error {
-	if _, err := os.Stat(shard); err == nil {
+// ensureFolder creates folder, an entry of parent, and makes that entry
+// durable, so a body renamed into it survives a crash.
+func (d *Disk) ensureFolder(folder, parent string) error {
+	if _, err := os.Stat(folder); err == nil {
 		return nil
 	}
-	if err := os.Mkdir(shard, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-		return fmt.Errorf("storage: create %s: %w", shard, noSpace(err))
+	if err := os.Mkdir(folder, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("storage: create %s: %w", folder, noSpace(err))
 	}
-	if err := syncDir(d.dir); err != nil {
-		return fmt.Errorf("storage: sync %s: %w", d.dir, noSpace(err))
+	if err := syncDir(parent); err != nil {
+		return fmt.Errorf("storage: sync %s: %w", parent, noSpace(err))
 	}
 	return nil
 }

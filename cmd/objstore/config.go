@@ -54,6 +54,7 @@ type config struct {
 	MemoryCache   string
 	DrainDelay    string
 	FetchParallel int
+	ReadAhead     int
 	CacheTTL      string
 	CachePolicy   string
 	OriginBuckets string
@@ -214,6 +215,9 @@ func (c *config) validate() error {
 	}
 	if c.FetchParallel < 1 {
 		bad("--fetch-concurrency must be at least 1")
+	}
+	if c.ReadAhead < 0 || c.ReadAhead > 64 {
+		bad("--read-ahead must be 0 to 64 parts")
 	}
 	if c.drainDelay, err = time.ParseDuration(c.DrainDelay); err != nil || c.drainDelay < 0 {
 		bad("--drain-delay %q: want a duration such as 3s", c.DrainDelay)

@@ -77,6 +77,7 @@ func main() {
 	app.StringPtr(&c.FetchPartSize, cli.StringOpt{Name: "fetch-part-size", Value: fmt.Sprintf("%dMiB", node.DefaultFetchPartSize>>20), EnvVar: "APP_FETCH_PART_SIZE", Desc: "A cold object larger than this is fetched from the remote in ranged parts of this size."})
 	app.StringPtr(&c.MemoryCache, cli.StringOpt{Name: "memory-cache", Value: fmt.Sprintf("%dMiB", node.DefaultMemoryCache>>20), EnvVar: "APP_MEMORY_CACHE", Desc: fmt.Sprintf("Memory for the bodies of small objects (up to %d KiB each, and a sixteenth of this) once read from disk, so that hits on them make no file system call; 0 keeps none.", node.MaxMemoryBody>>10)})
 	app.IntPtr(&c.FetchParallel, cli.IntOpt{Name: "fetch-concurrency", Value: node.DefaultFetchConcurrency, EnvVar: "APP_FETCH_CONCURRENCY", Desc: "Ranged parts of one cold object fetched at once."})
+	app.IntPtr(&c.ReadAhead, cli.IntOpt{Name: "read-ahead", Value: 0, EnvVar: "APP_READ_AHEAD", Desc: "Parts (of --fetch-part-size) past the end of a ranged read of an object not held whole that are fetched with it; 0 fetches only the parts the read touches."})
 	app.StringPtr(&c.CachePolicy, cli.StringOpt{Name: "cache-policy", Value: cache.DefaultPolicy, EnvVar: "APP_CACHE_POLICY", Desc: "Eviction order: " + strings.Join(cache.Names(), " or ") + " (docs/cache-policy.md compares them)."})
 	app.StringPtr(&c.ScrubInterval, cli.StringOpt{Name: "scrub-interval", Value: node.DefaultScrubInterval.String(), EnvVar: "APP_SCRUB_INTERVAL", Desc: "Pause between scrubs that verify local bodies against their checksums; negative disables the periodic scrub."})
 	app.StringPtr(&c.ScrubRate, cli.StringOpt{Name: "scrub-rate", Value: fmt.Sprintf("%dMiB", node.DefaultScrubRate>>20), EnvVar: "APP_SCRUB_RATE", Desc: "Bytes per second a scrub may read."})
@@ -216,6 +217,7 @@ func run(c config) error {
 		CachePolicy:      c.CachePolicy,
 		FetchPartSize:    c.fetchPartSize,
 		FetchConcurrency: c.FetchParallel,
+		ReadAhead:        c.ReadAhead,
 		MemoryCache:      c.memoryCache,
 		ScrubInterval:    c.scrubInterval,
 		ScrubRate:        c.scrubRate,

@@ -1,0 +1,972 @@
+package node
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+
+	"github.com/objstore/objstore/journal"
+	"github.com/objstore/objstore/storage"
+)
+
+// Ranged reads of cold objects fetch only the parts they touch. A node's
+// copy of an object may be sparse: some of its parts (FetchPartSize bytes
+// each, aligned), each fetched with a ranged request, stored as a body of
+// its own (storage.Disk.CreatePart) and recorded in the journal once
+// durable. A ranged GET of an object this node does not hold whole reads
+// the parts it holds and fetches the ones it lacks, the part it waits on
+// streamed to the client as it arrives, the parts after it in the range
+// (and Config.ReadAhead more) fetched in parallel; a full GET of an
+// object held sparsely does the same over the whole body. Every fetch of a
+// part must come with the ETag the copy was begun with: an object changed
+// at its source is dropped and begun again, never mixed. When every part
+// is held, the copy is assembled into an ordinary body (verified against
+// the object's checksum where the journal knows it) and the parts go.
+//
+// For a key-addressed object, the parts come through the member that owns
+// the key's fills, which serves them from its own copy (whole or sparse)
+// and fetches the ones it lacks once for the whole cluster.
+
+// Range is the span of a body that a GET will read.
+type Range struct {
+	// Offset is the first byte read; a negative Offset reads the last
+	// -Offset bytes.
+	Offset int64
+	// Length is the number of bytes read from Offset, or -1 for all to
+	// the end.
+	Length int64
+}
+
+// span returns the bytes [start, end) that r reads of a body of size
+// bytes.
+func (r Range) span(size int64) (start, end int64) {
+	if r.Offset < 0 {
+		return max(0, size+r.Offset), size
+	}
+	start, end = min(r.Offset, size), size
+	if r.Length >= 0 {
+		end = min(size, start+r.Length)
+	}
+	return start, end
+}
+
+// whole reports whether r reads all of a body of size bytes.
+func (r *Range) whole(size int64) bool {
+	if r == nil {
+		return true
+	}
+	start, end := r.span(size)
+	return start == 0 && end == size
+}
+
+// sparseTag names the parts of one version of an object on disk.
+func sparseTag(v journal.Version, etag string) string {
+	h := sha256.New()
+	h.Write(binary.BigEndian.AppendUint64(nil, uint64(v.Time.Wall)))
+	h.Write(binary.BigEndian.AppendUint32(nil, v.Time.Logical))
+	h.Write(v.Node[:])
+	h.Write([]byte(etag))
+	return hex.EncodeToString(h.Sum(nil)[:8])
+}
+
+// errCopyDropped fails the readers of a sparse copy that was dropped
+// (invalidated, evicted, or its object changed) while they read it.
+var errCopyDropped = errors.New("node: this node's partial copy was dropped during the read")
+
+// sparseSet holds the sparse copies in use: being read or having parts
+// fetched. Copies at rest are in the journal alone.
+type sparseSet struct {
+	n      *Node
+	mu     sync.Mutex
+	copies map[ulid.ULID]*sparseCopy
+}
+
+// sparseCopy is a sparse copy in use.
+type sparseCopy struct {
+	n  *Node
+	id ulid.ULID
+	// req is the request that found the copy's source: parts come from
+	// req.remote under req.key.
+	req fillRequest
+
+	// ready is closed once entry, rec and source are set, or headErr is.
+	ready   chan struct{}
+	headErr error
+	entry   journal.Entry
+	rec     journal.Sparse
+	source  Source
+
+	mu    sync.Mutex // guards the fields below; cond waits on it
+	cond  *sync.Cond
+	have  []bool // parts durable and recorded
+	held  int64  // their bytes
+	parts map[int]*partFetch
+	// err is set when the copy was dropped: its readers fail.
+	err error
+	// whole is set once the copy was assembled into the body with
+	// checksum wholeSum: readers then read that.
+	whole    bool
+	wholeSum storage.Sum
+	// users counts the readers; the copy leaves the set when the last one
+	// leaves and no part is being fetched.
+	users      int
+	assembling bool
+}
+
+// partFetch is one part streaming in from the copy's source.
+type partFetch struct {
+	w *storage.Writer
+	// readable counts the part's bytes readers can take from w: those of
+	// its sealed segments.
+	readable int64
+	// sealing is set once the part is whole and being made durable: its
+	// temporary file is about to be renamed.
+	sealing bool
+	done    bool
+	err     error
+}
+
+func newSparseSet(n *Node) *sparseSet {
+	return &sparseSet{n: n, copies: make(map[ulid.ULID]*sparseCopy)}
+}
+
+// sparseEligible reports whether a GET of req reading rng goes through a
+// sparse copy: a ranged read of a body this node does not hold, not
+// smaller than a part, from the remote tier or an origin bucket; or any
+// read of a body this node holds sparsely.
+func (n *Node) sparseEligible(req fillRequest, rng *Range) bool {
+	if req.remote == nil || n.fills.inFlight(req.id) {
+		// No source for parts, or a fill of the whole body is under way,
+		// which the read follows.
+		return false
+	}
+	if k := req.known; k != nil {
+		if !k.Level.InRemote() || k.Size <= n.cfg.FetchPartSize && !n.heldSparse(req.id) {
+			return false
+		}
+		if rng.whole(k.Size) {
+			return n.heldSparse(req.id)
+		}
+		return true
+	}
+	return rng != nil && !(rng.Offset == 0 && rng.Length < 0)
+}
+
+// heldSparse reports whether this node holds some parts of id.
+func (n *Node) heldSparse(id ulid.ULID) bool {
+	_, parts, err := n.journal.Sparse(id)
+	return err == nil && len(parts) > 0
+}
+
+// fetchSparse opens the object req names through its sparse copy, for a
+// GET reading rng (nil: all of it).
+func (n *Node) fetchSparse(ctx context.Context, req fillRequest, rng *Range) (*Object, error) {
+	c, err := n.sparse.acquire(ctx, req, rng)
+	if err != nil {
+		if errors.Is(err, errNotSparse) {
+			return n.fetch(ctx, req)
+		}
+		n.counters.misses.Add(1)
+		return nil, err
+	}
+	size := c.entry.Size
+	start, end := int64(0), size
+	if rng != nil {
+		start, end = rng.span(size)
+	}
+	r := &sparseReader{c: c, ctx: ctx, size: size, end: end, k: -1}
+	r.stop = context.AfterFunc(ctx, c.wake)
+	src := SourceLocal
+	if !c.holds(start, end) {
+		src = c.source
+	}
+	switch src {
+	case SourceLocal:
+		n.counters.hitsLocal.Add(1)
+		n.policy.Touch(c.id)
+	case SourcePeer:
+		n.counters.hitsPeer.Add(1)
+	default:
+		n.counters.hitsRemote.Add(1)
+	}
+	n.counters.sparseReads.Add(1)
+	m := metaOf(c.entry, nil)
+	m.IsFetched = src == SourceRemote
+	m.Held = c.heldBytes()
+	return &Object{Meta: m, Source: src, Fetched: src != SourceLocal, Sparse: true, Content: r, entry: c.entry, close: func() error {
+		err := r.Close()
+		c.leave()
+		return err
+	}}, nil
+}
+
+// errNotSparse says a read is better served by an ordinary fill after
+// all (the source names no version of the object).
+var errNotSparse = errors.New("node: not read sparsely")
+
+// acquire returns the copy of the object req names, in use by one more
+// reader (who calls leave when done), establishing it if needed.
+func (s *sparseSet) acquire(ctx context.Context, req fillRequest, rng *Range) (*sparseCopy, error) {
+	s.mu.Lock()
+	c := s.copies[req.id]
+	if c != nil && c.stale(req.known) {
+		delete(s.copies, req.id)
+		c = nil
+	}
+	if c == nil {
+		if s.n.closed.Load() {
+			s.mu.Unlock()
+			return nil, ErrClosed
+		}
+		c = &sparseCopy{n: s.n, id: req.id, req: req, ready: make(chan struct{}), parts: make(map[int]*partFetch), users: 1}
+		c.cond = sync.NewCond(&c.mu)
+		s.copies[req.id] = c
+		s.mu.Unlock()
+		c.headErr = c.establish(rng)
+		close(c.ready)
+		if c.headErr != nil {
+			c.leave()
+			return nil, c.headErr
+		}
+		return c, nil
+	}
+	c.users++
+	s.mu.Unlock()
+	select {
+	case <-c.ready:
+	case <-ctx.Done():
+		c.leave()
+		return nil, ctx.Err()
+	}
+	if c.headErr != nil {
+		c.leave()
+		return nil, c.headErr
+	}
+	return c, nil
+}
+
+// stale reports whether the copy can no longer serve a read of known
+// (nil on a total miss): it failed, was dropped, or is of an older
+// version. Called with the set's lock held.
+func (c *sparseCopy) stale(known *journal.Entry) bool {
+	select {
+	case <-c.ready:
+		if c.headErr != nil {
+			return true
+		}
+		if known != nil && known.Version.Compare(c.entry.Version) > 0 {
+			return true
+		}
+	default:
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err != nil
+}
+
+// leave ends a reader's use of the copy.
+func (c *sparseCopy) leave() {
+	s := c.n.sparse
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	c.users--
+	c.forgetIfIdle()
+}
+
+// forgetIfIdle removes the copy from the set when no reader uses it and
+// no part is being fetched. Called with the set's lock held.
+func (c *sparseCopy) forgetIfIdle() {
+	c.mu.Lock()
+	idle := c.users == 0 && len(c.parts) == 0 && !c.assembling
+	c.mu.Unlock()
+	if idle && c.n.sparse.copies[c.id] == c {
+		delete(c.n.sparse.copies, c.id)
+	}
+}
+
+// establish settles which object and version the copy holds, from the
+// journal's records and, unless the first part the read needs is held,
+// from the source's answer for that part, whose stream becomes that
+// part's fetch.
+func (c *sparseCopy) establish(rng *Range) error {
+	n := c.n
+	req := c.req
+	rec, parts, err := n.journal.Sparse(c.id)
+	switch {
+	case errors.Is(err, journal.ErrNotFound):
+	case err != nil:
+		return fmt.Errorf("node: sparse copy of %s: %w", c.id, err)
+	case req.known != nil && rec.Version == req.known.Version && rec.Size == req.known.Size:
+		c.entry, c.rec, c.source = *req.known, rec, SourceRemote
+		c.have = make([]bool, rec.Parts())
+		for k, p := range parts {
+			if k < len(c.have) {
+				c.have[k] = true
+				c.held += p.Size
+			}
+		}
+		k0 := c.firstPart(rng)
+		if k0 >= len(c.have) || c.have[k0] {
+			return nil // the read starts on a part held here
+		}
+	default:
+		// Parts of another version of the object.
+		n.discardSparse(c.id, rec.Tag)
+	}
+
+	// Ask the source for the first part the read needs.
+	partSize := n.cfg.FetchPartSize
+	if c.rec.PartSize > 0 {
+		partSize = c.rec.PartSize
+	}
+	var off, length int64
+	switch {
+	case req.known != nil:
+		off = int64(c.firstPartOf(rng, req.known.Size, partSize)) * partSize
+		length = min(partSize, req.known.Size-off)
+	case rng.Offset >= 0:
+		off = rng.Offset - rng.Offset%partSize
+		length = partSize
+	default:
+		// A suffix of an object the cluster does not know: one byte tells
+		// its size, then the part it needs is fetched like any other.
+		length = 1
+	}
+	ctx, cancel := context.WithTimeout(n.ctx, sparseHeadTimeout)
+	rc, info, err := req.remote.Get(ctx, req.key, off, max(length, 1))
+	if err != nil {
+		cancel()
+		if errors.Is(err, storage.ErrNotFound) {
+			if req.known == nil {
+				n.misses.add(c.id)
+			}
+			return fmt.Errorf("%w: %s is not in the remote store", ErrNotFound, c.id)
+		}
+		return remoteErr("fetch "+c.id.String(), err)
+	}
+	first := &cancelOnClose{ReadCloser: rc, cancel: cancel}
+	if info.ETag == "" {
+		first.Close()
+		return errNotSparse
+	}
+	c.source = SourceRemote
+	if g, ok := req.remote.(*ownerGetter); ok && g.ownerEntry() != nil {
+		c.source = SourcePeer
+	}
+	entry, learned, err := describeFetched(req, info)
+	if err != nil {
+		first.Close()
+		return err
+	}
+	if c.rec.Tag != "" && (entry.Version != c.rec.Version || info.ETag != c.rec.ETag) {
+		// The source holds another version than the parts held here.
+		n.discardSparse(c.id, c.rec.Tag)
+		c.rec, c.have, c.held = journal.Sparse{}, nil, 0
+	}
+	c.entry = entry
+	if c.rec.Tag == "" {
+		c.rec = journal.Sparse{Tag: sparseTag(entry.Version, info.ETag), Version: entry.Version, ETag: info.ETag,
+			Size: entry.Size, PartSize: partSize, Stored: n.physicalNow().UTC()}
+		if c.rec.Parts() > maxSparseParts {
+			first.Close()
+			return errNotSparse
+		}
+		var applied bool
+		err := n.journal.Update(func(tx *journal.Tx) (err error) {
+			if applied, err = n.adoptEntry(tx, entry, storage.Sum{}, learned); err != nil {
+				return err
+			}
+			return tx.PutSparse(c.id, c.rec)
+		})
+		if err != nil {
+			first.Close()
+			return diskErr(err)
+		}
+		if applied {
+			n.announce(entry)
+		}
+		c.have = make([]bool, c.rec.Parts())
+	}
+	if length == 1 && req.known == nil && rng.Offset < 0 || off >= entry.Size {
+		// The probe of a suffix, or a read past the end: nothing to keep.
+		first.Close()
+		return nil
+	}
+	c.mu.Lock()
+	c.startPart(int(off/partSize), first)
+	c.mu.Unlock()
+	return nil
+}
+
+// maxSparseParts bounds the parts of a sparse copy (as the journal does):
+// an object with more is fetched whole.
+const maxSparseParts = 1 << 20
+
+// sparseHeadTimeout bounds the wait for a source's answer to the first
+// request of a read, and a part's whole fetch.
+const sparseHeadTimeout = 10 * time.Minute
+
+// cancelOnClose releases a request's context when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+// describeFetched settles the entry of a body req fetched, from the
+// source's description info: the journal's entry when it describes the
+// same object, otherwise one learned from info. learned says which.
+func describeFetched(req fillRequest, info storage.ObjectInfo) (journal.Entry, bool, error) {
+	if k := req.known; k != nil && !(k.Keyed() && info.ETag != k.ETag) {
+		if info.Size != k.Size {
+			return journal.Entry{}, false, fmt.Errorf("%w: the remote copy of %s is %d bytes, the journal says %d", ErrRemote, req.id, info.Size, k.Size)
+		}
+		return *k, false, nil
+	}
+	e, err := req.learn(info)
+	return e, true, err
+}
+
+// firstPart returns the first part a read of rng touches.
+func (c *sparseCopy) firstPart(rng *Range) int {
+	return c.firstPartOf(rng, c.rec.Size, c.rec.PartSize)
+}
+
+func (c *sparseCopy) firstPartOf(rng *Range, size, partSize int64) int {
+	if rng == nil {
+		return 0
+	}
+	start, _ := rng.span(size)
+	return int(start / partSize)
+}
+
+// holds reports whether every part the bytes [start, end) touch is held.
+func (c *sparseCopy) holds(start, end int64) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.whole {
+		return true
+	}
+	if end <= start {
+		return true
+	}
+	for k := int(start / c.rec.PartSize); k <= int((end-1)/c.rec.PartSize) && k < len(c.have); k++ {
+		if !c.have[k] {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *sparseCopy) heldBytes() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.whole {
+		return c.entry.Size
+	}
+	return c.held
+}
+
+func (c *sparseCopy) wake() {
+	c.mu.Lock()
+	c.cond.Broadcast()
+	c.mu.Unlock()
+}
+
+// startPart begins fetching part k, from rc when given (the source's
+// answer already open) or with a request of its own. Called with c.mu
+// held.
+func (c *sparseCopy) startPart(k int, rc io.ReadCloser) {
+	n := c.n
+	pf := &partFetch{}
+	c.parts[k] = pf
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		err := c.fetchPart(k, pf, rc)
+		c.mu.Lock()
+		delete(c.parts, k)
+		pf.done = true
+		if err != nil {
+			pf.err = err
+		}
+		all := err == nil && c.err == nil && !c.assembling && !c.whole && c.complete()
+		if all {
+			c.assembling = true
+		}
+		c.cond.Broadcast()
+		c.mu.Unlock()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			n.counters.fetchErrors.Add(1)
+			n.log.Warn("part fetch failed", "id", c.id, "part", k, "err", err)
+		}
+		if all {
+			c.assemble()
+		}
+		s := n.sparse
+		s.mu.Lock()
+		c.forgetIfIdle()
+		s.mu.Unlock()
+	}()
+}
+
+// complete reports whether every part is held. Called with c.mu held.
+func (c *sparseCopy) complete() bool {
+	for _, h := range c.have {
+		if !h {
+			return false
+		}
+	}
+	return true
+}
+
+// fetchPart brings part k in from the source (rc, or a request of its
+// own), writes it as a part body, makes it durable and records it.
+func (c *sparseCopy) fetchPart(k int, pf *partFetch, rc io.ReadCloser) error {
+	n := c.n
+	off := int64(k) * c.rec.PartSize
+	length := c.rec.PartLen(k)
+	n.counters.fetches.Add(1)
+	if rc == nil {
+		ctx, cancel := context.WithTimeout(n.ctx, sparseHeadTimeout)
+		body, info, err := c.req.remote.Get(ctx, c.req.key, off, length)
+		if err != nil {
+			cancel()
+			if errors.Is(err, storage.ErrNotFound) {
+				c.drop(fmt.Errorf("%w: %s is no longer at its source", ErrNotFound, c.id))
+				return err
+			}
+			return remoteErr(fmt.Sprintf("fetch %s part %d", c.id, k), err)
+		}
+		rc = &cancelOnClose{ReadCloser: body, cancel: cancel}
+		if info.ETag != c.rec.ETag || info.Size != c.rec.Size {
+			rc.Close()
+			err := fmt.Errorf("%w: %s changed at its source (ETag %s, then %s)", ErrRemote, c.id, c.rec.ETag, info.ETag)
+			c.drop(err)
+			return err
+		}
+	}
+	defer rc.Close()
+	release, err := n.reserve(length)
+	if err != nil {
+		return err
+	}
+	defer release()
+	w, err := n.disk.CreatePart(c.id, k, length)
+	if err != nil {
+		return diskErr(err)
+	}
+	defer w.Abort()
+	c.mu.Lock()
+	pf.w = w
+	c.mu.Unlock()
+	buf := make([]byte, copyBufferSize)
+	var got int64
+	for {
+		nr, rerr := rc.Read(buf[:min(int64(len(buf)), length-got+1)])
+		if nr > 0 {
+			if got+int64(nr) > length {
+				return fmt.Errorf("%w: part %d of %s is longer than %d bytes", ErrRemote, k, c.id, length)
+			}
+			if _, err := w.Write(buf[:nr]); err != nil {
+				return diskErr(err)
+			}
+			got += int64(nr)
+			c.mu.Lock()
+			pf.readable = w.Readable()
+			c.cond.Broadcast()
+			c.mu.Unlock()
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			return remoteErr(fmt.Sprintf("fetch %s part %d", c.id, k), rerr)
+		}
+	}
+	if got != length {
+		return fmt.Errorf("%w: part %d of %s ended after %d of %d bytes", ErrRemote, k, c.id, got, length)
+	}
+	if c.source == SourceRemote {
+		n.counters.rangedRemoteBytes.Add(length)
+	}
+	// Readers following the part keep their handles across the rename;
+	// new ones wait for the part's file.
+	c.mu.Lock()
+	pf.sealing = true
+	c.mu.Unlock()
+	size, sum, err := w.CommitPart(c.rec.Tag)
+	if err != nil {
+		return diskErr(err)
+	}
+	part := journal.SparsePart{Size: size, Sum: sum, Stored: n.physicalNow().UTC()}
+	err = n.journal.Update(func(tx *journal.Tx) error {
+		cur, err := tx.Sparse(c.id)
+		if err != nil || cur.Tag != c.rec.Tag {
+			return fmt.Errorf("%w: %s", errCopyDropped, c.id)
+		}
+		return tx.PutSparsePart(c.id, k, part)
+	})
+	if err != nil {
+		n.disk.RemovePart(c.id, c.rec.Tag, k)
+		return diskErr(err)
+	}
+	c.mu.Lock()
+	c.have[k] = true
+	c.held += size
+	held := c.held
+	c.mu.Unlock()
+	if n.evictable(c.entry) {
+		n.policy.Add(c.id, held)
+	}
+	return nil
+}
+
+// drop forgets the copy, its records and its parts, failing its readers
+// with err.
+func (c *sparseCopy) drop(err error) {
+	c.mu.Lock()
+	if c.err == nil {
+		c.err = err
+	}
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	c.n.discardSparse(c.id, c.rec.Tag)
+	s := c.n.sparse
+	s.mu.Lock()
+	if s.copies[c.id] == c {
+		delete(s.copies, c.id)
+	}
+	s.mu.Unlock()
+}
+
+// discardSparse removes the sparse copy of id tagged tag: its records,
+// if they are still that copy's, and its parts.
+func (n *Node) discardSparse(id ulid.ULID, tag string) {
+	err := n.journal.Update(func(tx *journal.Tx) error {
+		cur, err := tx.Sparse(id)
+		if err != nil || cur.Tag != tag {
+			return nil
+		}
+		return tx.DeleteSparse(id)
+	})
+	if err != nil {
+		n.log.Error("drop sparse copy record", "id", id, "err", err)
+		return
+	}
+	if err := n.disk.RemoveParts(id, tag); err != nil {
+		n.log.Warn("remove sparse copy", "id", id, "err", err)
+	}
+}
+
+// drop removes this node's sparse copy of id, if any. When whole is set
+// the object is now held whole in the version version, which readers of
+// a copy of that version go on to read; readers of any other version fail.
+func (s *sparseSet) drop(id ulid.ULID, whole *journal.Version, sum storage.Sum) {
+	s.mu.Lock()
+	c := s.copies[id]
+	if c != nil {
+		delete(s.copies, id)
+	}
+	s.mu.Unlock()
+	if c != nil {
+		select {
+		case <-c.ready:
+			c.mu.Lock()
+			if whole != nil && c.headErr == nil && c.entry.Version == *whole {
+				c.whole, c.wholeSum = true, sum
+			} else if c.err == nil {
+				c.err = errCopyDropped
+			}
+			c.cond.Broadcast()
+			c.mu.Unlock()
+		default:
+		}
+	}
+	rec, _, err := s.n.journal.Sparse(id)
+	if err == nil {
+		s.n.discardSparse(id, rec.Tag)
+	}
+}
+
+// assemble makes a copy that holds every part an ordinary body: the parts
+// are copied in order into a new body, whose checksum must match the
+// journal's when it knows one, and which is recorded like a fetched body.
+func (c *sparseCopy) assemble() {
+	n := c.n
+	err := c.assembleBody()
+	c.mu.Lock()
+	c.assembling = false
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	if err != nil && !errors.Is(err, ErrClosed) {
+		n.log.Warn("assembling a sparse copy failed; its parts stay", "id", c.id, "err", err)
+	}
+}
+
+func (c *sparseCopy) assembleBody() error {
+	n := c.n
+	release, err := n.reserve(c.entry.Size)
+	if err != nil {
+		return err
+	}
+	defer release()
+	w, err := n.disk.Create(c.id, c.entry.Size)
+	if err != nil {
+		return diskErr(err)
+	}
+	defer w.Abort()
+	buf := make([]byte, copyBufferSize)
+	for k := range c.rec.Parts() {
+		if n.ctx.Err() != nil {
+			return ErrClosed
+		}
+		part, _, err := n.disk.OpenPart(c.id, c.rec.Tag, k)
+		if err != nil {
+			if errors.Is(err, storage.ErrNotFound) {
+				c.dropPart(k)
+			}
+			return fmt.Errorf("node: assemble %s: %w", c.id, err)
+		}
+		_, err = io.CopyBuffer(w, struct{ io.Reader }{part}, buf)
+		part.Close()
+		if err != nil {
+			if errors.Is(err, storage.ErrCorrupt) {
+				c.dropPart(k)
+			}
+			return fmt.Errorf("node: assemble %s part %d: %w", c.id, k, diskErr(err))
+		}
+	}
+	sum := w.Sum()
+	if c.entry.Sum != (storage.Sum{}) && sum != c.entry.Sum {
+		c.drop(fmt.Errorf("%w: the parts of %s do not make the body its checksum names", ErrRemote, c.id))
+		return fmt.Errorf("%w: the parts of %s do not make the body its checksum names", ErrRemote, c.id)
+	}
+	size, sum, err := w.Commit(c.id)
+	if err != nil {
+		return diskErr(err)
+	}
+	e := c.entry
+	blob := journal.Blob{Size: size, Sum: sum, Fetched: c.source == SourceRemote}
+	blob.Stored = n.physicalNow().UTC()
+	err = n.journal.Update(func(tx *journal.Tx) error {
+		if _, err := n.adoptEntry(tx, e, sum, false); err != nil {
+			return err
+		}
+		if _, err := tx.CompleteSum(e.ID, e.Version, sum); err != nil {
+			return err
+		}
+		if err := tx.PutBlob(e.ID, blob); err != nil {
+			return err
+		}
+		return tx.DeleteSparse(e.ID)
+	})
+	if err != nil {
+		n.disk.Remove(c.id, sum)
+		return diskErr(err)
+	}
+	c.mu.Lock()
+	c.whole, c.wholeSum = true, sum
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	if n.evictable(e) {
+		n.policy.Add(e.ID, size)
+	}
+	n.disk.RemoveParts(c.id, c.rec.Tag)
+	n.counters.sparseAssembled.Add(1)
+	return nil
+}
+
+// dropPart forgets part k, found missing or damaged, so it is fetched
+// again.
+func (c *sparseCopy) dropPart(k int) {
+	c.n.counters.readDamaged.Add(1)
+	c.n.log.Error("part of a sparse copy missing or damaged; dropping it", "id", c.id, "part", k)
+	c.n.forgetPart(c.id, c.rec.Tag, k)
+}
+
+// sparseReader reads an object through its sparse copy: the parts held
+// from their files, the others as they stream in, fetching each when the
+// reader reaches it and the next ones of its range ahead of it.
+type sparseReader struct {
+	c    *sparseCopy
+	ctx  context.Context
+	stop func() bool
+	size int64
+	end  int64 // the end of the range the GET reads, for fetching ahead
+	off  int64
+
+	// The open body: part k's (followed as pf streams it in, when pf is
+	// set), or the whole object's once the copy is assembled; the bytes
+	// below limit (an offset in that body) can be read.
+	k     int
+	body  storage.Body
+	pf    *partFetch
+	whole bool
+	limit int64
+}
+
+// window returns how many parts ahead of the one being read are fetched.
+func (r *sparseReader) window() int { return max(1, r.c.n.cfg.FetchConcurrency) - 1 }
+
+// ensure waits until part k can be read at pos within it, starting
+// fetches as needed. It returns a body to read from, or nil when the
+// reader's open one (keep) serves; whether that body is the whole
+// object's; and the offset in it up to which bytes can be read.
+func (r *sparseReader) ensure(k int, pos int64, keep bool) (storage.Body, bool, int64, error) {
+	c := r.c
+	n := c.n
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for {
+		if c.err != nil {
+			return nil, false, 0, c.err
+		}
+		if err := r.ctx.Err(); err != nil {
+			return nil, false, 0, err
+		}
+		if c.whole {
+			b, _, err := n.disk.Open(c.id, c.wholeSum)
+			if err != nil {
+				return nil, false, 0, fmt.Errorf("node: read %s: %w", c.id, err)
+			}
+			return b, true, c.entry.Size, nil
+		}
+		r.ahead(k)
+		plen := c.rec.PartLen(k)
+		pf := c.parts[k]
+		// The open body stays good when it is the part's file, or follows
+		// the fetch that wrote it.
+		keep = keep && (r.pf == nil || r.pf == pf || r.pf.done && r.pf.err == nil)
+		if c.have[k] {
+			if keep {
+				return nil, false, plen, nil
+			}
+			b, _, err := n.disk.OpenPart(c.id, c.rec.Tag, k)
+			if err != nil {
+				if errors.Is(err, storage.ErrNotFound) {
+					c.mu.Unlock()
+					c.dropPart(k)
+					c.mu.Lock()
+					continue
+				}
+				return nil, false, 0, fmt.Errorf("node: read part %d of %s: %w", k, c.id, err)
+			}
+			r.pf = nil
+			return b, false, plen, nil
+		}
+		if pf == nil {
+			c.startPart(k, nil)
+			pf = c.parts[k]
+		}
+		// The part's last byte waits for its end, checked and durable, so
+		// a part cut short is never served as whole.
+		if avail := min(pf.readable, plen-1); pf.w != nil && avail > pos && (keep || !pf.sealing) {
+			if keep {
+				return nil, false, avail, nil
+			}
+			b, err := pf.w.Follow()
+			if err != nil {
+				return nil, false, 0, fmt.Errorf("node: follow part %d of %s: %w", k, c.id, err)
+			}
+			r.pf = pf
+			return b, false, avail, nil
+		}
+		c.cond.Wait()
+		if pf.err != nil && c.parts[k] == nil && !c.have[k] {
+			return nil, false, 0, pf.err
+		}
+	}
+}
+
+// ahead starts the fetches of the parts after k in the read's range, and
+// ReadAhead parts past it, up to the window. Called with c.mu held.
+func (r *sparseReader) ahead(k int) {
+	c := r.c
+	last := min(k+r.window(), int((max(r.end, 1)-1)/c.rec.PartSize)+c.n.cfg.ReadAhead, len(c.have)-1)
+	for j := k + 1; j <= last && len(c.parts) < max(1, c.n.cfg.FetchConcurrency); j++ {
+		if !c.have[j] && c.parts[j] == nil {
+			c.startPart(j, nil)
+		}
+	}
+}
+
+func (r *sparseReader) Read(p []byte) (int, error) {
+	if r.off >= r.size {
+		return 0, io.EOF
+	}
+	ps := r.c.rec.PartSize
+	for {
+		k := int(r.off / ps)
+		if r.body != nil && !r.whole && r.k != k {
+			r.body.Close()
+			r.body = nil
+		}
+		pos := r.off
+		if !r.whole {
+			pos -= int64(k) * ps
+		}
+		if r.body != nil && pos < r.limit {
+			nr, err := r.body.ReadAt(p[:min(int64(len(p)), r.limit-pos)], pos)
+			r.off += int64(nr)
+			switch {
+			case err == io.EOF && nr > 0:
+				err = nil
+			case err == io.EOF:
+				err = io.ErrUnexpectedEOF
+			}
+			return nr, err
+		}
+		b, whole, limit, err := r.ensure(k, pos, r.body != nil)
+		if err != nil {
+			return 0, err
+		}
+		if b != nil {
+			if r.body != nil {
+				r.body.Close()
+			}
+			r.body, r.whole, r.k = b, whole, k
+		}
+		r.limit = limit
+	}
+}
+
+func (r *sparseReader) Seek(offset int64, whence int) (int64, error) {
+	switch whence {
+	case io.SeekStart:
+	case io.SeekCurrent:
+		offset += r.off
+	case io.SeekEnd:
+		offset += r.size
+	default:
+		return 0, errors.New("seek: invalid whence")
+	}
+	if offset < 0 {
+		return 0, errors.New("seek: negative position")
+	}
+	r.off = offset
+	return offset, nil
+}
+
+func (r *sparseReader) Close() error {
+	r.stop()
+	if r.body != nil {
+		r.body.Close()
+		r.body = nil
+	}
+	return nil
+}
