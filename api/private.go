@@ -292,7 +292,14 @@ func (s *privateServer) prewarmStatus(w http.ResponseWriter, r *http.Request) {
 // here, with this node's entry of it.
 func (s *privateServer) key(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	obj, e, err := s.store.FillKey(r.Context(), q.Get("bucket"), q.Get("key"), RequestRange(r.Header))
+	var rng *node.Range
+	if q.Get(cluster.QuerySparse) == "1" {
+		// A part of the asker's sparse copy: this node keeps only what
+		// the range touches too. Otherwise the asker fills the whole
+		// object, and so does this node.
+		rng = RequestRange(r.Header)
+	}
+	obj, e, err := s.store.FillKey(r.Context(), q.Get("bucket"), q.Get("key"), rng)
 	if err != nil {
 		if errors.Is(err, node.ErrNotFound) {
 			w.Header().Set(cluster.HeaderAbsent, "true")

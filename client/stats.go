@@ -45,6 +45,11 @@ type JournalStats struct {
 	// LocalObjects and LocalBytes are the bodies held on the node's disk.
 	LocalObjects int64 `json:"local_objects"`
 	LocalBytes   int64 `json:"local_bytes"`
+	// SparseObjects and SparseBytes are the objects of which the node
+	// holds some parts only (ranged reads asked for them), and those
+	// parts' bytes.
+	SparseObjects int64 `json:"sparse_objects"`
+	SparseBytes   int64 `json:"sparse_bytes"`
 }
 
 // Traffic counts a node's work since it started.
@@ -76,6 +81,12 @@ type Traffic struct {
 	FillsForPeers  int64 `json:"fills_for_peers"`
 	MergeRefused   int64 `json:"merge_refused"`
 	Resealed       int64 `json:"resealed"`
+	// SparseReads counts GETs served through a sparse copy,
+	// RangedRemoteBytes the bytes their part fetches pulled from the
+	// remote, SparseAssembled the sparse copies that became whole.
+	SparseReads       int64 `json:"sparse_reads"`
+	RangedRemoteBytes int64 `json:"ranged_remote_bytes"`
+	SparseAssembled   int64 `json:"sparse_assembled"`
 }
 
 // MemoryCacheStats describes the memory cache of small bodies.

@@ -415,7 +415,21 @@ func (p *Peer) Get(ctx context.Context, id ulid.ULID) (*http.Response, error) {
 // as an error matching ErrAbsent (any other 404, as from a release without
 // the route, is a plain failure), a 421 as one matching ErrMisdirected.
 func (p *Peer) GetKey(ctx context.Context, bucket, key string, off, length int64) (*http.Response, journal.Entry, error) {
-	q := url.Values{"bucket": {bucket}, "key": {key}}
+	return p.getKey(ctx, url.Values{"bucket": {bucket}, "key": {key}}, off, length)
+}
+
+// GetKeyPart is GetKey for a part of a sparse copy (see node.Range): the
+// peer fetches, and keeps, only the parts of its own copy that the range
+// touches, where GetKey's peer fetches the whole object.
+func (p *Peer) GetKeyPart(ctx context.Context, bucket, key string, off, length int64) (*http.Response, journal.Entry, error) {
+	return p.getKey(ctx, url.Values{"bucket": {bucket}, "key": {key}, QuerySparse: {"1"}}, off, length)
+}
+
+// QuerySparse marks a key fill that asks for a part of a sparse copy.
+const QuerySparse = "sparse"
+
+func (p *Peer) getKey(ctx context.Context, q url.Values, off, length int64) (*http.Response, journal.Entry, error) {
+	bucket, key := q.Get("bucket"), q.Get("key")
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.base+PathKey+"?"+q.Encode(), nil)
 	if err != nil {
 		return nil, journal.Entry{}, err

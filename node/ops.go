@@ -282,6 +282,13 @@ type Traffic struct {
 	// Resealed counts bodies the scrub rewrote under the primary
 	// encryption key.
 	Resealed int64 `json:"resealed"`
+	// SparseReads counts the GETs served through a sparse copy (ranged
+	// reads of objects not held whole); RangedRemoteBytes the bytes their
+	// part fetches pulled from the remote; SparseAssembled the sparse
+	// copies that came to hold every part and became whole bodies.
+	SparseReads       int64 `json:"sparse_reads"`
+	RangedRemoteBytes int64 `json:"ranged_remote_bytes"`
+	SparseAssembled   int64 `json:"sparse_assembled"`
 }
 
 // Stats reports disk usage, what the journal holds and the node's traffic.
@@ -330,6 +337,7 @@ func (n *Node) Stats(ctx context.Context) (Stats, error) {
 			OwnerFills: c.ownerFills.Load(), OwnerFallbacks: c.ownerFallbacks.Load(), FillsForPeers: c.fillsForPeers.Load(),
 			BytesLocal: c.bytesLocal.Load(), BytesPeer: c.bytesPeer.Load(), BytesRemote: c.bytesRemote.Load(),
 			Evictions: c.evictions.Load(), MergeRefused: c.mergeRefused.Load(), Resealed: c.resealed.Load(),
+			SparseReads: c.sparseReads.Load(), RangedRemoteBytes: c.rangedRemoteBytes.Load(), SparseAssembled: c.sparseAssembled.Load(),
 		},
 	}, nil
 }

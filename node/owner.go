@@ -56,9 +56,25 @@ type ownerGetter struct {
 	entry *journal.Entry
 }
 
-// Get implements storage.Getter.
+// Get implements storage.Getter, for a fill of the whole object: the
+// owner fills it whole too.
 func (g *ownerGetter) Get(ctx context.Context, key string, off, length int64) (io.ReadCloser, storage.ObjectInfo, error) {
-	resp, e, err := g.n.cl.client.Peer(g.owner.PrivateAddr).GetKey(ctx, g.bucket, key, off, length)
+	return g.get(ctx, key, off, length, false)
+}
+
+// getPart is Get for a part of a sparse copy: the owner keeps only the
+// parts the range touches.
+func (g *ownerGetter) getPart(ctx context.Context, key string, off, length int64) (io.ReadCloser, storage.ObjectInfo, error) {
+	return g.get(ctx, key, off, length, true)
+}
+
+func (g *ownerGetter) get(ctx context.Context, key string, off, length int64, part bool) (io.ReadCloser, storage.ObjectInfo, error) {
+	peer := g.n.cl.client.Peer(g.owner.PrivateAddr)
+	getKey := peer.GetKey
+	if part {
+		getKey = peer.GetKeyPart
+	}
+	resp, e, err := getKey(ctx, g.bucket, key, off, length)
 	if err == nil {
 		err = g.n.checkOwnerEntry(e, g.bucket, key)
 		if err == nil && g.known != nil && e.Version.Compare(g.known.Version) < 0 {
@@ -70,7 +86,7 @@ func (g *ownerGetter) Get(ctx context.Context, key string, off, length int64) (i
 	}
 	switch {
 	case err == nil:
-		if off == 0 && length >= 0 { // a fill's first request
+		if off == 0 && length >= 0 && !part { // a fill's first request
 			g.n.counters.ownerFills.Add(1)
 		}
 		g.mu.Lock()

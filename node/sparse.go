@@ -342,7 +342,7 @@ func (c *sparseCopy) establish(rng *Range) error {
 		length = 1
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, sparseHeadTimeout)
-	rc, info, err := req.remote.Get(ctx, req.key, off, max(length, 1))
+	rc, info, err := c.get(ctx, off, max(length, 1))
 	if err != nil {
 		cancel()
 		if errors.Is(err, storage.ErrNotFound) {
@@ -405,6 +405,15 @@ func (c *sparseCopy) establish(rng *Range) error {
 	c.startPart(int(off/partSize), first)
 	c.mu.Unlock()
 	return nil
+}
+
+// get asks the copy's source for length bytes at off: the owner of a
+// key's fills for a part of its own sparse copy, or the remote.
+func (c *sparseCopy) get(ctx context.Context, off, length int64) (io.ReadCloser, storage.ObjectInfo, error) {
+	if g, ok := c.req.remote.(*ownerGetter); ok {
+		return g.getPart(ctx, c.req.key, off, length)
+	}
+	return c.req.remote.Get(ctx, c.req.key, off, length)
 }
 
 // maxSparseParts bounds the parts of a sparse copy (as the journal does):
@@ -543,7 +552,7 @@ func (c *sparseCopy) fetchPart(k int, pf *partFetch, rc io.ReadCloser) error {
 	n.counters.fetches.Add(1)
 	if rc == nil {
 		ctx, cancel := context.WithTimeout(n.ctx, sparseHeadTimeout)
-		body, info, err := c.req.remote.Get(ctx, c.req.key, off, length)
+		body, info, err := c.get(ctx, off, length)
 		if err != nil {
 			cancel()
 			if errors.Is(err, storage.ErrNotFound) {

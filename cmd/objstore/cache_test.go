@@ -263,7 +263,8 @@ func TestPrewarmEveryNode(t *testing.T) {
 }
 
 // A ranged GET of a cold object fetched from S3 in parts answers with the
-// right bytes, and the whole object is kept afterwards.
+// right bytes and keeps only the parts it touched; a full GET then brings
+// in the rest, and the object is whole on the node afterwards.
 func TestRangedReadOfColdObject(t *testing.T) {
 	n, _, _ := s3Node(t, "--fetch-part-size", "64KiB", "--fetch-concurrency", "4")
 	id := ulid.Make().String()
@@ -279,10 +280,17 @@ func TestRangedReadOfColdObject(t *testing.T) {
 	if resp.StatusCode != http.StatusPartialContent || got != body[from:to+1] {
 		t.Fatalf("ranged cold read: %d, %d bytes, match %v", resp.StatusCode, len(got), got == body[from:to+1])
 	}
+	if _, m := metaOn(t, n, id); m["is_local"] == true {
+		t.Error("a ranged read kept the whole object")
+	}
+	resp, got = get(t, n, id, nil)
+	if resp.StatusCode != 200 || got != body {
+		t.Fatalf("full read after the range: %d, %d bytes", resp.StatusCode, len(got))
+	}
 	eventually(t, "whole object kept", func() bool { _, m := metaOn(t, n, id); return m["is_local"] == true })
 	resp, got = get(t, n, id, nil)
 	if resp.StatusCode != 200 || got != body || resp.Header.Get("X-Meta-Source") != "local" {
-		t.Errorf("after the parted fetch: %d, %d bytes from %s", resp.StatusCode, len(got), resp.Header.Get("X-Meta-Source"))
+		t.Errorf("after the full read: %d, %d bytes from %s", resp.StatusCode, len(got), resp.Header.Get("X-Meta-Source"))
 	}
 }
 

@@ -40,12 +40,40 @@ type s3Proxy struct {
 	// those answered 304.
 	gets, objectGets         atomic.Int64
 	conditional, notModified atomic.Int64
+	// objectBytes counts the body bytes of object GETs sent back; rate,
+	// when set, holds them to that many bytes a second.
+	objectBytes, rate atomic.Int64
 }
 
-// statusWriter remembers the status an answer was written with.
+// statusWriter remembers the status an answer was written with, and
+// counts (and paces, at rate bytes a second when set) its body bytes when
+// n is set.
 type statusWriter struct {
 	http.ResponseWriter
 	code int
+	n    *atomic.Int64
+	rate *atomic.Int64
+}
+
+func (s *statusWriter) Write(p []byte) (int, error) {
+	if s.n == nil {
+		return s.ResponseWriter.Write(p)
+	}
+	var written int
+	for len(p) > 0 {
+		chunk := p[:min(len(p), 16<<10)]
+		if r := s.rate.Load(); r > 0 {
+			time.Sleep(time.Duration(int64(len(chunk)) * int64(time.Second) / r))
+		}
+		k, err := s.ResponseWriter.Write(chunk)
+		s.n.Add(int64(k))
+		written += k
+		if err != nil {
+			return written, err
+		}
+		p = p[k:]
+	}
+	return written, nil
 }
 
 func (s *statusWriter) WriteHeader(code int) {
@@ -95,15 +123,16 @@ func newS3Proxy(t *testing.T, target string) *s3Proxy {
 			if body {
 				p.gets.Add(1)
 			}
+			sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 			if r.Method == http.MethodGet && strings.Contains(strings.TrimPrefix(r.URL.Path, "/"), "/") &&
 				!r.URL.Query().Has("list-type") && !r.URL.Query().Has("uploadId") {
 				p.objectGets.Add(1)
+				sw.n, sw.rate = &p.objectBytes, &p.rate
 			}
 			conditional := r.Header.Get("If-None-Match") != ""
 			if conditional {
 				p.conditional.Add(1)
 			}
-			sw := &statusWriter{ResponseWriter: w, code: http.StatusOK}
 			rp.ServeHTTP(sw, r)
 			if conditional && sw.code == http.StatusNotModified {
 				p.notModified.Add(1)
