@@ -24,9 +24,10 @@ type PrivateStore interface {
 	cluster.Replica
 	ID() ulid.ULID
 	Members() []cluster.Member
-	// OpenLocal opens the body of id only if this node holds it; it never
+	// OpenLocal opens the body of id only if this node holds it (or,
+	// for a read of rng, the parts of it that rng touches); it never
 	// fetches.
-	OpenLocal(ctx context.Context, id ulid.ULID) (*node.Object, error)
+	OpenLocal(ctx context.Context, id ulid.ULID, rng *node.Range) (*node.Object, error)
 	// FillKey opens bucket/key for the peer that routed its fill here,
 	// fetching it from its origin if no node holds it, and returns the
 	// journal's entry of what it serves.
@@ -326,7 +327,12 @@ func (s *privateServer) get(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	obj, err := s.store.OpenLocal(r.Context(), id)
+	var rng *node.Range
+	if r.URL.Query().Get(cluster.QuerySparse) == "1" {
+		// A part of the asker's sparse copy: this node's parts may serve.
+		rng = RequestRange(r.Header)
+	}
+	obj, err := s.store.OpenLocal(r.Context(), id, rng)
 	if err != nil {
 		s.fail(w, r, err)
 		return

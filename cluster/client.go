@@ -405,6 +405,34 @@ func (p *Peer) Get(ctx context.Context, id ulid.ULID) (*http.Response, error) {
 	return resp, nil
 }
 
+// GetPart opens length bytes at off of the body of id on the peer, read
+// from its whole copy or from the parts of its sparse copy, never fetched:
+// an answer of any status but 206 with exactly that range is an error.
+// The body's signature is checked at its end, as GetKey's.
+func (p *Peer) GetPart(ctx context.Context, id ulid.ULID, off, length int64) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, p.base+PathGet+id.String()+"?"+QuerySparse+"=1", nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Range", fmt.Sprintf("bytes=%d-%d", off, off+length-1))
+	resp, nonce, _, err := p.do(req, nil)
+	if err != nil {
+		return nil, fmt.Errorf("%w: get part of %s: %w", ErrPeer, id, err)
+	}
+	if resp.StatusCode != http.StatusPartialContent || resp.ContentLength != length ||
+		!strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-%d/", off, off+length-1)) {
+		resp.Body.Close()
+		err := fmt.Errorf("%w: get part of %s: %s", ErrPeer, id, resp.Status)
+		if resp.StatusCode == http.StatusUnauthorized {
+			err = fmt.Errorf("%w: %w", ErrUntrusted, err)
+		}
+		return nil, err
+	}
+	r, check := p.c.auth.checkBody(resp, nonce)
+	resp.Body = &checkedBody{r: r, check: check, c: resp.Body, n: &p.c.recv}
+	return resp, nil
+}
+
 // GetKey opens length bytes from offset off (a negative length reads to
 // the end) of the key-addressed object bucket/key on the peer that owns
 // its fills, which fetches it from its origin first if no node holds it.

@@ -347,3 +347,24 @@ func (tx *Tx) CompleteSum(id ulid.ULID, v Version, sum [32]byte) (bool, error) {
 	}
 	return true, nil
 }
+
+// ReviseSparse changes the record of the sparse copy of id tagged tag with
+// revise (its Stored time once the source confirmed it, its ETag once the
+// source first named one), keeping its parts; it does nothing when the
+// copy is gone or another. revise must not change the tag, version, size
+// or part size.
+func (tx *Tx) ReviseSparse(id ulid.ULID, tag string, revise func(*Sparse)) error {
+	s, err := tx.Sparse(id)
+	if err != nil || s.Tag != tag {
+		return nil
+	}
+	was := s
+	revise(&s)
+	if s.Tag != was.Tag || s.Version != was.Version || s.Size != was.Size || s.PartSize != was.PartSize {
+		return fmt.Errorf("journal: revising sparse copy %s changed what it is a copy of", id)
+	}
+	if err := tx.tx.Bucket(bucketSparse).Put(id[:], encodeSparse(s)); err != nil {
+		return fmt.Errorf("journal: put sparse copy %s: %w", id, err)
+	}
+	return nil
+}

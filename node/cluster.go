@@ -496,12 +496,17 @@ func (n *Node) Merge(ctx context.Context, entries []journal.Entry) (int, error) 
 	return applied, nil
 }
 
-// OpenLocal opens the body of id if this node holds it, for a peer's read;
+// OpenLocal opens the body of id if this node holds it, for a peer's read
+// (of rng, when set, which this node's sparse copy may serve if it holds
+// every part the range touches);
 // it never fetches from elsewhere.
-func (n *Node) OpenLocal(ctx context.Context, id ulid.ULID) (*Object, error) {
+func (n *Node) OpenLocal(ctx context.Context, id ulid.ULID, rng *Range) (*Object, error) {
 	e, b, err := n.live("open", id)
 	if err != nil {
 		return nil, err
+	}
+	if b == nil && rng != nil {
+		return n.openSparseLocal(ctx, e, rng)
 	}
 	obj, err := n.openLocal(e, b)
 	if errors.Is(err, storage.ErrNotFound) {

@@ -166,10 +166,10 @@ func TestOpenLocalNeverFetches(t *testing.T) {
 	id := ulid.Make()
 	a.put(id, journal.LevelRemote, "only a holds it")
 	syncPair(t, a.node, b.node)
-	if _, err := b.node.OpenLocal(context.Background(), id); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "does not hold") {
+	if _, err := b.node.OpenLocal(context.Background(), id, nil); !errors.Is(err, ErrNotFound) || !strings.Contains(err.Error(), "does not hold") {
 		t.Errorf("OpenLocal on a node without the body: %v", err)
 	}
-	obj, err := a.node.OpenLocal(context.Background(), id)
+	obj, err := a.node.OpenLocal(context.Background(), id, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

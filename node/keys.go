@@ -281,7 +281,46 @@ func (n *Node) getKey(ctx context.Context, bucket, key string, rng *Range, route
 	} else if !errors.Is(err, storage.ErrNotFound) {
 		return nil, err
 	}
+	if b == nil {
+		if err := n.revalidateSparse(ctx, o, e); err != nil {
+			return nil, err
+		}
+	}
 	return n.fetchRange(ctx, n.keyFillRequest(bucket, key, &e, true, routed), rng)
+}
+
+// revalidateSparse checks this node's sparse copy of key-addressed e, if
+// any, against the origin once it is older than the cache TTL, as
+// mustRevalidate does a whole copy: a copy the origin confirms is kept and
+// dated anew; one of an object that changed is dropped (the read then
+// fetches the new version's parts); a key gone from its bucket is
+// forgotten. An origin that cannot be asked leaves the copy as it is.
+func (n *Node) revalidateSparse(ctx context.Context, o storage.Origin, e journal.Entry) error {
+	rec, _, err := n.journal.Sparse(e.ID)
+	if err != nil || n.cfg.Revalidate == RevalidateNever || n.cfg.CacheTTL <= 0 ||
+		n.physicalNow().Sub(rec.Stored) <= n.cfg.CacheTTL {
+		return nil
+	}
+	info, err := o.Revalidate(ctx, e.Key, rec.ETag)
+	switch {
+	case errors.Is(err, storage.ErrNotModified):
+		err := n.journal.Update(func(tx *journal.Tx) error {
+			now := n.physicalNow().UTC()
+			return tx.ReviseSparse(e.ID, rec.Tag, func(s *journal.Sparse) { s.Stored = now })
+		})
+		if err != nil {
+			n.log.Warn("date a sparse copy", "id", e.ID, "err", err)
+		}
+	case errors.Is(err, storage.ErrNotFound):
+		n.sparse.drop(e.ID, nil, storage.Sum{})
+		n.keyGone(ctx, e)
+		n.counters.misses.Add(1)
+		return fmt.Errorf("%w: %s/%s is no longer in its bucket", ErrNotFound, e.Bucket, e.Key)
+	case err == nil:
+		n.log.Debug("origin object changed; dropping its parts", "bucket", e.Bucket, "key", e.Key, "etag", info.ETag, "was", rec.ETag)
+		n.sparse.drop(e.ID, nil, storage.Sum{})
+	}
+	return nil
 }
 
 // changedFillRequest fetches bucket/key afresh from its origin, whose

@@ -13,6 +13,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 
+	"github.com/objstore/objstore/cluster"
 	"github.com/objstore/objstore/journal"
 	"github.com/objstore/objstore/storage"
 )
@@ -119,6 +120,9 @@ type sparseCopy struct {
 	// leaves and no part is being fetched.
 	users      int
 	assembling bool
+	// localOnly marks a copy opened to serve a peer from the parts held
+	// here: it never fetches.
+	localOnly bool
 }
 
 // partFetch is one part streaming in from the copy's source.
@@ -206,6 +210,36 @@ func (n *Node) fetchSparse(ctx context.Context, req fillRequest, rng *Range) (*O
 		c.leave()
 		return err
 	}}, nil
+}
+
+// openSparseLocal opens e's body for a peer's read of rng from this
+// node's sparse copy, when it holds every part the range touches; it
+// never fetches (a read outside the range that reaches a part not held
+// fails).
+func (n *Node) openSparseLocal(ctx context.Context, e journal.Entry, rng *Range) (*Object, error) {
+	rec, parts, err := n.journal.Sparse(e.ID)
+	if err != nil || rec.Version != e.Version || rec.Size != e.Size {
+		return nil, fmt.Errorf("%w: this node does not hold the body of %s", ErrNotFound, e.ID)
+	}
+	c := &sparseCopy{n: n, id: e.ID, entry: e, rec: rec, source: SourceLocal, localOnly: true,
+		ready: make(chan struct{}), parts: make(map[int]*partFetch), have: make([]bool, rec.Parts())}
+	close(c.ready)
+	c.cond = sync.NewCond(&c.mu)
+	for k, p := range parts {
+		if k < len(c.have) {
+			c.have[k] = true
+			c.held += p.Size
+		}
+	}
+	start, end := rng.span(e.Size)
+	if !c.holds(start, end) {
+		return nil, fmt.Errorf("%w: this node does not hold bytes %d to %d of %s", ErrNotFound, start, end, e.ID)
+	}
+	r := &sparseReader{c: c, ctx: ctx, size: e.Size, end: end, k: -1}
+	r.stop = context.AfterFunc(ctx, c.wake)
+	m := metaOf(e, nil)
+	m.Held = c.held
+	return &Object{Meta: m, Source: SourceLocal, Sparse: true, Content: r, entry: e, close: r.Close}, nil
 }
 
 // errNotSparse says a read is better served by an ordinary fill after
@@ -323,6 +357,13 @@ func (c *sparseCopy) establish(rng *Range) error {
 		n.discardSparse(c.id, rec.Tag)
 	}
 
+	if k := req.known; k != nil && !k.Keyed() {
+		// A ULID object the journal knows: its version names its body,
+		// which peers holding parts of it can serve as well as the
+		// remote; the remote's ETag is learned with its first part.
+		return c.begin(*k, "", false, rng, nil)
+	}
+
 	// Ask the source for the first part the read needs.
 	partSize := n.cfg.FetchPartSize
 	if c.rec.PartSize > 0 {
@@ -342,7 +383,7 @@ func (c *sparseCopy) establish(rng *Range) error {
 		length = 1
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, sparseHeadTimeout)
-	rc, info, err := c.get(ctx, off, max(length, 1))
+	rc, info, _, err := c.get(ctx, off, max(length, 1))
 	if err != nil {
 		cancel()
 		if errors.Is(err, storage.ErrNotFound) {
@@ -367,17 +408,45 @@ func (c *sparseCopy) establish(rng *Range) error {
 		first.Close()
 		return err
 	}
-	if c.rec.Tag != "" && (entry.Version != c.rec.Version || info.ETag != c.rec.ETag) {
+	var stream io.ReadCloser = first
+	if length == 1 && req.known == nil && rng.Offset < 0 || off >= entry.Size {
+		// The probe of a suffix, or a read past the end: nothing to keep.
+		first.Close()
+		stream = nil
+	}
+	return c.begin(entry, info.ETag, learned, nil, func() (int, io.ReadCloser) { return int(off / partSize), stream })
+}
+
+// begin settles the copy as one of entry, whose source names it etag
+// ("" until a part comes from the remote), replacing the journal's record
+// of parts of another version. learned says entry came from the source's
+// description and is recorded with the copy. Then it starts the fetch of
+// the first part the read of rng needs, unless it is held, or, when
+// first is set, of the part first returns the open stream of (a nil
+// stream: none).
+func (c *sparseCopy) begin(entry journal.Entry, etag string, learned bool, rng *Range, first func() (int, io.ReadCloser)) error {
+	n := c.n
+	if c.rec.Tag != "" && (entry.Version != c.rec.Version || etag != "" && c.rec.ETag != "" && etag != c.rec.ETag) {
 		// The source holds another version than the parts held here.
 		n.discardSparse(c.id, c.rec.Tag)
 		c.rec, c.have, c.held = journal.Sparse{}, nil, 0
 	}
 	c.entry = entry
+	if c.source == "" {
+		c.source = SourceRemote
+	}
+	k, rc := 0, io.ReadCloser(nil)
+	if first != nil {
+		k, rc = first()
+	}
 	if c.rec.Tag == "" {
-		c.rec = journal.Sparse{Tag: sparseTag(entry.Version, info.ETag), Version: entry.Version, ETag: info.ETag,
+		partSize := n.cfg.FetchPartSize
+		c.rec = journal.Sparse{Tag: sparseTag(entry.Version, etag), Version: entry.Version, ETag: etag,
 			Size: entry.Size, PartSize: partSize, Stored: n.physicalNow().UTC()}
 		if c.rec.Parts() > maxSparseParts {
-			first.Close()
+			if rc != nil {
+				rc.Close()
+			}
 			return errNotSparse
 		}
 		var applied bool
@@ -388,7 +457,9 @@ func (c *sparseCopy) establish(rng *Range) error {
 			return tx.PutSparse(c.id, c.rec)
 		})
 		if err != nil {
-			first.Close()
+			if rc != nil {
+				rc.Close()
+			}
 			return diskErr(err)
 		}
 		if applied {
@@ -396,25 +467,65 @@ func (c *sparseCopy) establish(rng *Range) error {
 		}
 		c.have = make([]bool, c.rec.Parts())
 	}
-	if length == 1 && req.known == nil && rng.Offset < 0 || off >= entry.Size {
-		// The probe of a suffix, or a read past the end: nothing to keep.
-		first.Close()
-		return nil
-	}
 	c.mu.Lock()
-	c.startPart(int(off/partSize), first)
-	c.mu.Unlock()
+	defer c.mu.Unlock()
+	switch {
+	case rc != nil:
+		c.startPart(k, rc)
+	case first == nil:
+		if k0 := c.firstPart(rng); k0 < len(c.have) && !c.have[k0] {
+			c.startPart(k0, nil)
+		}
+	}
 	return nil
 }
 
 // get asks the copy's source for length bytes at off: the owner of a
 // key's fills for a part of its own sparse copy, or the remote.
-func (c *sparseCopy) get(ctx context.Context, off, length int64) (io.ReadCloser, storage.ObjectInfo, error) {
+func (c *sparseCopy) get(ctx context.Context, off, length int64) (io.ReadCloser, storage.ObjectInfo, Source, error) {
 	if g, ok := c.req.remote.(*ownerGetter); ok {
-		return g.getPart(ctx, c.req.key, off, length)
+		rc, info, err := g.getPart(ctx, c.req.key, off, length)
+		return rc, info, SourcePeer, err
 	}
-	return c.req.remote.Get(ctx, c.req.key, off, length)
+	if k := c.req.known; k != nil && !k.Keyed() {
+		if rc := c.n.peerPart(ctx, *k, off, length); rc != nil {
+			return rc, storage.ObjectInfo{Size: k.Size}, SourcePeer, nil
+		}
+	}
+	rc, info, err := c.req.remote.Get(ctx, c.req.key, off, length)
+	return rc, info, SourceRemote, err
 }
+
+// peerPart opens length bytes at off of the body e describes on the first
+// live peer (its origin first) that holds them, whole or as parts of a
+// sparse copy, of the version e names; nil when none does.
+func (n *Node) peerPart(ctx context.Context, e journal.Entry, off, length int64) io.ReadCloser {
+	if n.cl == nil || n.cl.client == nil {
+		return nil
+	}
+	for _, p := range n.peers(e.Origin) {
+		pctx, cancel := context.WithTimeout(ctx, peerPartTimeout)
+		resp, err := n.cl.client.Peer(p.PrivateAddr).GetPart(pctx, e.ID, off, length)
+		if err != nil {
+			cancel()
+			n.log.Debug("peer part read failed", "id", e.ID, "peer", p.ID, "err", err)
+			continue
+		}
+		if resp.Header.Get(cluster.HeaderVersion) != e.Version.String() {
+			// The peer holds another version of the object.
+			resp.Body.Close()
+			cancel()
+			continue
+		}
+		return &cancelOnClose{ReadCloser: resp.Body, cancel: cancel}
+	}
+	return nil
+}
+
+// peerPartTimeout bounds a peer's answer for one part, body included:
+// long enough for a part at a slow peer's pace, short enough that the
+// remote is asked instead of a stalled peer.
+const peerPartTimeout = 2 * time.Minute
 
 // maxSparseParts bounds the parts of a sparse copy (as the journal does):
 // an object with more is fetched whole.
@@ -550,9 +661,10 @@ func (c *sparseCopy) fetchPart(k int, pf *partFetch, rc io.ReadCloser) error {
 	off := int64(k) * c.rec.PartSize
 	length := c.rec.PartLen(k)
 	n.counters.fetches.Add(1)
+	src := c.source
 	if rc == nil {
 		ctx, cancel := context.WithTimeout(n.ctx, sparseHeadTimeout)
-		body, info, err := c.get(ctx, off, length)
+		body, info, from, err := c.get(ctx, off, length)
 		if err != nil {
 			cancel()
 			if errors.Is(err, storage.ErrNotFound) {
@@ -561,10 +673,9 @@ func (c *sparseCopy) fetchPart(k int, pf *partFetch, rc io.ReadCloser) error {
 			}
 			return remoteErr(fmt.Sprintf("fetch %s part %d", c.id, k), err)
 		}
-		rc = &cancelOnClose{ReadCloser: body, cancel: cancel}
-		if info.ETag != c.rec.ETag || info.Size != c.rec.Size {
+		rc, src = &cancelOnClose{ReadCloser: body, cancel: cancel}, from
+		if err := c.sameObject(info, from); err != nil {
 			rc.Close()
-			err := fmt.Errorf("%w: %s changed at its source (ETag %s, then %s)", ErrRemote, c.id, c.rec.ETag, info.ETag)
 			c.drop(err)
 			return err
 		}
@@ -610,7 +721,7 @@ func (c *sparseCopy) fetchPart(k int, pf *partFetch, rc io.ReadCloser) error {
 	if got != length {
 		return fmt.Errorf("%w: part %d of %s ended after %d of %d bytes", ErrRemote, k, c.id, got, length)
 	}
-	if c.source == SourceRemote {
+	if src == SourceRemote {
 		n.counters.rangedRemoteBytes.Add(length)
 	}
 	// Readers following the part keep their handles across the rename;
@@ -641,6 +752,41 @@ func (c *sparseCopy) fetchPart(k int, pf *partFetch, rc io.ReadCloser) error {
 	c.mu.Unlock()
 	if n.evictable(c.entry) {
 		n.policy.Add(c.id, held)
+	}
+	return nil
+}
+
+// sameObject checks that a part's answer, from source from, is of the
+// object the copy holds: the same size, and from the remote (or a key's
+// owner) the same ETag. A ULID object's copy begun without one takes the
+// remote's first ETag as its own.
+func (c *sparseCopy) sameObject(info storage.ObjectInfo, from Source) error {
+	if info.Size != c.rec.Size {
+		return fmt.Errorf("%w: %s changed at its source (%d bytes, then %d)", ErrRemote, c.id, c.rec.Size, info.Size)
+	}
+	if from == SourcePeer && !c.entry.Keyed() {
+		return nil // a peer's part of the same version, checked by peerPart
+	}
+	c.mu.Lock()
+	etag, learn := c.rec.ETag, c.rec.ETag == "" && info.ETag != ""
+	if learn {
+		c.rec.ETag, etag = info.ETag, info.ETag
+	}
+	c.mu.Unlock()
+	if info.ETag != etag {
+		return fmt.Errorf("%w: %s changed at its source (ETag %s, then %s)", ErrRemote, c.id, etag, info.ETag)
+	}
+	if learn {
+		err := c.n.journal.Update(func(tx *journal.Tx) error {
+			return tx.ReviseSparse(c.id, c.rec.Tag, func(s *journal.Sparse) {
+				if s.ETag == "" {
+					s.ETag = etag
+				}
+			})
+		})
+		if err != nil {
+			return diskErr(err)
+		}
 	}
 	return nil
 }
@@ -879,6 +1025,9 @@ func (r *sparseReader) ensure(k int, pos int64, keep bool) (storage.Body, bool, 
 			return b, false, plen, nil
 		}
 		if pf == nil {
+			if c.localOnly {
+				return nil, false, 0, fmt.Errorf("%w: part %d of %s is not held here", ErrNotFound, k, c.id)
+			}
 			c.startPart(k, nil)
 			pf = c.parts[k]
 		}
@@ -906,6 +1055,9 @@ func (r *sparseReader) ensure(k int, pos int64, keep bool) (storage.Body, bool, 
 // ReadAhead parts past it, up to the window. Called with c.mu held.
 func (r *sparseReader) ahead(k int) {
 	c := r.c
+	if c.localOnly {
+		return
+	}
 	last := min(k+r.window(), int((max(r.end, 1)-1)/c.rec.PartSize)+c.n.cfg.ReadAhead, len(c.have)-1)
 	for j := k + 1; j <= last && len(c.parts) < max(1, c.n.cfg.FetchConcurrency); j++ {
 		if !c.have[j] && c.parts[j] == nil {

@@ -8,9 +8,11 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/oklog/ulid/v2"
 
@@ -334,5 +336,44 @@ func TestSparseCopyIsEvictable(t *testing.T) {
 	}
 	if st := env.node.journal.Stats(); st.Sparse != 0 || st.SparseBytes != 0 {
 		t.Errorf("after eviction: %+v", st)
+	}
+}
+
+// A key's sparse copy older than the cache TTL is checked against the
+// origin before it serves: confirmed, it serves on without a GET; changed,
+// its parts go and the read serves the new version's.
+func TestSparseKeyRevalidation(t *testing.T) {
+	env := newKeyEnvWith(t, RevalidateTTL, func(c *Config) { c.FetchPartSize = sparsePart })
+	one := strings.Repeat("1", 4*sparsePart)
+	env.write("big.bin", one)
+	readRange := func(off, length int64) (string, *Object) {
+		t.Helper()
+		obj, err := env.node.GetKey(context.Background(), "photos", "big.bin", KeyGetOptions{Range: &Range{Offset: off, Length: length}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer obj.Close()
+		obj.Content.Seek(off, io.SeekStart)
+		b := make([]byte, length)
+		if _, err := io.ReadFull(obj.Content, b); err != nil {
+			t.Fatal(err)
+		}
+		return string(b), obj
+	}
+	readRange(10, 10)
+	waitFor(t, func() bool { return env.node.journal.Stats().SparseBytes == sparsePart })
+	env.clock.Add(2 * time.Hour)
+	gets := env.origin.gets.Load()
+	if got, obj := readRange(20, 10); got != one[20:30] || obj.Source != SourceLocal || env.origin.gets.Load() != gets {
+		t.Errorf("confirmed copy: %q from %s, %d GETs", got, obj.Source, env.origin.gets.Load()-gets)
+	}
+	if r := env.origin.revalidations.Load(); r != 1 {
+		t.Errorf("%d revalidations, want 1", r)
+	}
+	two := strings.Repeat("2", 4*sparsePart)
+	env.write("big.bin", two)
+	env.clock.Add(2 * time.Hour)
+	if got, _ := readRange(20, 10); got != two[20:30] {
+		t.Errorf("after the change: %q", got)
 	}
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/oklog/ulid/v2"
 
 	"github.com/objstore/objstore/internal/testminio"
 	"github.com/objstore/objstore/internal/testnode"
@@ -296,5 +297,60 @@ func TestSparsePartsThroughTheOwner(t *testing.T) {
 	}
 	if got := proxy.objectBytes.Load(); got > 8<<20 {
 		t.Errorf("the same range on three nodes moved %d bytes from S3 (one part is %d)", got, 8<<20)
+	}
+}
+
+// A ranged read of a ULID object on a node that does not hold it takes
+// the part from a peer that does (whole, or as parts of its own sparse
+// copy) before S3.
+func TestSparsePartsFromPeers(t *testing.T) {
+	srv := testminio.Start(t)
+	bucket := srv.NewBucket(t)
+	proxy := newS3Proxy(t, srv.Endpoint())
+	var ns []*testnode.Node
+	for i := range 3 {
+		args := []string{"--bucket", bucket, "--s3-endpoint", proxy.URL, "--s3-prefix", "objects/",
+			"--gossip-profile", "local", "--sync-interval", "1s"}
+		if i > 0 {
+			args = append(args, "-N", ns[0].GossipAddr)
+		}
+		ns = append(ns, testnode.Start(t, testnode.Options{Env: srv.Env(), Args: args}))
+	}
+	for _, n := range ns {
+		eventually(t, "three alive members", func() bool { return aliveCount(t, n) == 3 })
+	}
+	const part, size = 8 << 20, 64 << 20
+	body := randomBody(size, 8)
+	id := ulid.Make().String()
+	mustPut(t, ns[0], id, 1, "table.parquet", string(body))
+	for _, n := range ns[1:] {
+		eventually(t, "the object known everywhere", func() bool { code, _ := metaOn(t, n, id); return code == 200 })
+	}
+	ranged := func(n *testnode.Node, from, to int64) *http.Response {
+		t.Helper()
+		resp, got := get(t, n, id, map[string]string{"Range": fmt.Sprintf("bytes=%d-%d", from, to)})
+		if resp.StatusCode != http.StatusPartialContent || got != string(body[from:to+1]) {
+			t.Fatalf("bytes=%d-%d: %d, %d bytes", from, to, resp.StatusCode, len(got))
+		}
+		return resp
+	}
+	before := proxy.objectBytes.Load()
+	ranged(ns[1], 3*part+10, 3*part+1000)
+	if moved := proxy.objectBytes.Load() - before; moved != 0 {
+		t.Errorf("a part held by the writer moved %d bytes from S3", moved)
+	}
+	// With the writer gone, node 1's part serves node 2; a part nobody
+	// holds comes from S3.
+	eventually(t, "node 1 records its part", func() bool { return sparseStatsOf(t, ns[1]).Journal.SparseBytes == part })
+	ns[0].Stop()
+	eventually(t, "the writer gone", func() bool { return aliveCount(t, ns[2]) == 2 })
+	ranged(ns[2], 3*part+2000, 3*part+5000)
+	if moved := proxy.objectBytes.Load() - before; moved != 0 {
+		t.Errorf("a part held by a peer's sparse copy moved %d bytes from S3", moved)
+	}
+	ranged(ns[2], 5*part, 5*part+99)
+	eventually(t, "node 2 records two parts", func() bool { return sparseStatsOf(t, ns[2]).Journal.SparseBytes == 2*part })
+	if moved := proxy.objectBytes.Load() - before; moved != part {
+		t.Errorf("a part nobody held moved %d bytes from S3, want %d", moved, part)
 	}
 }

@@ -271,18 +271,23 @@ func (r *report) chart(path string) error {
 // writeSection puts md (which starts and ends with the marks) into the
 // file at path in place of the marked section, or at its end when it has
 // none.
-func writeSection(path, md string) error {
+func writeSection(path, md string) error { return writeMarked(path, md, beginMark, endMark) }
+
+// writeMarked puts md, which starts with begin and ends with end, into the
+// file at path in place of the section between those marks, or at its end
+// when it has none.
+func writeMarked(path, md, begin, end string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return err
 	}
 	doc := string(b)
-	if i := strings.Index(doc, beginMark); i >= 0 {
-		j := strings.Index(doc[i:], endMark)
+	if i := strings.Index(doc, begin); i >= 0 {
+		j := strings.Index(doc[i:], end)
 		if j < 0 {
-			return fmt.Errorf("%s: %q without %q", path, beginMark, endMark)
+			return fmt.Errorf("%s: %q without %q", path, begin, end)
 		}
-		doc = doc[:i] + md + strings.TrimPrefix(doc[i+j+len(endMark):], "\n")
+		doc = doc[:i] + md + strings.TrimPrefix(doc[i+j+len(end):], "\n")
 	} else {
 		doc = strings.TrimRight(doc, "\n") + "\n\n" + md
 	}

@@ -76,6 +76,9 @@ type Options struct {
 	// node's public TLS certificate (--tls-cert, given in Args): the
 	// node's URL is https and requests trust that CA only.
 	PublicCA string
+	// Binary, when set, is the objstore binary to run instead of this
+	// checkout's build (a benchmark measuring another release).
+	Binary string
 }
 
 // Host is a test host a node can run on; *testnet.Host is one.
@@ -165,11 +168,15 @@ func (n *Node) Start() {
 	if err != nil {
 		n.t.Fatal(err)
 	}
+	bin := n.opts.Binary
+	if bin == "" {
+		bin = Binary(n.t)
+	}
 	var cmd *exec.Cmd
 	if n.opts.Host != nil {
-		cmd = n.opts.Host.Command(context.Background(), Binary(n.t), args...)
+		cmd = n.opts.Host.Command(context.Background(), bin, args...)
 	} else {
-		cmd = exec.Command(Binary(n.t), args...)
+		cmd = exec.Command(bin, args...)
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	}
 	cmd.Env = append(os.Environ(), n.opts.Env...)
