@@ -53,7 +53,7 @@ bench-deps:
 	@scripts/bench-deps.sh
 
 bench: bench-deps
-	$(GO) test -tags sidebyside -run TestSideBySide -count=1 -timeout 30m -v ./internal/sidebyside
+	$(GO) test -tags sidebyside -run 'TestSideBySide|TestRangedReads' -count=1 -timeout 30m -v ./internal/sidebyside
 
 bench-go:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
