@@ -261,6 +261,11 @@ func (n *Node) Invalidate(ctx context.Context, id ulid.ULID, everywhere bool) (I
 // is the only one.
 func (n *Node) DropCopy(ctx context.Context, id ulid.ULID) (dropped, kept bool) {
 	e, b, err := n.lookup(id)
+	if err == nil && b == nil && n.heldSparse(id) {
+		// A sparse copy's parts came from elsewhere: always safe.
+		n.sparse.drop(id, nil, storage.Sum{})
+		return true, false
+	}
 	if err != nil || b == nil {
 		return false, false
 	}

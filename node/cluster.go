@@ -428,8 +428,13 @@ func (n *Node) Merge(ctx context.Context, entries []journal.Entry) (int, error) 
 		id  ulid.ULID
 		sum storage.Sum
 	}
+	type staleCopy struct {
+		id  ulid.ULID
+		tag string
+	}
 	var applied int
 	var drop []dropped
+	var sparse []staleCopy // sparse copies of versions superseded
 	var want []ulid.ULID
 	var track []journal.BlobRef // copies kept that became evictable
 	var newest journal.Timestamp
@@ -451,6 +456,11 @@ func (n *Node) Merge(ctx context.Context, entries []journal.Entry) (int, error) 
 			applied++
 			if e.Version.Time.Compare(newest) > 0 {
 				newest = e.Version.Time
+			}
+			if tag, err := staleSparse(tx, e); err != nil {
+				return err
+			} else if tag != "" {
+				sparse = append(sparse, staleCopy{e.ID, tag})
 			}
 			b, err := tx.Blob(e.ID)
 			held := err == nil
@@ -479,6 +489,9 @@ func (n *Node) Merge(ctx context.Context, entries []journal.Entry) (int, error) 
 		// checkEntry passed every entry a moment ago; only a clock
 		// stepping back in between gets here.
 		n.log.Warn("merged entries are ahead of this node's clock", "err", err)
+	}
+	for _, c := range sparse {
+		n.removeSparse(c.id, c.tag)
 	}
 	for _, d := range drop {
 		if err := n.disk.Remove(d.id, d.sum); err != nil {

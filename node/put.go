@@ -282,6 +282,7 @@ func (n *Node) Put(ctx context.Context, req PutRequest) (Meta, error) {
 // blob record it replaced, so the caller can remove that body's file once
 // nothing points at it.
 func (n *Node) commit(e journal.Entry, blob *journal.Blob) (old *journal.Blob, applied bool, err error) {
+	var sparseTag string
 	err = n.journal.Update(func(tx *journal.Tx) error {
 		if b, err := tx.Blob(e.ID); err == nil {
 			old = &b
@@ -289,6 +290,10 @@ func (n *Node) commit(e journal.Entry, blob *journal.Blob) (old *journal.Blob, a
 			return err
 		}
 		if applied, err = tx.Apply(e); err != nil || !applied {
+			return err
+		}
+		// Parts of an older version are no one's now.
+		if sparseTag, err = staleSparse(tx, e); err != nil {
 			return err
 		}
 		if blob == nil {
@@ -299,6 +304,7 @@ func (n *Node) commit(e journal.Entry, blob *journal.Blob) (old *journal.Blob, a
 	if err != nil {
 		return nil, false, fmt.Errorf("node: commit %s: %w", e.ID, diskErr(err))
 	}
+	n.removeSparse(e.ID, sparseTag)
 	return old, applied, nil
 }
 

@@ -809,6 +809,47 @@ func (c *sparseCopy) drop(err error) {
 	s.mu.Unlock()
 }
 
+// staleSparse removes, in tx, the record of a sparse copy of e's object
+// that is not of e's version (e was just applied: a newer write, or a
+// delete), and returns the copy's tag, or "" when there is none, for
+// removeSparse once tx commits.
+func staleSparse(tx *journal.Tx, e journal.Entry) (string, error) {
+	s, err := tx.Sparse(e.ID)
+	if err != nil || !e.Deleted && s.Version == e.Version {
+		return "", nil
+	}
+	return s.Tag, tx.DeleteSparse(e.ID)
+}
+
+// removeSparse removes the parts of the sparse copy of id tagged tag,
+// whose record is gone, and fails the readers of the copy in use.
+func (n *Node) removeSparse(id ulid.ULID, tag string) {
+	if tag == "" {
+		return
+	}
+	s := n.sparse
+	s.mu.Lock()
+	c := s.copies[id]
+	if c != nil && c.rec.Tag == tag {
+		delete(s.copies, id)
+	} else {
+		c = nil
+	}
+	s.mu.Unlock()
+	if c != nil {
+		c.mu.Lock()
+		if c.err == nil {
+			c.err = errCopyDropped
+		}
+		c.cond.Broadcast()
+		c.mu.Unlock()
+	}
+	if err := n.disk.RemoveParts(id, tag); err != nil {
+		n.log.Warn("remove sparse copy", "id", id, "err", err)
+	}
+	n.policy.Remove(id)
+}
+
 // discardSparse removes the sparse copy of id tagged tag: its records,
 // if they are still that copy's, and its parts.
 func (n *Node) discardSparse(id ulid.ULID, tag string) {

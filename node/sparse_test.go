@@ -377,3 +377,27 @@ func TestSparseKeyRevalidation(t *testing.T) {
 		t.Errorf("after the change: %q", got)
 	}
 }
+
+// A delete, or an invalidation, takes a sparse copy with it.
+func TestSparseCopyGoesWithDeleteAndInvalidate(t *testing.T) {
+	env := newSparseEnv(t, 1<<20)
+	env.mustRead(0, 10)
+	env.settle()
+	if _, err := env.node.Invalidate(context.Background(), env.id, false); err != nil {
+		t.Fatal(err)
+	}
+	if st := env.node.journal.Stats(); st.Sparse != 0 {
+		t.Fatalf("after invalidation: %+v", st)
+	}
+	env.mustRead(0, 10)
+	env.settle()
+	if _, err := env.node.Delete(context.Background(), env.id, false); err != nil {
+		t.Fatal(err)
+	}
+	if st := env.node.journal.Stats(); st.Sparse != 0 || st.SparseBytes != 0 {
+		t.Errorf("after delete: %+v", st)
+	}
+	if left, _ := os.ReadDir(filepath.Join(env.dir, "files", ".parts")); len(left) != 0 {
+		t.Errorf("parts left on disk: %v", left)
+	}
+}
