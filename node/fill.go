@@ -907,19 +907,28 @@ func (r *fillReader) Read(p []byte) (int, error) {
 }
 
 func (r *fillReader) Seek(offset int64, whence int) (int64, error) {
+	off, err := seekTo(r.off, r.size, offset, whence)
+	if err == nil {
+		r.off = off
+	}
+	return off, err
+}
+
+// seekTo returns the position io.Seeker's Seek(offset, whence) moves to
+// from cur in a body of size bytes.
+func seekTo(cur, size, offset int64, whence int) (int64, error) {
 	switch whence {
 	case io.SeekStart:
 	case io.SeekCurrent:
-		offset += r.off
+		offset += cur
 	case io.SeekEnd:
-		offset += r.size
+		offset += size
 	default:
 		return 0, errors.New("seek: invalid whence")
 	}
 	if offset < 0 {
 		return 0, errors.New("seek: negative position")
 	}
-	r.off = offset
 	return offset, nil
 }
 

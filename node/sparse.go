@@ -1148,20 +1148,11 @@ func (r *sparseReader) Read(p []byte) (int, error) {
 }
 
 func (r *sparseReader) Seek(offset int64, whence int) (int64, error) {
-	switch whence {
-	case io.SeekStart:
-	case io.SeekCurrent:
-		offset += r.off
-	case io.SeekEnd:
-		offset += r.size
-	default:
-		return 0, errors.New("seek: invalid whence")
+	off, err := seekTo(r.off, r.size, offset, whence)
+	if err == nil {
+		r.off = off
 	}
-	if offset < 0 {
-		return 0, errors.New("seek: negative position")
-	}
-	r.off = offset
-	return offset, nil
+	return off, err
 }
 
 func (r *sparseReader) Close() error {
