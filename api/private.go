@@ -342,5 +342,6 @@ func (s *privateServer) get(w http.ResponseWriter, r *http.Request) {
 	setMetaHeaders(h, obj.Meta)
 	h.Set(cluster.HeaderSHA256, obj.SHA256)
 	h.Set(cluster.HeaderVersion, obj.Version)
+	h.Set("Content-Type", "application/octet-stream") // never sniffed: see SparseContentType
 	http.ServeContent(w, r, "", obj.Modified, obj.Content)
 }

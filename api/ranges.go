@@ -37,7 +37,7 @@ func RequestRange(h http.Header) *node.Range {
 			return &node.Range{Offset: -n, Length: -1}
 		}
 		start, err := strconv.ParseInt(first, 10, 64)
-		if err != nil || start < 0 {
+		if err != nil || start < 0 || start > maxRangeOffset {
 			return nil
 		}
 		stop := int64(-1)
@@ -64,6 +64,10 @@ func RequestRange(h http.Header) *node.Range {
 	}
 	return out
 }
+
+// maxRangeOffset bounds the offsets RequestRange passes on: S3's largest
+// object. Beyond it the whole-body path answers (416).
+const maxRangeOffset = 5 << 40
 
 // SparseContentType sets a Content-Type on h, when none is set, for a
 // body read through a sparse copy: http.ServeContent would otherwise read

@@ -405,6 +405,22 @@ func (p *Peer) Get(ctx context.Context, id ulid.ULID) (*http.Response, error) {
 	return resp, nil
 }
 
+// checkPartAnswer checks that resp answers a request for length bytes at
+// off (fewer at the object's end): a 206 starting at off, no longer than
+// asked, whose body is the length its Content-Range says.
+func checkPartAnswer(resp *http.Response, off, length int64) error {
+	var first, last, size int64
+	cr := resp.Header.Get("Content-Range")
+	if resp.StatusCode != http.StatusPartialContent {
+		return fmt.Errorf("a part answered %s, not 206", resp.Status)
+	}
+	if _, err := fmt.Sscanf(cr, "bytes %d-%d/%d", &first, &last, &size); err != nil ||
+		first != off || last < first || last >= size || length >= 0 && last-first+1 > length || resp.ContentLength != last-first+1 {
+		return fmt.Errorf("a part asked at %d (%d bytes) answered %q, %d bytes", off, length, cr, resp.ContentLength)
+	}
+	return nil
+}
+
 // GetPart opens length bytes at off of the body of id on the peer, read
 // from its whole copy or from the parts of its sparse copy, never fetched:
 // an answer of any status but 206 with exactly that range is an error.
@@ -419,8 +435,7 @@ func (p *Peer) GetPart(ctx context.Context, id ulid.ULID, off, length int64) (*h
 	if err != nil {
 		return nil, fmt.Errorf("%w: get part of %s: %w", ErrPeer, id, err)
 	}
-	if resp.StatusCode != http.StatusPartialContent || resp.ContentLength != length ||
-		!strings.HasPrefix(resp.Header.Get("Content-Range"), fmt.Sprintf("bytes %d-%d/", off, off+length-1)) {
+	if err := checkPartAnswer(resp, off, length); err != nil || resp.ContentLength != length {
 		resp.Body.Close()
 		err := fmt.Errorf("%w: get part of %s: %s", ErrPeer, id, resp.Status)
 		if resp.StatusCode == http.StatusUnauthorized {
@@ -490,6 +505,9 @@ func (p *Peer) getKey(ctx context.Context, q url.Values, off, length int64) (*ht
 		return nil, journal.Entry{}, err
 	}
 	e, err := DecodeEntryHeader(resp.Header.Get(HeaderEntry))
+	if err == nil && q.Get(QuerySparse) == "1" {
+		err = checkPartAnswer(resp, off, length)
+	}
 	if err != nil {
 		resp.Body.Close()
 		return nil, journal.Entry{}, fmt.Errorf("%w: get %s/%s: %w", ErrPeer, bucket, key, err)

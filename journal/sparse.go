@@ -306,6 +306,23 @@ func (j *Journal) Sparse(id ulid.ULID) (s Sparse, parts map[int]SparsePart, err 
 	return s, parts, err
 }
 
+// HoldsParts reports whether this node holds a sparse copy of id with at
+// least one part, reading two records at most.
+func (j *Journal) HoldsParts(id ulid.ULID) bool {
+	held := false
+	j.View(func(tx *Tx) error {
+		c := tx.tx.Bucket(bucketSparse).Cursor()
+		k, _ := c.Seek(id[:])
+		if k == nil || !bytes.Equal(k, id[:]) {
+			return nil
+		}
+		k, _ = c.Next()
+		held = k != nil && len(k) == 20 && bytes.HasPrefix(k, id[:])
+		return nil
+	})
+	return held
+}
+
 // SparseCopies returns up to limit sparse copies with IDs after the given
 // one, in ID order.
 func (j *Journal) SparseCopies(after ulid.ULID, limit int) ([]SparseRef, error) {

@@ -180,7 +180,12 @@ func (n *Node) safeElsewhere(e journal.Entry) bool {
 func (n *Node) evict(id ulid.ULID) bool {
 	e, b, err := n.lookup(id)
 	if err == nil && b == nil && n.heldSparse(id) {
-		// A sparse copy: its parts came from the remote or a peer.
+		// A sparse copy: its parts came from the remote or a peer. One in
+		// use (read, fetching, being assembled) is passed over: its
+		// readers would fail, and a part's fetch would evict its own copy.
+		if n.sparse.busy(id) {
+			return false
+		}
 		n.sparse.drop(id, nil, storage.Sum{})
 		n.policy.Remove(id)
 		n.log.Debug("evicted a sparse copy", "id", id)

@@ -412,7 +412,7 @@ func (n *Node) commitFill(e journal.Entry, blob journal.Blob, learned bool) erro
 	if n.evictable(e) {
 		n.policy.Add(e.ID, blob.Size)
 	}
-	n.sparse.drop(e.ID, &e.Version, blob.Sum)
+	n.sparse.drop(e.ID, &e, blob.Sum)
 	return nil
 }
 

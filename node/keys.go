@@ -264,6 +264,7 @@ func (n *Node) getKey(ctx context.Context, bucket, key string, rng *Range, route
 			return nil, fmt.Errorf("%w: %s/%s is no longer in its bucket", ErrNotFound, bucket, key)
 		case err == nil:
 			n.log.Debug("origin object changed; fetching it", "bucket", bucket, "key", key, "etag", info.ETag, "was", e.ETag)
+			n.sparse.drop(id, nil, storage.Sum{}) // parts of the old object, if any
 			return n.fetchRange(ctx, n.changedFillRequest(bucket, key, e, routed), rng)
 		case isUnavailable(err) && n.cfg.Revalidate != RevalidateAlways && b != nil:
 			n.log.Warn("origin unreachable; serving the cached copy as stale", "bucket", bucket, "key", key, "err", err)
@@ -282,8 +283,13 @@ func (n *Node) getKey(ctx context.Context, bucket, key string, rng *Range, route
 		return nil, err
 	}
 	if b == nil {
-		if err := n.revalidateSparse(ctx, o, e); err != nil {
+		changed, err := n.revalidateSparse(ctx, o, e)
+		if err != nil {
 			return nil, err
+		}
+		if changed {
+			// Not routed: the owner's copy may be the old one too.
+			return n.fetchRange(ctx, n.changedFillRequest(bucket, key, e, routed), rng)
 		}
 	}
 	return n.fetchRange(ctx, n.keyFillRequest(bucket, key, &e, true, routed), rng)
@@ -294,12 +300,13 @@ func (n *Node) getKey(ctx context.Context, bucket, key string, rng *Range, route
 // mustRevalidate does a whole copy: a copy the origin confirms is kept and
 // dated anew; one of an object that changed is dropped (the read then
 // fetches the new version's parts); a key gone from its bucket is
-// forgotten. An origin that cannot be asked leaves the copy as it is.
-func (n *Node) revalidateSparse(ctx context.Context, o storage.Origin, e journal.Entry) error {
+// forgotten. An origin that cannot be asked leaves the copy as it is. It
+// reports whether the object changed.
+func (n *Node) revalidateSparse(ctx context.Context, o storage.Origin, e journal.Entry) (bool, error) {
 	rec, _, err := n.journal.Sparse(e.ID)
 	if err != nil || n.cfg.Revalidate == RevalidateNever || n.cfg.CacheTTL <= 0 ||
 		n.physicalNow().Sub(rec.Stored) <= n.cfg.CacheTTL {
-		return nil
+		return false, nil
 	}
 	info, err := o.Revalidate(ctx, e.Key, rec.ETag)
 	switch {
@@ -315,12 +322,13 @@ func (n *Node) revalidateSparse(ctx context.Context, o storage.Origin, e journal
 		n.sparse.drop(e.ID, nil, storage.Sum{})
 		n.keyGone(ctx, e)
 		n.counters.misses.Add(1)
-		return fmt.Errorf("%w: %s/%s is no longer in its bucket", ErrNotFound, e.Bucket, e.Key)
+		return false, fmt.Errorf("%w: %s/%s is no longer in its bucket", ErrNotFound, e.Bucket, e.Key)
 	case err == nil:
 		n.log.Debug("origin object changed; dropping its parts", "bucket", e.Bucket, "key", e.Key, "etag", info.ETag, "was", rec.ETag)
 		n.sparse.drop(e.ID, nil, storage.Sum{})
+		return true, nil
 	}
-	return nil
+	return false, nil
 }
 
 // changedFillRequest fetches bucket/key afresh from its origin, whose

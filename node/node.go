@@ -397,6 +397,7 @@ func (n *Node) Close() error {
 		return nil
 	}
 	n.fills.stop() // no fill starts after the wait below
+	n.sparse.stop()
 
 	n.stopCluster()
 	n.cancel()

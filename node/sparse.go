@@ -53,8 +53,8 @@ func (r Range) span(size int64) (start, end int64) {
 		return max(0, size+r.Offset), size
 	}
 	start, end = min(r.Offset, size), size
-	if r.Length >= 0 {
-		end = min(size, start+r.Length)
+	if r.Length >= 0 && r.Length < size-start {
+		end = start + r.Length
 	}
 	return start, end
 }
@@ -88,6 +88,12 @@ type sparseSet struct {
 	n      *Node
 	mu     sync.Mutex
 	copies map[ulid.ULID]*sparseCopy
+
+	// gate guards closed, and is held while a goroutine of the set's is
+	// counted in the node's wait group, so none is counted once Close
+	// waits on it. It is taken last, under any other lock.
+	gate   sync.Mutex
+	closed bool
 }
 
 // sparseCopy is a sparse copy in use.
@@ -105,8 +111,12 @@ type sparseCopy struct {
 	rec     journal.Sparse
 	source  Source
 
-	mu    sync.Mutex // guards the fields below; cond waits on it
-	cond  *sync.Cond
+	mu   sync.Mutex // guards the fields below; cond waits on it
+	cond *sync.Cond
+	// etag is the ETag every remote answer must carry: rec's, or, for a
+	// ULID object's copy begun without one, the remote's first. rec
+	// itself does not change once the copy is ready.
+	etag  string
 	have  []bool // parts durable and recorded
 	held  int64  // their bytes
 	parts map[int]*partFetch
@@ -123,6 +133,9 @@ type sparseCopy struct {
 	// localOnly marks a copy opened to serve a peer from the parts held
 	// here: it never fetches.
 	localOnly bool
+	// dropped is set when the copy was dropped before it was ready, so
+	// that it records nothing after all.
+	dropped bool
 }
 
 // partFetch is one part streaming in from the copy's source.
@@ -166,8 +179,7 @@ func (n *Node) sparseEligible(req fillRequest, rng *Range) bool {
 
 // heldSparse reports whether this node holds some parts of id.
 func (n *Node) heldSparse(id ulid.ULID) bool {
-	_, parts, err := n.journal.Sparse(id)
-	return err == nil && len(parts) > 0
+	return n.journal.HoldsParts(id)
 }
 
 // fetchSparse opens the object req names through its sparse copy, for a
@@ -188,6 +200,7 @@ func (n *Node) fetchSparse(ctx context.Context, req fillRequest, rng *Range) (*O
 	}
 	r := &sparseReader{c: c, ctx: ctx, size: size, end: end, k: -1}
 	r.stop = context.AfterFunc(ctx, c.wake)
+	c.assembleIfComplete() // one whose assembly failed before tries again
 	src := SourceLocal
 	if !c.holds(start, end) {
 		src = c.source
@@ -340,7 +353,7 @@ func (c *sparseCopy) establish(rng *Range) error {
 	case err != nil:
 		return fmt.Errorf("node: sparse copy of %s: %w", c.id, err)
 	case req.known != nil && rec.Version == req.known.Version && rec.Size == req.known.Size:
-		c.entry, c.rec, c.source = *req.known, rec, SourceRemote
+		c.entry, c.rec, c.source, c.etag = *req.known, rec, SourceRemote, rec.ETag
 		c.have = make([]bool, rec.Parts())
 		for k, p := range parts {
 			if k < len(c.have) {
@@ -374,6 +387,8 @@ func (c *sparseCopy) establish(rng *Range) error {
 	case req.known != nil:
 		off = int64(c.firstPartOf(rng, req.known.Size, partSize)) * partSize
 		length = min(partSize, req.known.Size-off)
+	case rng.Offset > maxEntrySize:
+		return errNotSparse // past any object: the whole fill answers
 	case rng.Offset >= 0:
 		off = rng.Offset - rng.Offset%partSize
 		length = partSize
@@ -414,7 +429,28 @@ func (c *sparseCopy) establish(rng *Range) error {
 		first.Close()
 		stream = nil
 	}
-	return c.begin(entry, info.ETag, learned, nil, func() (int, io.ReadCloser) { return int(off / partSize), stream })
+	return c.begin(entry, info.ETag, learned, nil, &firstPart{off: off, length: length, rc: stream})
+}
+
+// firstPart is the source's answer to a read's first request: length
+// bytes asked for at off (fewer at the object's end), or no stream.
+type firstPart struct {
+	off, length int64
+	rc          io.ReadCloser
+}
+
+// part returns the index of the part first's stream is in the copy's
+// layout, or -1 when it is not one (the layout changed since the request
+// was made).
+func (f *firstPart) part(rec journal.Sparse) int {
+	if f.off%rec.PartSize != 0 || f.off >= rec.Size {
+		return -1
+	}
+	k := int(f.off / rec.PartSize)
+	if f.length != rec.PartSize && f.length != rec.PartLen(k) {
+		return -1
+	}
+	return k
 }
 
 // begin settles the copy as one of entry, whose source names it etag
@@ -422,9 +458,8 @@ func (c *sparseCopy) establish(rng *Range) error {
 // of parts of another version. learned says entry came from the source's
 // description and is recorded with the copy. Then it starts the fetch of
 // the first part the read of rng needs, unless it is held, or, when
-// first is set, of the part first returns the open stream of (a nil
-// stream: none).
-func (c *sparseCopy) begin(entry journal.Entry, etag string, learned bool, rng *Range, first func() (int, io.ReadCloser)) error {
+// first is set, hands first's stream (if any) to the part it is.
+func (c *sparseCopy) begin(entry journal.Entry, etag string, learned bool, rng *Range, first *firstPart) error {
 	n := c.n
 	if c.rec.Tag != "" && (entry.Version != c.rec.Version || etag != "" && c.rec.ETag != "" && etag != c.rec.ETag) {
 		// The source holds another version than the parts held here.
@@ -435,31 +470,46 @@ func (c *sparseCopy) begin(entry journal.Entry, etag string, learned bool, rng *
 	if c.source == "" {
 		c.source = SourceRemote
 	}
-	k, rc := 0, io.ReadCloser(nil)
+	var rc io.ReadCloser
 	if first != nil {
-		k, rc = first()
+		rc = first.rc
+	}
+	closeFirst := func() {
+		if rc != nil {
+			rc.Close()
+			rc = nil
+		}
+	}
+	if entry.Size == 0 {
+		closeFirst()
+		return errNotSparse // nothing to keep in parts
 	}
 	if c.rec.Tag == "" {
 		partSize := n.cfg.FetchPartSize
 		c.rec = journal.Sparse{Tag: sparseTag(entry.Version, etag), Version: entry.Version, ETag: etag,
 			Size: entry.Size, PartSize: partSize, Stored: n.physicalNow().UTC()}
+		c.etag = etag
 		if c.rec.Parts() > maxSparseParts {
-			if rc != nil {
-				rc.Close()
-			}
+			closeFirst()
 			return errNotSparse
 		}
 		var applied bool
 		err := n.journal.Update(func(tx *journal.Tx) (err error) {
+			// A drop that came first wins; one that comes later finds
+			// the record (both run under the journal's write lock).
+			c.mu.Lock()
+			dropped := c.dropped
+			c.mu.Unlock()
+			if dropped {
+				return errCopyDropped
+			}
 			if applied, err = n.adoptEntry(tx, entry, storage.Sum{}, learned); err != nil {
 				return err
 			}
 			return tx.PutSparse(c.id, c.rec)
 		})
 		if err != nil {
-			if rc != nil {
-				rc.Close()
-			}
+			closeFirst()
 			return diskErr(err)
 		}
 		if applied {
@@ -471,7 +521,11 @@ func (c *sparseCopy) begin(entry journal.Entry, etag string, learned bool, rng *
 	defer c.mu.Unlock()
 	switch {
 	case rc != nil:
-		c.startPart(k, rc)
+		if k := first.part(c.rec); k >= 0 && !c.have[k] && c.parts[k] == nil {
+			c.startPart(k, rc)
+		} else {
+			closeFirst()
+		}
 	case first == nil:
 		if k0 := c.firstPart(rng); k0 < len(c.have) && !c.have[k0] {
 			c.startPart(k0, nil)
@@ -608,13 +662,19 @@ func (c *sparseCopy) wake() {
 }
 
 // startPart begins fetching part k, from rc when given (the source's
-// answer already open) or with a request of its own. Called with c.mu
-// held.
-func (c *sparseCopy) startPart(k int, rc io.ReadCloser) {
+// answer already open) or with a request of its own, and reports whether
+// it did: once the node closes it starts none (and closes rc). Called
+// with c.mu held.
+func (c *sparseCopy) startPart(k int, rc io.ReadCloser) bool {
 	n := c.n
+	if !n.sparse.enter() {
+		if rc != nil {
+			rc.Close()
+		}
+		return false
+	}
 	pf := &partFetch{}
 	c.parts[k] = pf
-	n.wg.Add(1)
 	go func() {
 		defer n.wg.Done()
 		err := c.fetchPart(k, pf, rc)
@@ -641,6 +701,51 @@ func (c *sparseCopy) startPart(k int, rc io.ReadCloser) {
 		s.mu.Lock()
 		c.forgetIfIdle()
 		s.mu.Unlock()
+	}()
+	return true
+}
+
+// enter counts one more goroutine of the set's under the node's wait
+// group, unless the node is closing; it reports whether it did.
+func (s *sparseSet) enter() bool {
+	s.gate.Lock()
+	defer s.gate.Unlock()
+	if s.closed {
+		return false
+	}
+	s.n.wg.Add(1)
+	return true
+}
+
+// stop makes the set start no more part fetches or assemblies; those
+// under way end with the node's context.
+func (s *sparseSet) stop() {
+	s.gate.Lock()
+	s.closed = true
+	s.gate.Unlock()
+}
+
+// assembleIfComplete starts assembling a copy that holds every part and
+// is not being assembled (one whose earlier assembly failed).
+func (c *sparseCopy) assembleIfComplete() {
+	c.mu.Lock()
+	start := c.err == nil && !c.assembling && !c.whole && !c.localOnly && len(c.parts) == 0 && c.complete()
+	if start {
+		c.assembling = true
+	}
+	c.mu.Unlock()
+	if !start {
+		return
+	}
+	if !c.n.sparse.enter() {
+		c.mu.Lock()
+		c.assembling = false
+		c.mu.Unlock()
+		return
+	}
+	go func() {
+		defer c.n.wg.Done()
+		c.assemble()
 	}()
 }
 
@@ -743,6 +848,9 @@ func (c *sparseCopy) fetchPart(k int, pf *partFetch, rc io.ReadCloser) error {
 	})
 	if err != nil {
 		n.disk.RemovePart(c.id, c.rec.Tag, k)
+		if errors.Is(err, errCopyDropped) {
+			c.drop(errCopyDropped)
+		}
 		return diskErr(err)
 	}
 	c.mu.Lock()
@@ -767,10 +875,17 @@ func (c *sparseCopy) sameObject(info storage.ObjectInfo, from Source) error {
 	if from == SourcePeer && !c.entry.Keyed() {
 		return nil // a peer's part of the same version, checked by peerPart
 	}
+	if !c.entry.Keyed() && c.entry.Sum != (storage.Sum{}) {
+		// A node wrote the remote copy with its checksum: another one is
+		// another version, whatever ETag the copy learned.
+		if v := info.Meta[metaSHA256]; v != "" && v != hex.EncodeToString(c.entry.Sum[:]) {
+			return fmt.Errorf("%w: the remote copy of %s is another version than the journal's", ErrRemote, c.id)
+		}
+	}
 	c.mu.Lock()
-	etag, learn := c.rec.ETag, c.rec.ETag == "" && info.ETag != ""
+	etag, learn := c.etag, c.etag == "" && info.ETag != ""
 	if learn {
-		c.rec.ETag, etag = info.ETag, info.ETag
+		c.etag, etag = info.ETag, info.ETag
 	}
 	c.mu.Unlock()
 	if info.ETag != etag {
@@ -830,7 +945,7 @@ func (n *Node) removeSparse(id ulid.ULID, tag string) {
 	s := n.sparse
 	s.mu.Lock()
 	c := s.copies[id]
-	if c != nil && c.rec.Tag == tag {
+	if t, ok := c.readyTag(); ok && t == tag {
 		delete(s.copies, id)
 	} else {
 		c = nil
@@ -848,6 +963,20 @@ func (n *Node) removeSparse(id ulid.ULID, tag string) {
 		n.log.Warn("remove sparse copy", "id", id, "err", err)
 	}
 	n.policy.Remove(id)
+}
+
+// readyTag returns the tag of a copy that is ready (set up, its record
+// settled), and whether it is; false for nil.
+func (c *sparseCopy) readyTag() (string, bool) {
+	if c == nil {
+		return "", false
+	}
+	select {
+	case <-c.ready:
+		return c.rec.Tag, c.headErr == nil
+	default:
+		return "", false
+	}
 }
 
 // discardSparse removes the sparse copy of id tagged tag: its records,
@@ -870,9 +999,10 @@ func (n *Node) discardSparse(id ulid.ULID, tag string) {
 }
 
 // drop removes this node's sparse copy of id, if any. When whole is set
-// the object is now held whole in the version version, which readers of
-// a copy of that version go on to read; readers of any other version fail.
-func (s *sparseSet) drop(id ulid.ULID, whole *journal.Version, sum storage.Sum) {
+// the object is now held whole, as whole describes it with checksum sum:
+// readers of a copy of that very object (the same version, and for a key
+// the same ETag) go on reading the whole body; readers of any other fail.
+func (s *sparseSet) drop(id ulid.ULID, whole *journal.Entry, sum storage.Sum) {
 	s.mu.Lock()
 	c := s.copies[id]
 	if c != nil {
@@ -880,23 +1010,36 @@ func (s *sparseSet) drop(id ulid.ULID, whole *journal.Version, sum storage.Sum) 
 	}
 	s.mu.Unlock()
 	if c != nil {
-		select {
-		case <-c.ready:
-			c.mu.Lock()
-			if whole != nil && c.headErr == nil && c.entry.Version == *whole {
-				c.whole, c.wholeSum = true, sum
-			} else if c.err == nil {
-				c.err = errCopyDropped
-			}
-			c.cond.Broadcast()
-			c.mu.Unlock()
-		default:
+		_, ready := c.readyTag()
+		c.mu.Lock()
+		c.dropped = true // a copy still being set up records nothing
+		switch {
+		case ready && whole != nil && c.entry.Version == whole.Version && c.entry.ETag == whole.ETag:
+			c.whole, c.wholeSum = true, sum
+		case c.err == nil:
+			c.err = errCopyDropped
 		}
+		c.cond.Broadcast()
+		c.mu.Unlock()
 	}
 	rec, _, err := s.n.journal.Sparse(id)
 	if err == nil {
 		s.n.discardSparse(id, rec.Tag)
 	}
+}
+
+// busy reports whether the copy of id is in use: read, fetching parts, or
+// being assembled. Eviction passes over it.
+func (s *sparseSet) busy(id ulid.ULID) bool {
+	s.mu.Lock()
+	c := s.copies[id]
+	s.mu.Unlock()
+	if c == nil {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.users > 0 || len(c.parts) > 0 || c.assembling
 }
 
 // assemble makes a copy that holds every part an ordinary body: the parts
@@ -916,7 +1059,13 @@ func (c *sparseCopy) assemble() {
 
 func (c *sparseCopy) assembleBody() error {
 	n := c.n
-	release, err := n.reserve(c.entry.Size)
+	// The parts go once the body is recorded: only the bytes not held
+	// yet are reserved, so the quota is passed by at most the parts'
+	// bytes while both are on disk.
+	c.mu.Lock()
+	extra := c.entry.Size - c.held
+	c.mu.Unlock()
+	release, err := n.reserve(max(extra, 0))
 	if err != nil {
 		return err
 	}
@@ -960,6 +1109,17 @@ func (c *sparseCopy) assembleBody() error {
 	blob := journal.Blob{Size: size, Sum: sum, Fetched: c.source == SourceRemote}
 	blob.Stored = n.physicalNow().UTC()
 	err = n.journal.Update(func(tx *journal.Tx) error {
+		// A drop (invalidation, eviction, a newer version) that came
+		// while the parts were copied wins.
+		if cur, err := tx.Sparse(e.ID); err != nil || cur.Tag != c.rec.Tag {
+			return errCopyDropped
+		}
+		c.mu.Lock()
+		dropped := c.err != nil
+		c.mu.Unlock()
+		if dropped {
+			return errCopyDropped
+		}
 		if _, err := n.adoptEntry(tx, e, sum, false); err != nil {
 			return err
 		}
@@ -990,6 +1150,16 @@ func (c *sparseCopy) assembleBody() error {
 // dropPart forgets part k, found missing or damaged, so it is fetched
 // again.
 func (c *sparseCopy) dropPart(k int) {
+	c.mu.Lock()
+	held := k < len(c.have) && c.have[k]
+	if held {
+		c.have[k] = false
+		c.held -= c.rec.PartLen(k)
+	}
+	c.mu.Unlock()
+	if !held {
+		return // dropped already
+	}
 	c.n.counters.readDamaged.Add(1)
 	c.n.log.Error("part of a sparse copy missing or damaged; dropping it", "id", c.id, "part", k)
 	c.n.forgetPart(c.id, c.rec.Tag, k)
@@ -1058,7 +1228,10 @@ func (r *sparseReader) ensure(k int, pos int64, keep bool) (storage.Body, bool, 
 					c.mu.Unlock()
 					c.dropPart(k)
 					c.mu.Lock()
-					continue
+					if c.localOnly {
+						return nil, false, 0, fmt.Errorf("%w: part %d of %s is not held here", ErrNotFound, k, c.id)
+					}
+					continue // fetched again
 				}
 				return nil, false, 0, fmt.Errorf("node: read part %d of %s: %w", k, c.id, err)
 			}
@@ -1069,7 +1242,9 @@ func (r *sparseReader) ensure(k int, pos int64, keep bool) (storage.Body, bool, 
 			if c.localOnly {
 				return nil, false, 0, fmt.Errorf("%w: part %d of %s is not held here", ErrNotFound, k, c.id)
 			}
-			c.startPart(k, nil)
+			if !c.startPart(k, nil) {
+				return nil, false, 0, ErrClosed
+			}
 			pf = c.parts[k]
 		}
 		// The part's last byte waits for its end, checked and durable, so
@@ -1130,6 +1305,10 @@ func (r *sparseReader) Read(p []byte) (int, error) {
 				err = nil
 			case err == io.EOF:
 				err = io.ErrUnexpectedEOF
+			case err != nil && errors.Is(err, storage.ErrCorrupt):
+				// Never served: the read fails, and the damaged copy goes
+				// so that the next read fetches a sound one.
+				r.damaged()
 			}
 			return nr, err
 		}
@@ -1145,6 +1324,21 @@ func (r *sparseReader) Read(p []byte) (int, error) {
 		}
 		r.limit = limit
 	}
+}
+
+// damaged drops what the reader found damaged: the part it reads, or the
+// whole body.
+func (r *sparseReader) damaged() {
+	c := r.c
+	if !r.whole {
+		if r.pf == nil {
+			c.dropPart(r.k)
+		}
+		return
+	}
+	c.n.counters.readDamaged.Add(1)
+	c.n.log.Error("local body damaged; dropping it", "id", c.id)
+	c.n.dropBlob(c.id, c.wholeSum, c.entry.Level.InRemote())
 }
 
 func (r *sparseReader) Seek(offset int64, whence int) (int64, error) {

@@ -94,7 +94,7 @@ func (n *Node) forgetPart(id ulid.ULID, tag string, k int) {
 	n.sparse.mu.Lock()
 	c := n.sparse.copies[id]
 	n.sparse.mu.Unlock()
-	if c != nil && c.rec.Tag == tag {
+	if t, ok := c.readyTag(); ok && t == tag {
 		c.mu.Lock()
 		if k < len(c.have) && c.have[k] {
 			c.have[k] = false

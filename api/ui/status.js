@@ -61,7 +61,8 @@ function renderMembers(members) {
         el("td", { colspan: "5", class: "muted" }, m.error || "no status"));
     }
     const t = s.traffic;
-    const used = s.journal.local_bytes;
+    // The quota bounds whole bodies and the parts of sparse copies alike.
+    const used = s.journal.local_bytes + (s.journal.sparse_bytes || 0);
     const disk = el("td");
     if (s.quota > 0) {
       disk.append(bar(used / s.quota), bytes(used) + " / " + bytes(s.quota));

@@ -576,8 +576,8 @@ func (r *Remote) Get(ctx context.Context, key string, offset, length int64) (io.
 	var body io.ReadCloser = classifiedBody{out.Body}
 	switch {
 	case ranged && out.ContentRange != nil:
-		_, _, total, ok := parseContentRange(*out.ContentRange)
-		if !ok {
+		first, _, total, ok := parseContentRange(*out.ContentRange)
+		if !ok || first != offset {
 			_ = out.Body.Close() // the response is unusable
 			return nil, storage.ObjectInfo{}, fmt.Errorf("s3 get %s: bad Content-Range %q", key, *out.ContentRange)
 		}
