@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,11 +36,18 @@ type sparseStats struct {
 	} `json:"traffic"`
 }
 
-func sparseStatsOf(t *testing.T, n *testnode.Node) sparseStats {
+func sparseStatsOf(t *testing.T, n *testnode.Node, header ...string) sparseStats {
 	t.Helper()
-	_, b, err := n.Do(testnode.Request{Path: "/api/v1/stats"})
+	h := map[string]string{}
+	for i := 0; i+1 < len(header); i += 2 {
+		h[header[i]] = header[i+1]
+	}
+	resp, b, err := n.Do(testnode.Request{Path: "/api/v1/stats", Header: h})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("stats: %d %s", resp.StatusCode, b)
 	}
 	var st sparseStats
 	if err := json.Unmarshal(b, &st); err != nil {
@@ -352,5 +360,32 @@ func TestSparsePartsFromPeers(t *testing.T) {
 	eventually(t, "node 2 records two parts", func() bool { return sparseStatsOf(t, ns[2]).Journal.SparseBytes == 2*part })
 	if moved := proxy.objectBytes.Load() - before; moved != part {
 		t.Errorf("a part nobody held moved %d bytes from S3, want %d", moved, part)
+	}
+}
+
+// An S3 client's ranged GetObject through the node's S3 endpoint fetches
+// one part of a cold object, as the REST API does.
+func TestSparseThroughTheS3Endpoint(t *testing.T) {
+	c := startS3Cluster(t, 1)
+	const size = 64 << 20
+	body := randomBody(size, 9)
+	putObject(t, c.srv, c.bucket, "logs/day.parquet", body)
+	cl := c.client(0, s3Reader, s3ReaderSecret)
+	out, err := cl.GetObject(context.Background(), &s3.GetObjectInput{Bucket: aws.String(c.bucket),
+		Key: aws.String("logs/day.parquet"), Range: aws.String("bytes=20000000-20065535")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := io.ReadAll(out.Body)
+	out.Body.Close()
+	if err != nil || !bytes.Equal(got, body[20000000:20065536]) || aws.ToString(out.ContentRange) != fmt.Sprintf("bytes 20000000-20065535/%d", size) {
+		t.Fatalf("ranged GetObject: %d bytes, %v, %q", len(got), err, aws.ToString(out.ContentRange))
+	}
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(s3Reader+":"+s3ReaderSecret))
+	eventually(t, "the part recorded", func() bool {
+		return sparseStatsOf(t, c.nodes[0], "Authorization", auth).Journal.SparseBytes == 8<<20
+	})
+	if st := sparseStatsOf(t, c.nodes[0], "Authorization", auth); st.Traffic.RangedRemoteBytes != 8<<20 || st.Journal.LocalObjects != 0 {
+		t.Errorf("after a ranged GetObject: %+v", st)
 	}
 }
