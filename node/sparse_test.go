@@ -482,3 +482,20 @@ func TestSparseDamageFoundMidRead(t *testing.T) {
 		t.Errorf("the damaged part moved %d bytes again, want %d", env.counter.bytes.Load()-before, part)
 	}
 }
+
+// Pre-warming an object held sparsely fetches only its missing parts.
+func TestSparsePrewarmFetchesOnlyMissingParts(t *testing.T) {
+	env := newSparseEnv(t, 1<<20)
+	env.mustRead(0, 10)
+	env.settle()
+	before := env.counter.bytes.Load()
+	loaded, _, err := env.node.warm(prewarmItem{id: env.id})
+	if err != nil || !loaded {
+		t.Fatalf("warm: %v, %v", loaded, err)
+	}
+	env.settle()
+	if got := env.counter.bytes.Load() - before; got != int64(len(env.body))-sparsePart {
+		t.Errorf("pre-warm moved %d bytes; %d were missing", got, int64(len(env.body))-sparsePart)
+	}
+	waitFor(t, func() bool { _, b, _ := env.node.lookup(env.id); return b != nil })
+}
