@@ -11,6 +11,7 @@ FUZZTIME=${FUZZTIME:-3s}
 GO=${GO:-go}
 targets=(
 	"./api FuzzPublicRequest"
+	"./api FuzzRequestRange"
 	"./auth FuzzParseCredentials"
 	"./auth FuzzAuthorizationHeader"
 	"./auth FuzzChunkedBody"
@@ -22,6 +23,7 @@ targets=(
 	"./cluster FuzzOpenKeyring"
 	"./journal FuzzDecodeEntry"
 	"./journal FuzzDecodeBlob"
+	"./journal FuzzDecodeSparse"
 	"./node FuzzEntryFromRemote"
 	"./storage/seal FuzzOpen"
 	"./storage/seal FuzzRoundTrip"
