@@ -234,6 +234,15 @@ func (n *Node) repair(id ulid.ULID) error {
 	if b, err := n.journal.Blob(id); err == nil && b.Sum == e.Sum {
 		return nil
 	}
+	if n.heldSparse(id) {
+		// Some parts are here already: only the others are fetched.
+		if _, err := n.fillSparse(n.ctx, e); err != nil {
+			return err
+		}
+		n.counters.repairs.Add(1)
+		n.log.Info("repaired body from its sparse copy and the parts it lacked", "id", id)
+		return nil
+	}
 	f := n.startFill(id, &e, true)
 	if err := f.wait(); err != nil {
 		return err

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"sync"
 	"time"
 
@@ -346,14 +345,8 @@ func (n *Node) warm(it prewarmItem) (bool, int64, error) {
 		return false, 0, nil
 	}
 	if n.heldSparse(id) {
-		// Some parts are here already: read it through its sparse copy,
-		// which fetches only the others and then makes it whole.
-		obj, err := n.fetchRange(n.ctx, n.fillRequest(id, &e), nil)
-		if err != nil {
-			return false, 0, err
-		}
-		defer obj.Close()
-		got, err := io.Copy(io.Discard, obj.Content)
+		// Some parts are here already: only the others are fetched.
+		got, err := n.fillSparse(n.ctx, e)
 		return err == nil, got, err
 	}
 	if err := n.startFill(id, &e, true).wait(); err != nil {

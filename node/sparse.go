@@ -725,9 +725,66 @@ func (s *sparseSet) stop() {
 	s.gate.Unlock()
 }
 
+// fillSparse brings e's body in whole through its sparse copy, fetching
+// only the parts not held here, and returns once the copy is assembled
+// into an ordinary body, for callers that want the copy rather than the
+// bytes (repair, pre-warm). It returns the bytes read.
+func (n *Node) fillSparse(ctx context.Context, e journal.Entry) (int64, error) {
+	obj, err := n.fetchRange(ctx, n.fillRequest(e.ID, &e), nil)
+	if err != nil {
+		return 0, err
+	}
+	defer obj.Close()
+	got, err := io.Copy(io.Discard, obj.Content)
+	if err != nil {
+		return got, err
+	}
+	if r, ok := obj.Content.(*sparseReader); ok {
+		return got, r.c.awaitWhole(ctx)
+	}
+	return got, nil // a whole fill served it; Close waits for its copy
+}
+
+// awaitWhole waits until the copy, every part of which was read, is
+// assembled, starting the assembly if nothing else does.
+func (c *sparseCopy) awaitWhole(ctx context.Context) error {
+	stop := context.AfterFunc(ctx, c.wake)
+	defer stop()
+	for {
+		c.mu.Lock()
+		for !c.whole && c.err == nil && ctx.Err() == nil && (c.assembling || len(c.parts) > 0) {
+			c.cond.Wait()
+		}
+		whole, err, complete := c.whole, c.err, c.complete()
+		c.mu.Unlock()
+		switch {
+		case whole:
+			return nil
+		case err != nil:
+			return err
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case !complete:
+			return fmt.Errorf("%w: %s: a part was dropped before the copy was whole", ErrUnavailable, c.id)
+		}
+		// Every part is held and nothing assembles it (an earlier
+		// assembly failed, or it had not begun): begin it, or wait for
+		// the one another caller began meanwhile.
+		if !c.assembleIfComplete() {
+			c.mu.Lock()
+			idle := !c.assembling && !c.whole && c.err == nil
+			c.mu.Unlock()
+			if idle {
+				return fmt.Errorf("%w: %s could not be assembled", ErrUnavailable, c.id)
+			}
+		}
+	}
+}
+
 // assembleIfComplete starts assembling a copy that holds every part and
-// is not being assembled (one whose earlier assembly failed).
-func (c *sparseCopy) assembleIfComplete() {
+// is not being assembled (one whose earlier assembly failed), and reports
+// whether it did.
+func (c *sparseCopy) assembleIfComplete() bool {
 	c.mu.Lock()
 	start := c.err == nil && !c.assembling && !c.whole && !c.localOnly && len(c.parts) == 0 && c.complete()
 	if start {
@@ -735,18 +792,20 @@ func (c *sparseCopy) assembleIfComplete() {
 	}
 	c.mu.Unlock()
 	if !start {
-		return
+		return false
 	}
 	if !c.n.sparse.enter() {
 		c.mu.Lock()
 		c.assembling = false
+		c.cond.Broadcast()
 		c.mu.Unlock()
-		return
+		return false
 	}
 	go func() {
 		defer c.n.wg.Done()
 		c.assemble()
 	}()
+	return true
 }
 
 // complete reports whether every part is held. Called with c.mu held.

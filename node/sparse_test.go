@@ -493,9 +493,30 @@ func TestSparsePrewarmFetchesOnlyMissingParts(t *testing.T) {
 	if err != nil || !loaded {
 		t.Fatalf("warm: %v, %v", loaded, err)
 	}
+	if _, b, _ := env.node.lookup(env.id); b == nil {
+		t.Fatal("pre-warm returned before the copy was whole")
+	}
 	env.settle()
 	if got := env.counter.bytes.Load() - before; got != int64(len(env.body))-sparsePart {
 		t.Errorf("pre-warm moved %d bytes; %d were missing", got, int64(len(env.body))-sparsePart)
 	}
-	waitFor(t, func() bool { _, b, _ := env.node.lookup(env.id); return b != nil })
+}
+
+// A repair (as for a level-2 copy) of an object held sparsely fetches
+// only the parts missing and returns with the body whole.
+func TestSparseRepairFetchesOnlyMissingParts(t *testing.T) {
+	env := newSparseEnv(t, 1<<20)
+	env.mustRead(5*sparsePart, 10)
+	env.mustRead(9*sparsePart, 10)
+	env.settle()
+	before := env.counter.bytes.Load()
+	if err := env.node.repair(env.id); err != nil {
+		t.Fatal(err)
+	}
+	if _, b, _ := env.node.lookup(env.id); b == nil {
+		t.Fatal("repair returned before the copy was whole")
+	}
+	if got := env.counter.bytes.Load() - before; got != int64(len(env.body))-2*sparsePart {
+		t.Errorf("repair moved %d bytes; %d were missing", got, int64(len(env.body))-2*sparsePart)
+	}
 }
