@@ -37,7 +37,7 @@ func RequestRange(h http.Header) *node.Range {
 			return &node.Range{Offset: -n, Length: -1}
 		}
 		start, err := strconv.ParseInt(first, 10, 64)
-		if err != nil || start < 0 || start > maxRangeOffset {
+		if err != nil || start < 0 {
 			return nil
 		}
 		stop := int64(-1)
@@ -45,6 +45,9 @@ func RequestRange(h http.Header) *node.Range {
 			if stop, err = strconv.ParseInt(end, 10, 64); err != nil || stop < start {
 				return nil
 			}
+		}
+		if stop > maxRangeOffset {
+			stop = -1 // past any object: to the end, and no sum overflows
 		}
 		if out == nil {
 			out, last = &node.Range{Offset: start}, stop
@@ -65,8 +68,8 @@ func RequestRange(h http.Header) *node.Range {
 	return out
 }
 
-// maxRangeOffset bounds the offsets RequestRange passes on: S3's largest
-// object. Beyond it the whole-body path answers (416).
+// maxRangeOffset is S3's largest object: a range's end past it is read as
+// "to the end", so that no length RequestRange computes overflows.
 const maxRangeOffset = 5 << 40
 
 // SparseContentType sets a Content-Type on h, when none is set, for a

@@ -183,10 +183,9 @@ func (n *Node) evict(id ulid.ULID) bool {
 		// A sparse copy: its parts came from the remote or a peer. One in
 		// use (read, fetching, being assembled) is passed over: its
 		// readers would fail, and a part's fetch would evict its own copy.
-		if n.sparse.busy(id) {
+		if !n.sparse.dropIdle(id) {
 			return false
 		}
-		n.sparse.drop(id, nil, storage.Sum{})
 		n.policy.Remove(id)
 		n.log.Debug("evicted a sparse copy", "id", id)
 		return true

@@ -401,6 +401,11 @@ func (n *Node) commitFill(e journal.Entry, blob journal.Blob, learned bool) erro
 		if applied, err = n.adoptEntry(tx, e, blob.Sum, learned); err != nil {
 			return err
 		}
+		// An entry a sparse copy recorded without its checksum learns it
+		// now, or the body would not count as held (see lookup).
+		if _, err := tx.CompleteSum(e.ID, e.Version, blob.Sum); err != nil {
+			return err
+		}
 		return tx.PutBlob(e.ID, blob)
 	})
 	if err != nil {

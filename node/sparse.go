@@ -2,8 +2,7 @@ package node
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/binary"
+	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -68,14 +67,13 @@ func (r *Range) whole(size int64) bool {
 	return start == 0 && end == size
 }
 
-// sparseTag names the parts of one version of an object on disk.
-func sparseTag(v journal.Version, etag string) string {
-	h := sha256.New()
-	h.Write(binary.BigEndian.AppendUint64(nil, uint64(v.Time.Wall)))
-	h.Write(binary.BigEndian.AppendUint32(nil, v.Time.Logical))
-	h.Write(v.Node[:])
-	h.Write([]byte(etag))
-	return hex.EncodeToString(h.Sum(nil)[:8])
+// newSparseTag names the parts of a new sparse copy on disk: random, so
+// that a copy begun again after a drop (of the same version, even) never
+// meets its predecessor's records or files.
+func newSparseTag() string {
+	var b [8]byte
+	rand.Read(b[:]) // never fails; crashes the program instead
+	return hex.EncodeToString(b[:])
 }
 
 // errCopyDropped fails the readers of a sparse copy that was dropped
@@ -136,6 +134,8 @@ type sparseCopy struct {
 	// dropped is set when the copy was dropped before it was ready, so
 	// that it records nothing after all.
 	dropped bool
+	// assembleErr is the last assembly's failure.
+	assembleErr error
 }
 
 // partFetch is one part streaming in from the copy's source.
@@ -370,6 +370,18 @@ func (c *sparseCopy) establish(rng *Range) error {
 		n.discardSparse(c.id, rec.Tag)
 	}
 
+	if k := req.known; k != nil && rng != nil && k.Size > 0 {
+		if start, _ := rng.span(k.Size); start >= k.Size {
+			// A read past the end, which is answered 416 unread: nothing
+			// to fetch or keep.
+			c.entry, c.source = *k, SourceLocal
+			if c.rec.Tag == "" {
+				c.rec = journal.Sparse{Version: k.Version, Size: k.Size, PartSize: n.cfg.FetchPartSize}
+				c.have = make([]bool, c.rec.Parts())
+			}
+			return nil
+		}
+	}
 	if k := req.known; k != nil && !k.Keyed() {
 		// A ULID object the journal knows: its version names its body,
 		// which peers holding parts of it can serve as well as the
@@ -383,19 +395,19 @@ func (c *sparseCopy) establish(rng *Range) error {
 		partSize = c.rec.PartSize
 	}
 	var off, length int64
+	probe := false
 	switch {
 	case req.known != nil:
 		off = int64(c.firstPartOf(rng, req.known.Size, partSize)) * partSize
 		length = min(partSize, req.known.Size-off)
-	case rng.Offset > maxEntrySize:
-		return errNotSparse // past any object: the whole fill answers
-	case rng.Offset >= 0:
+	case rng.Offset >= 0 && rng.Offset <= maxEntrySize:
 		off = rng.Offset - rng.Offset%partSize
 		length = partSize
 	default:
-		// A suffix of an object the cluster does not know: one byte tells
-		// its size, then the part it needs is fetched like any other.
-		length = 1
+		// A suffix, or a start past any object, of an object the cluster
+		// does not know: one byte tells its size, then the part the read
+		// needs (if any) is fetched like any other.
+		length, probe = 1, true
 	}
 	ctx, cancel := context.WithTimeout(n.ctx, sparseHeadTimeout)
 	rc, info, _, err := c.get(ctx, off, max(length, 1))
@@ -424,7 +436,7 @@ func (c *sparseCopy) establish(rng *Range) error {
 		return err
 	}
 	var stream io.ReadCloser = first
-	if length == 1 && req.known == nil && rng.Offset < 0 || off >= entry.Size {
+	if probe || off >= entry.Size {
 		// The probe of a suffix, or a read past the end: nothing to keep.
 		first.Close()
 		stream = nil
@@ -486,7 +498,7 @@ func (c *sparseCopy) begin(entry journal.Entry, etag string, learned bool, rng *
 	}
 	if c.rec.Tag == "" {
 		partSize := n.cfg.FetchPartSize
-		c.rec = journal.Sparse{Tag: sparseTag(entry.Version, etag), Version: entry.Version, ETag: etag,
+		c.rec = journal.Sparse{Tag: newSparseTag(), Version: entry.Version, ETag: etag,
 			Size: entry.Size, PartSize: partSize, Stored: n.physicalNow().UTC()}
 		c.etag = etag
 		if c.rec.Parts() > maxSparseParts {
@@ -494,6 +506,7 @@ func (c *sparseCopy) begin(entry journal.Entry, etag string, learned bool, rng *
 			return errNotSparse
 		}
 		var applied bool
+		var stale *journal.Blob
 		err := n.journal.Update(func(tx *journal.Tx) (err error) {
 			// A drop that came first wins; one that comes later finds
 			// the record (both run under the journal's write lock).
@@ -506,11 +519,23 @@ func (c *sparseCopy) begin(entry journal.Entry, etag string, learned bool, rng *
 			if applied, err = n.adoptEntry(tx, entry, storage.Sum{}, learned); err != nil {
 				return err
 			}
+			if b, err := tx.Blob(c.id); applied && err == nil {
+				// A whole body of the version this entry replaced.
+				stale = &b
+				if err := tx.DeleteBlob(c.id); err != nil {
+					return err
+				}
+			}
 			return tx.PutSparse(c.id, c.rec)
 		})
 		if err != nil {
 			closeFirst()
 			return diskErr(err)
+		}
+		if stale != nil {
+			n.disk.Remove(c.id, stale.Sum)
+			n.policy.Remove(c.id)
+			n.mem.drop(c.id)
 		}
 		if applied {
 			n.announce(entry)
@@ -519,6 +544,10 @@ func (c *sparseCopy) begin(entry journal.Entry, etag string, learned bool, rng *
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.dropped {
+		closeFirst()
+		return errCopyDropped
+	}
 	switch {
 	case rc != nil:
 		if k := first.part(c.rec); k >= 0 && !c.have[k] && c.parts[k] == nil {
@@ -750,12 +779,12 @@ func (n *Node) fillSparse(ctx context.Context, e journal.Entry) (int64, error) {
 func (c *sparseCopy) awaitWhole(ctx context.Context) error {
 	stop := context.AfterFunc(ctx, c.wake)
 	defer stop()
-	for {
+	for retried := false; ; retried = true {
 		c.mu.Lock()
 		for !c.whole && c.err == nil && ctx.Err() == nil && (c.assembling || len(c.parts) > 0) {
 			c.cond.Wait()
 		}
-		whole, err, complete := c.whole, c.err, c.complete()
+		whole, err, complete, failed := c.whole, c.err, c.complete(), c.assembleErr
 		c.mu.Unlock()
 		switch {
 		case whole:
@@ -766,6 +795,8 @@ func (c *sparseCopy) awaitWhole(ctx context.Context) error {
 			return ctx.Err()
 		case !complete:
 			return fmt.Errorf("%w: %s: a part was dropped before the copy was whole", ErrUnavailable, c.id)
+		case failed != nil && retried:
+			return fmt.Errorf("node: assemble %s: %w", c.id, failed)
 		}
 		// Every part is held and nothing assembles it (an earlier
 		// assembly failed, or it had not begun): begin it, or wait for
@@ -969,7 +1000,9 @@ func (c *sparseCopy) sameObject(info storage.ObjectInfo, from Source) error {
 // with err.
 func (c *sparseCopy) drop(err error) {
 	c.mu.Lock()
-	if c.err == nil {
+	if c.err == nil && !c.whole {
+		// A copy made whole (by its assembly, or a fill of the same
+		// object) goes on serving the body.
 		c.err = err
 	}
 	c.cond.Broadcast()
@@ -1038,21 +1071,28 @@ func (c *sparseCopy) readyTag() (string, bool) {
 	}
 }
 
-// discardSparse removes the sparse copy of id tagged tag: its records,
-// if they are still that copy's, and its parts.
+// discardSparse removes the sparse copy of id tagged tag (any tag, when
+// tag is ""): its records, if they are still that copy's, and its parts.
+// The record is read and deleted in one write transaction, so a copy
+// being set up either finds itself dropped or is deleted here.
 func (n *Node) discardSparse(id ulid.ULID, tag string) {
+	var gone string
 	err := n.journal.Update(func(tx *journal.Tx) error {
 		cur, err := tx.Sparse(id)
-		if err != nil || cur.Tag != tag {
+		if err != nil || tag != "" && cur.Tag != tag {
 			return nil
 		}
+		gone = cur.Tag
 		return tx.DeleteSparse(id)
 	})
 	if err != nil {
 		n.log.Error("drop sparse copy record", "id", id, "err", err)
 		return
 	}
-	if err := n.disk.RemoveParts(id, tag); err != nil {
+	if gone == "" {
+		return
+	}
+	if err := n.disk.RemoveParts(id, gone); err != nil {
 		n.log.Warn("remove sparse copy", "id", id, "err", err)
 	}
 }
@@ -1081,24 +1121,34 @@ func (s *sparseSet) drop(id ulid.ULID, whole *journal.Entry, sum storage.Sum) {
 		c.cond.Broadcast()
 		c.mu.Unlock()
 	}
-	rec, _, err := s.n.journal.Sparse(id)
-	if err == nil {
-		s.n.discardSparse(id, rec.Tag)
-	}
+	s.n.discardSparse(id, "")
 }
 
-// busy reports whether the copy of id is in use: read, fetching parts, or
-// being assembled. Eviction passes over it.
-func (s *sparseSet) busy(id ulid.ULID) bool {
+// dropIdle drops this node's sparse copy of id, as drop does, unless it
+// is in use (read, fetching parts, or being assembled), and reports
+// whether it dropped it. Eviction uses it: the copy's readers would fail,
+// and a part's own reservation would evict its copy.
+func (s *sparseSet) dropIdle(id ulid.ULID) bool {
 	s.mu.Lock()
-	c := s.copies[id]
-	s.mu.Unlock()
-	if c == nil {
-		return false
+	if c := s.copies[id]; c != nil {
+		c.mu.Lock()
+		busy := c.users > 0 || len(c.parts) > 0 || c.assembling
+		c.mu.Unlock()
+		if busy {
+			s.mu.Unlock()
+			return false
+		}
+		delete(s.copies, id)
+		c.mu.Lock()
+		c.dropped = true
+		if c.err == nil {
+			c.err = errCopyDropped
+		}
+		c.mu.Unlock()
 	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.users > 0 || len(c.parts) > 0 || c.assembling
+	s.mu.Unlock()
+	s.n.discardSparse(id, "")
+	return true
 }
 
 // assemble makes a copy that holds every part an ordinary body: the parts
@@ -1109,6 +1159,7 @@ func (c *sparseCopy) assemble() {
 	err := c.assembleBody()
 	c.mu.Lock()
 	c.assembling = false
+	c.assembleErr = err
 	c.cond.Broadcast()
 	c.mu.Unlock()
 	if err != nil && !errors.Is(err, ErrClosed) {
@@ -1191,7 +1242,11 @@ func (c *sparseCopy) assembleBody() error {
 		return tx.DeleteSparse(e.ID)
 	})
 	if err != nil {
-		n.disk.Remove(c.id, sum)
+		// A whole fill of the same object may have recorded the very
+		// same file (bodies are named by ID and checksum): it stays.
+		if b, berr := n.journal.Blob(c.id); berr != nil || b.Sum != sum {
+			n.disk.Remove(c.id, sum)
+		}
 		return diskErr(err)
 	}
 	c.mu.Lock()
@@ -1390,14 +1445,25 @@ func (r *sparseReader) Read(p []byte) (int, error) {
 func (r *sparseReader) damaged() {
 	c := r.c
 	if !r.whole {
-		if r.pf == nil {
+		c.mu.Lock()
+		recorded := r.pf == nil || r.pf.done && r.pf.err == nil
+		c.mu.Unlock()
+		if recorded {
 			c.dropPart(r.k)
 		}
 		return
 	}
 	c.n.counters.readDamaged.Add(1)
 	c.n.log.Error("local body damaged; dropping it", "id", c.id)
-	c.n.dropBlob(c.id, c.wholeSum, c.entry.Level.InRemote())
+	c.mu.Lock()
+	sum := c.wholeSum
+	c.whole = false
+	if c.err == nil {
+		c.err = errCopyDropped // the next read begins afresh
+	}
+	c.cond.Broadcast()
+	c.mu.Unlock()
+	c.n.dropBlob(c.id, sum, c.entry.Level.InRemote())
 }
 
 func (r *sparseReader) Seek(offset int64, whence int) (int64, error) {

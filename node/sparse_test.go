@@ -520,3 +520,20 @@ func TestSparseRepairFetchesOnlyMissingParts(t *testing.T) {
 		t.Errorf("repair moved %d bytes; %d were missing", got, int64(len(env.body))-2*sparsePart)
 	}
 }
+
+// A range past the end of an object the journal knows fetches nothing.
+func TestSparseRangePastTheEndFetchesNothing(t *testing.T) {
+	env := newSparseEnv(t, 3*sparsePart+100)
+	env.mustRead(0, 10)
+	env.settle()
+	before := env.counter.gets.Load()
+	obj, err := env.node.Get(context.Background(), env.id, GetOptions{Range: &Range{Offset: 1 << 40, Length: -1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	obj.Close()
+	env.settle()
+	if got := env.counter.gets.Load() - before; got != 0 {
+		t.Errorf("a range past the end made %d remote requests", got)
+	}
+}
