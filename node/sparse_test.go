@@ -131,6 +131,33 @@ func (env *sparseEnv) mustRead(off, length int64) *Object {
 	return obj
 }
 
+// damagePart flips the byte at offset at (-1: the middle) of the file of
+// the one part the node holds.
+func (env *sparseEnv) damagePart(at int) {
+	env.t.Helper()
+	rec, _, err := env.node.journal.Sparse(env.id)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	folder := filepath.Join(env.dir, "files", ".parts", env.id.String()+"."+rec.Tag)
+	files, _ := os.ReadDir(folder)
+	if len(files) != 1 {
+		env.t.Fatalf("parts on disk: %v", files)
+	}
+	path := filepath.Join(folder, files[0].Name())
+	data, err := os.ReadFile(path)
+	if err != nil {
+		env.t.Fatal(err)
+	}
+	if at < 0 {
+		at = len(data) / 2
+	}
+	data[at] ^= 0xff
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		env.t.Fatal(err)
+	}
+}
+
 // settle waits until no part fetch or assembly of the object runs.
 func (env *sparseEnv) settle() {
 	waitFor(env.t, func() bool {
@@ -313,13 +340,7 @@ func TestSparseScrubDropsDamagedPart(t *testing.T) {
 	env := newSparseEnv(t, 1<<20)
 	env.mustRead(2*sparsePart, 10)
 	env.settle()
-	rec, _, _ := env.node.journal.Sparse(env.id)
-	folder := filepath.Join(env.dir, "files", ".parts", env.id.String()+"."+rec.Tag)
-	files, _ := os.ReadDir(folder)
-	path := filepath.Join(folder, files[0].Name())
-	data, _ := os.ReadFile(path)
-	data[len(data)/2] ^= 0xff
-	os.WriteFile(path, data, 0o600)
+	env.damagePart(-1)
 	rep, err := env.node.Scrub(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -435,13 +456,7 @@ func TestSparseDamagedPartIsDroppedOnRead(t *testing.T) {
 	env := newSparseEnv(t, 1<<20)
 	env.mustRead(2*sparsePart, 10)
 	env.settle()
-	rec, _, _ := env.node.journal.Sparse(env.id)
-	folder := filepath.Join(env.dir, "files", ".parts", env.id.String()+"."+rec.Tag)
-	files, _ := os.ReadDir(folder)
-	path := filepath.Join(folder, files[0].Name())
-	data, _ := os.ReadFile(path)
-	data[len(data)/2] ^= 0xff
-	os.WriteFile(path, data, 0o600)
+	env.damagePart(-1)
 	before := env.counter.bytes.Load()
 	// Opening a one-segment part checks it whole, so the damage is found
 	// before any byte is read and the part is fetched again at once; a
@@ -465,13 +480,7 @@ func TestSparseDamageFoundMidRead(t *testing.T) {
 	env := newSparseEnvWith(t, 1<<20, func(c *Config) { c.FetchPartSize = part })
 	env.mustRead(part, 10)
 	env.settle()
-	rec, _, _ := env.node.journal.Sparse(env.id)
-	folder := filepath.Join(env.dir, "files", ".parts", env.id.String()+"."+rec.Tag)
-	files, _ := os.ReadDir(folder)
-	path := filepath.Join(folder, files[0].Name())
-	data, _ := os.ReadFile(path)
-	data[48+sparsePart+16+100] ^= 0xff // in the second segment
-	os.WriteFile(path, data, 0o600)
+	env.damagePart(48 + sparsePart + 16 + 100) // in the second segment
 	if _, err := env.read(part, part); !errors.Is(err, storage.ErrCorrupt) {
 		t.Fatalf("read across a damaged segment: %v", err)
 	}
