@@ -25,12 +25,10 @@ type daemon struct {
 	cmd  *exec.Cmd
 }
 
-// nginxConf is nginx's proxy_cache set up as its users set it up in front
-// of S3: one worker (the server core), sendfile, keep-alive to the client
-// and to the origin, every 200 cached for an hour whatever the origin's
-// headers, concurrent misses of one key collapsed into one origin request
-// (proxy_cache_lock), and the cache status in a header.
-const nginxConf = `%[4]s
+// nginxHead is what every nginx measured shares: one worker (the server
+// core), sendfile, its files under the test's directory (%[1]s), the
+// user line (%[4]s), and a cache zone. A config goes on inside http.
+const nginxHead = `%[4]s
 worker_processes 1;
 daemon off;
 pid %[1]s/nginx.pid;
@@ -39,14 +37,21 @@ events { worker_connections 4096; }
 http {
 	access_log off;
 	sendfile on;
-	tcp_nodelay on;
-	keepalive_requests 1000000;
 	client_body_temp_path %[1]s/client;
 	proxy_temp_path %[1]s/proxy;
 	fastcgi_temp_path %[1]s/fastcgi;
 	uwsgi_temp_path %[1]s/uwsgi;
 	scgi_temp_path %[1]s/scgi;
 	proxy_cache_path %[1]s/cache levels=1:2 keys_zone=s3:16m max_size=16g inactive=1h use_temp_path=off;
+`
+
+// nginxConf is nginx's proxy_cache set up as its users set it up in front
+// of S3 (%[2]s): keep-alive to the client and to the origin, every 200
+// cached for an hour whatever the origin's headers, concurrent misses of
+// one key collapsed into one origin request (proxy_cache_lock), and the
+// cache status in a header; it listens on %[3]s.
+const nginxConf = nginxHead + `	tcp_nodelay on;
+	keepalive_requests 1000000;
 	upstream origin {
 		server %[2]s;
 		keepalive 32;
@@ -71,27 +76,34 @@ http {
 // startNginx starts nginx with proxy_cache in front of the MinIO at
 // endpoint, on a free loopback port.
 func startNginx(t *testing.T, endpoint string) *daemon {
-	dir := t.TempDir()
-	addr := testnode.FreeAddr(t)
 	u, err := url.Parse(endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startNginxWith(t, nginxConf, u.Host)
+}
+
+// startNginxWith starts nginx with conf (nginxConf's placeholders: its
+// directory, the upstream, its address, and the user line) in front of
+// the server at upstream (host:port), on a free loopback port.
+func startNginxWith(t *testing.T, conf, upstream string) *daemon {
+	dir := t.TempDir()
+	addr := testnode.FreeAddr(t)
 	// Started by root, nginx's worker would run as nobody, who cannot
 	// enter the test's private directory.
 	user := ""
 	if os.Geteuid() == 0 {
 		user = "user root;"
 	}
-	conf := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(conf, []byte(fmt.Sprintf(nginxConf, dir, u.Host, addr, user)), 0o644); err != nil {
+	path := filepath.Join(dir, "nginx.conf")
+	if err := os.WriteFile(path, []byte(fmt.Sprintf(conf, dir, upstream, addr, user)), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	bin, err := exec.LookPath("nginx")
 	if err != nil {
 		bin = "/usr/sbin/nginx"
 	}
-	return startDaemon(t, "nginx", addr, filepath.Join(dir, "error.log"), exec.Command(bin, "-c", conf, "-p", dir, "-e", filepath.Join(dir, "error.log")))
+	return startDaemon(t, "nginx", addr, filepath.Join(dir, "error.log"), exec.Command(bin, "-c", path, "-p", dir, "-e", filepath.Join(dir, "error.log")))
 }
 
 // startCachenator starts the cachenator binary bin in front of srv, alone

@@ -12,7 +12,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -41,22 +40,7 @@ const (
 // nginxSliceConf is nginx's slice module as its documentation sets it up
 // for byte-range caching: each 8 MiB slice (objstore's part size) fetched
 // and cached on its own, keyed by its range.
-const nginxSliceConf = `%[4]s
-worker_processes 1;
-daemon off;
-pid %[1]s/nginx.pid;
-error_log %[1]s/error.log warn;
-events { worker_connections 1024; }
-http {
-	access_log off;
-	sendfile on;
-	client_body_temp_path %[1]s/client;
-	proxy_temp_path %[1]s/proxy;
-	fastcgi_temp_path %[1]s/fastcgi;
-	uwsgi_temp_path %[1]s/uwsgi;
-	scgi_temp_path %[1]s/scgi;
-	proxy_cache_path %[1]s/cache levels=1:2 keys_zone=s3:16m max_size=16g inactive=1h use_temp_path=off;
-	server {
+const nginxSliceConf = nginxHead + `	server {
 		listen %[3]s;
 		location / {
 			slice 8m;
@@ -104,26 +88,6 @@ func newByteProxy(t *testing.T, endpoint string) *byteProxy {
 	t.Cleanup(srv.Close)
 	p.URL = srv.URL
 	return p
-}
-
-// startNginxWith starts nginx with conf (nginxConf's placeholders) in
-// front of the server at upstream (host:port).
-func startNginxWith(t *testing.T, conf, upstream string) *daemon {
-	dir := t.TempDir()
-	addr := testnode.FreeAddr(t)
-	user := ""
-	if os.Geteuid() == 0 {
-		user = "user root;"
-	}
-	path := filepath.Join(dir, "nginx.conf")
-	if err := os.WriteFile(path, []byte(fmt.Sprintf(conf, dir, upstream, addr, user)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	bin, err := exec.LookPath("nginx")
-	if err != nil {
-		bin = "/usr/sbin/nginx"
-	}
-	return startDaemon(t, "nginx", addr, filepath.Join(dir, "error.log"), exec.Command(bin, "-c", path, "-p", dir, "-e", filepath.Join(dir, "error.log")))
 }
 
 // parquetReads is the access pattern: a suffix for the footer's length,
