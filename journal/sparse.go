@@ -385,3 +385,23 @@ func (tx *Tx) ReviseSparse(id ulid.ULID, tag string, revise func(*Sparse)) error
 	}
 	return nil
 }
+
+// RebaseSparse moves the sparse copy of id tagged tag to version v, for a
+// write that changed the object's version but not its body (a level
+// change); its parts stay.
+func (tx *Tx) RebaseSparse(id ulid.ULID, tag string, v Version) error {
+	s, err := tx.Sparse(id)
+	if err != nil || s.Tag != tag {
+		return nil
+	}
+	s.Version = v
+	if err := tx.tx.Bucket(bucketSparse).Put(id[:], encodeSparse(s)); err != nil {
+		return fmt.Errorf("journal: put sparse copy %s: %w", id, err)
+	}
+	return nil
+}
+
+// HasSparse reports whether this node holds a sparse copy record of id.
+func (tx *Tx) HasSparse(id ulid.ULID) bool {
+	return tx.tx.Bucket(bucketSparse).Get(id[:]) != nil
+}

@@ -439,11 +439,18 @@ func (n *Node) Merge(ctx context.Context, entries []journal.Entry) (int, error) 
 	var track []journal.BlobRef // copies kept that became evictable
 	var newest journal.Timestamp
 	err := n.journal.Update(func(tx *journal.Tx) error {
-		applied, drop, want, track = 0, drop[:0], want[:0], track[:0]
+		applied, drop, sparse, want, track = 0, drop[:0], sparse[:0], want[:0], track[:0]
 		for _, e := range entries {
 			if e.Deleted && e.Version.Time.Wall < horizon {
 				if _, err := tx.Entry(e.ID); errors.Is(err, journal.ErrNotFound) {
 					continue // an expired tombstone: nothing to delete here
+				}
+			}
+			var prev *journal.Entry
+			if tx.HasSparse(e.ID) {
+				// Whether the parts held stay depends on what e replaces.
+				if cur, err := tx.Entry(e.ID); err == nil {
+					prev = &cur
 				}
 			}
 			ok, err := tx.Apply(e)
@@ -457,7 +464,7 @@ func (n *Node) Merge(ctx context.Context, entries []journal.Entry) (int, error) 
 			if e.Version.Time.Compare(newest) > 0 {
 				newest = e.Version.Time
 			}
-			if tag, err := staleSparse(tx, e); err != nil {
+			if tag, err := staleSparse(tx, prev, e); err != nil {
 				return err
 			} else if tag != "" {
 				sparse = append(sparse, staleCopy{e.ID, tag})

@@ -289,11 +289,18 @@ func (n *Node) commit(e journal.Entry, blob *journal.Blob) (old *journal.Blob, a
 		} else if !errors.Is(err, journal.ErrNotFound) {
 			return err
 		}
+		var prev *journal.Entry
+		if tx.HasSparse(e.ID) {
+			if cur, err := tx.Entry(e.ID); err == nil {
+				prev = &cur
+			}
+		}
 		if applied, err = tx.Apply(e); err != nil || !applied {
 			return err
 		}
-		// Parts of an older version are no one's now.
-		if sparseTag, err = staleSparse(tx, e); err != nil {
+		// Parts of an older version are no one's now (unless the body
+		// is the same).
+		if sparseTag, err = staleSparse(tx, prev, e); err != nil {
 			return err
 		}
 		if blob == nil {

@@ -1017,15 +1017,33 @@ func (c *sparseCopy) drop(err error) {
 }
 
 // staleSparse removes, in tx, the record of a sparse copy of e's object
-// that is not of e's version (e was just applied: a newer write, or a
-// delete), and returns the copy's tag, or "" when there is none, for
-// removeSparse once tx commits.
-func staleSparse(tx *journal.Tx, e journal.Entry) (string, error) {
+// that is not of e's version (e was just applied over old, nil when there
+// was none: a newer write, or a delete), and returns the copy's tag, or
+// "" when there is none, for removeSparse once tx commits. A copy of old
+// whose body e keeps (a level change: the same size and checksum, or for
+// a key the same ETag) moves to e's version instead.
+func staleSparse(tx *journal.Tx, old *journal.Entry, e journal.Entry) (string, error) {
 	s, err := tx.Sparse(e.ID)
 	if err != nil || !e.Deleted && s.Version == e.Version {
 		return "", nil
 	}
+	if old != nil && !old.Deleted && !e.Deleted && s.Version == old.Version && sameBody(*old, e) {
+		return "", tx.RebaseSparse(e.ID, s.Tag, e.Version)
+	}
 	return s.Tag, tx.DeleteSparse(e.ID)
+}
+
+// sameBody reports whether entries a and b of one object describe the
+// same body: for a key, the same size and ETag; otherwise the same size
+// and a known, equal checksum.
+func sameBody(a, b journal.Entry) bool {
+	if a.Size != b.Size || a.Keyed() != b.Keyed() {
+		return false
+	}
+	if a.Keyed() {
+		return a.ETag != "" && a.ETag == b.ETag
+	}
+	return a.Sum != (storage.Sum{}) && a.Sum == b.Sum
 }
 
 // removeSparse removes the parts of the sparse copy of id tagged tag,

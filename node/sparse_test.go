@@ -17,6 +17,7 @@ import (
 	"github.com/oklog/ulid/v2"
 
 	"github.com/objstore/objstore/internal/testkeys"
+	"github.com/objstore/objstore/journal"
 	"github.com/objstore/objstore/storage"
 )
 
@@ -570,4 +571,34 @@ func TestSparseSealedParts(t *testing.T) {
 		t.Fatalf("full read: %v, match %v", err, s == string(env.body))
 	}
 	waitFor(t, func() bool { _, b, _ := env.node.lookup(env.id); return b != nil })
+}
+
+// A level change gives the object a new version but keeps its body: the
+// parts held stay, under the new version.
+func TestSparseCopySurvivesALevelChange(t *testing.T) {
+	env := newSparseEnv(t, 1<<20)
+	env.mustRead(3*sparsePart, 10)
+	env.settle()
+	// The copy's entry needs its checksum to tell the body is the same:
+	// a full read makes it known; then drop the whole body again and
+	// hold one part only.
+	if _, _, err := (&testEnv{node: env.node}).read(env.id, true); err != nil {
+		t.Fatal(err)
+	}
+	env.settle()
+	waitFor(t, func() bool { _, b, _ := env.node.lookup(env.id); return b != nil })
+	env.node.DropCopy(context.Background(), env.id)
+	env.mustRead(3*sparsePart, 10)
+	env.settle()
+	before := env.counter.bytes.Load()
+	// Level 2 also makes the node want the whole body (a repair), which
+	// then fetches only what the copy lacks, if the copy survived.
+	if _, err := env.node.SetLevel(context.Background(), env.id, journal.LevelFull); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { _, b, _ := env.node.lookup(env.id); return b != nil })
+	env.settle()
+	if got := env.counter.bytes.Load() - before; got != int64(len(env.body))-sparsePart {
+		t.Errorf("after the level change the body took %d bytes; %d were missing", got, int64(len(env.body))-sparsePart)
+	}
 }
