@@ -158,7 +158,7 @@ func newSparseSet(n *Node) *sparseSet {
 // sparseEligible reports whether a GET of req reading rng goes through a
 // sparse copy: a ranged read of a body this node does not hold, not
 // smaller than a part, from the remote tier or an origin bucket; or any
-// read of a body this node holds sparsely.
+// read of a body this node holds sparsely, or has a sparse copy of in use.
 func (n *Node) sparseEligible(req fillRequest, rng *Range) bool {
 	if req.remote == nil || n.fills.inFlight(req.id) {
 		// No source for parts, or a fill of the whole body is under way,
@@ -166,15 +166,30 @@ func (n *Node) sparseEligible(req fillRequest, rng *Range) bool {
 		return false
 	}
 	if k := req.known; k != nil {
-		if !k.Level.InRemote() || k.Size <= n.cfg.FetchPartSize && !n.heldSparse(req.id) {
+		if !k.Level.InRemote() || k.Size <= n.cfg.FetchPartSize && !n.heldSparse(req.id) && !n.sparse.active(req.id) {
 			return false
 		}
 		if rng.whole(k.Size) {
-			return n.heldSparse(req.id)
+			return n.heldSparse(req.id) || n.sparse.active(req.id)
 		}
 		return true
 	}
-	return rng != nil && !(rng.Offset == 0 && rng.Length < 0)
+	return rng != nil && !(rng.Offset == 0 && rng.Length < 0) || n.sparse.active(req.id)
+}
+
+// active reports whether a sparse copy of id is in use here (being read,
+// or fetching parts): a read of the whole object then joins it rather
+// than fetch the parts it is fetching a second time.
+func (s *sparseSet) active(id ulid.ULID) bool {
+	s.mu.Lock()
+	c := s.copies[id]
+	s.mu.Unlock()
+	if _, ready := c.readyTag(); !ready {
+		return false
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err == nil && !c.whole
 }
 
 // heldSparse reports whether this node holds some parts of id.

@@ -148,3 +148,33 @@ func TestSparseAwaitWholeGivesUp(t *testing.T) {
 		t.Errorf("%d assembly attempts", n)
 	}
 }
+
+// A full read of an object whose sparse copy is fetching parts joins the
+// copy: the parts in flight are not fetched a second time.
+func TestSparseFullReadJoinsACopyInUse(t *testing.T) {
+	env := newSparseEnv(t, 4*sparsePart)
+	blocked, release := holdAt(env, "before-sync", "fetchPart")
+	done := make(chan error, 1)
+	go func() { _, err := env.read(0, 10); done <- err }()
+	<-blocked // part 0 has arrived and waits to be made durable
+	got := make(chan error, 1)
+	go func() {
+		s, obj, err := (&testEnv{node: env.node}).read(env.id, true)
+		if err == nil && (!obj.Sparse || s != string(env.body)) {
+			err = errors.New("the full read did not go through the sparse copy, or got other bytes")
+		}
+		got <- err
+	}()
+	time.Sleep(100 * time.Millisecond) // the full read joins meanwhile
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatal(err)
+	}
+	env.settle()
+	if n := env.counter.bytes.Load(); n != int64(len(env.body)) {
+		t.Errorf("a ranged and a full read together pulled %d bytes; the object has %d", n, len(env.body))
+	}
+}
