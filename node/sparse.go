@@ -415,6 +415,9 @@ func (c *sparseCopy) establish(rng *Range) error {
 	case req.known != nil:
 		off = int64(c.firstPartOf(rng, req.known.Size, partSize)) * partSize
 		length = min(partSize, req.known.Size-off)
+	case rng == nil:
+		// A whole read that found a copy in use, gone meanwhile.
+		length = partSize
 	case rng.Offset >= 0 && rng.Offset <= maxEntrySize:
 		off = rng.Offset - rng.Offset%partSize
 		length = partSize
