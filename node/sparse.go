@@ -166,13 +166,13 @@ func (n *Node) sparseEligible(req fillRequest, rng *Range) bool {
 		return false
 	}
 	if k := req.known; k != nil {
-		if !k.Level.InRemote() || k.Size <= n.cfg.FetchPartSize && !n.heldSparse(req.id) && !n.sparse.active(req.id) {
+		switch {
+		case !k.Level.InRemote():
 			return false
+		case !rng.whole(k.Size) && k.Size > n.cfg.FetchPartSize:
+			return true
 		}
-		if rng.whole(k.Size) {
-			return n.heldSparse(req.id) || n.sparse.active(req.id)
-		}
-		return true
+		return n.heldSparse(req.id) || n.sparse.active(req.id)
 	}
 	return rng != nil && !(rng.Offset == 0 && rng.Length < 0) || n.sparse.active(req.id)
 }
@@ -249,16 +249,11 @@ func (n *Node) openSparseLocal(ctx context.Context, e journal.Entry, rng *Range)
 	if err != nil || rec.Version != e.Version || rec.Size != e.Size {
 		return nil, fmt.Errorf("%w: this node does not hold the body of %s", ErrNotFound, e.ID)
 	}
-	c := &sparseCopy{n: n, id: e.ID, entry: e, rec: rec, source: SourceLocal, localOnly: true,
-		ready: make(chan struct{}), parts: make(map[int]*partFetch), have: make([]bool, rec.Parts())}
+	c := &sparseCopy{n: n, id: e.ID, entry: e, source: SourceLocal, localOnly: true,
+		ready: make(chan struct{}), parts: make(map[int]*partFetch)}
 	close(c.ready)
 	c.cond = sync.NewCond(&c.mu)
-	for k, p := range parts {
-		if k < len(c.have) {
-			c.have[k] = true
-			c.held += p.Size
-		}
-	}
+	c.load(rec, parts)
 	start, end := rng.span(e.Size)
 	if !c.holds(start, end) {
 		return nil, fmt.Errorf("%w: this node does not hold bytes %d to %d of %s", ErrNotFound, start, end, e.ID)
@@ -368,14 +363,8 @@ func (c *sparseCopy) establish(rng *Range) error {
 	case err != nil:
 		return fmt.Errorf("node: sparse copy of %s: %w", c.id, err)
 	case req.known != nil && rec.Version == req.known.Version && rec.Size == req.known.Size:
-		c.entry, c.rec, c.source, c.etag = *req.known, rec, SourceRemote, rec.ETag
-		c.have = make([]bool, rec.Parts())
-		for k, p := range parts {
-			if k < len(c.have) {
-				c.have[k] = true
-				c.held += p.Size
-			}
-		}
+		c.entry, c.source = *req.known, SourceRemote
+		c.load(rec, parts)
 		k0 := c.firstPart(rng)
 		if k0 >= len(c.have) || c.have[k0] {
 			return nil // the read starts on a part held here
@@ -857,14 +846,24 @@ func (c *sparseCopy) assembleIfComplete() bool {
 	return true
 }
 
-// complete reports whether every part is held. Called with c.mu held.
+// complete reports whether every part is held: the parts' bytes are the
+// object's (each part held counts its PartLen in held). Called with c.mu
+// held.
 func (c *sparseCopy) complete() bool {
-	for _, h := range c.have {
-		if !h {
-			return false
+	return len(c.have) > 0 && c.held == c.rec.Size
+}
+
+// load sets the copy's record and the parts the journal says it holds.
+// Called before the copy is ready, or with c.mu held.
+func (c *sparseCopy) load(rec journal.Sparse, parts map[int]journal.SparsePart) {
+	c.rec, c.etag = rec, rec.ETag
+	c.have, c.held = make([]bool, rec.Parts()), 0
+	for k := range parts {
+		if k < len(c.have) {
+			c.have[k] = true
+			c.held += rec.PartLen(k)
 		}
 	}
-	return true
 }
 
 // fetchPart brings part k in from the source (rc, or a request of its
@@ -1018,12 +1017,11 @@ func (c *sparseCopy) sameObject(info storage.ObjectInfo, from Source) error {
 // with err.
 func (c *sparseCopy) drop(err error) {
 	c.mu.Lock()
-	if c.err == nil && !c.whole {
+	if !c.whole {
 		// A copy made whole (by its assembly, or a fill of the same
 		// object) goes on serving the body.
-		c.err = err
+		c.failLocked(err)
 	}
-	c.cond.Broadcast()
 	c.mu.Unlock()
 	c.n.discardSparse(c.id, c.rec.Tag)
 	s := c.n.sparse
@@ -1081,10 +1079,7 @@ func (n *Node) removeSparse(id ulid.ULID, tag string) {
 	s.mu.Unlock()
 	if c != nil {
 		c.mu.Lock()
-		if c.err == nil {
-			c.err = errCopyDropped
-		}
-		c.cond.Broadcast()
+		c.failLocked(errCopyDropped)
 		c.mu.Unlock()
 	}
 	if err := n.disk.RemoveParts(id, tag); err != nil {
@@ -1138,8 +1133,31 @@ func (n *Node) discardSparse(id ulid.ULID, tag string) {
 // readers of a copy of that very object (the same version, and for a key
 // the same ETag) go on reading the whole body; readers of any other fail.
 func (s *sparseSet) drop(id ulid.ULID, whole *journal.Entry, sum storage.Sum) {
+	s.dropCopy(id, whole, sum, false)
+}
+
+// dropIdle drops this node's sparse copy of id, as drop does, unless it
+// is in use (read, fetching parts, or being assembled), and reports
+// whether it dropped it. Eviction uses it: the copy's readers would fail,
+// and a part's own reservation would evict its copy.
+func (s *sparseSet) dropIdle(id ulid.ULID) bool {
+	return s.dropCopy(id, nil, storage.Sum{}, true)
+}
+
+// dropCopy is drop, or with idleOnly dropIdle; it reports whether it
+// dropped.
+func (s *sparseSet) dropCopy(id ulid.ULID, whole *journal.Entry, sum storage.Sum, idleOnly bool) bool {
 	s.mu.Lock()
 	c := s.copies[id]
+	if c != nil && idleOnly {
+		c.mu.Lock()
+		busy := c.users > 0 || len(c.parts) > 0 || c.assembling
+		c.mu.Unlock()
+		if busy {
+			s.mu.Unlock()
+			return false
+		}
+	}
 	if c != nil {
 		delete(s.copies, id)
 	}
@@ -1148,43 +1166,24 @@ func (s *sparseSet) drop(id ulid.ULID, whole *journal.Entry, sum storage.Sum) {
 		_, ready := c.readyTag()
 		c.mu.Lock()
 		c.dropped = true // a copy still being set up records nothing
-		switch {
-		case ready && whole != nil && c.entry.Version == whole.Version && c.entry.ETag == whole.ETag:
+		if ready && whole != nil && c.entry.Version == whole.Version && c.entry.ETag == whole.ETag {
 			c.whole, c.wholeSum = true, sum
-		case c.err == nil:
-			c.err = errCopyDropped
-		}
-		c.cond.Broadcast()
-		c.mu.Unlock()
-	}
-	s.n.discardSparse(id, "")
-}
-
-// dropIdle drops this node's sparse copy of id, as drop does, unless it
-// is in use (read, fetching parts, or being assembled), and reports
-// whether it dropped it. Eviction uses it: the copy's readers would fail,
-// and a part's own reservation would evict its copy.
-func (s *sparseSet) dropIdle(id ulid.ULID) bool {
-	s.mu.Lock()
-	if c := s.copies[id]; c != nil {
-		c.mu.Lock()
-		busy := c.users > 0 || len(c.parts) > 0 || c.assembling
-		c.mu.Unlock()
-		if busy {
-			s.mu.Unlock()
-			return false
-		}
-		delete(s.copies, id)
-		c.mu.Lock()
-		c.dropped = true
-		if c.err == nil {
-			c.err = errCopyDropped
+		} else {
+			c.failLocked(errCopyDropped)
 		}
 		c.mu.Unlock()
 	}
-	s.mu.Unlock()
 	s.n.discardSparse(id, "")
 	return true
+}
+
+// failLocked fails the copy's readers with err, unless it failed already,
+// and wakes them. Called with c.mu held.
+func (c *sparseCopy) failLocked(err error) {
+	if c.err == nil {
+		c.err = err
+	}
+	c.cond.Broadcast()
 }
 
 // assemble makes a copy that holds every part an ordinary body: the parts
@@ -1494,10 +1493,7 @@ func (r *sparseReader) damaged() {
 	c.mu.Lock()
 	sum := c.wholeSum
 	c.whole = false
-	if c.err == nil {
-		c.err = errCopyDropped // the next read begins afresh
-	}
-	c.cond.Broadcast()
+	c.failLocked(errCopyDropped) // the next read begins afresh
 	c.mu.Unlock()
 	c.n.dropBlob(c.id, sum, c.entry.Level.InRemote())
 }
