@@ -489,11 +489,8 @@ func (s *server) serveBody(w http.ResponseWriter, r *http.Request, obj *node.Obj
 	if s.metrics != nil {
 		cw.first = FirstByte(s.metrics, w, obj)
 	}
-	if obj.Held > 0 {
-		w.Header().Set(HeaderHeld, strconv.FormatInt(obj.Held, 10))
-	}
+	SparseHeaders(w.Header(), obj, name)
 	if data := obj.Bytes(); data == nil || !ServeBytes(cw, r, name, modified, data) {
-		SparseContentType(w.Header(), obj, name)
 		http.ServeContent(cw, r, name, modified, obj.Content)
 	}
 	s.store.Served(obj.Source, cw.n)

@@ -293,14 +293,10 @@ func (s *privateServer) prewarmStatus(w http.ResponseWriter, r *http.Request) {
 // here, with this node's entry of it.
 func (s *privateServer) key(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	var rng *node.Range
-	if q.Get(cluster.QuerySparse) == "1" {
-		// A part of the asker's sparse copy: this node keeps only what
-		// the range touches too. Otherwise the asker fills the whole
-		// object, and so does this node.
-		rng = RequestRange(r.Header)
-	}
-	obj, e, err := s.store.FillKey(r.Context(), q.Get("bucket"), q.Get("key"), rng)
+	// For a part of the asker's sparse copy this node keeps only what the
+	// range touches too; otherwise the asker fills the whole object, and
+	// so does this node.
+	obj, e, err := s.store.FillKey(r.Context(), q.Get("bucket"), q.Get("key"), partRange(r))
 	if err != nil {
 		if errors.Is(err, node.ErrNotFound) {
 			w.Header().Set(cluster.HeaderAbsent, "true")
@@ -310,8 +306,17 @@ func (s *privateServer) key(w http.ResponseWriter, r *http.Request) {
 	}
 	defer obj.Close()
 	w.Header().Set(cluster.HeaderEntry, cluster.EncodeEntryHeader(e))
-	w.Header().Set("Content-Type", "application/octet-stream") // never sniffed: see SparseContentType
+	w.Header().Set("Content-Type", "application/octet-stream") // never sniffed: see SparseHeaders
 	http.ServeContent(w, r, "", obj.Modified, obj.Content)
+}
+
+// partRange returns the span a peer's request reads when it asks for a
+// part of its sparse copy (cluster.QuerySparse), and nil otherwise.
+func partRange(r *http.Request) *node.Range {
+	if r.URL.Query().Get(cluster.QuerySparse) != "1" {
+		return nil
+	}
+	return RequestRange(r.Header)
 }
 
 // status serves this node's status, for a peer's status page.
@@ -327,12 +332,7 @@ func (s *privateServer) get(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, err)
 		return
 	}
-	var rng *node.Range
-	if r.URL.Query().Get(cluster.QuerySparse) == "1" {
-		// A part of the asker's sparse copy: this node's parts may serve.
-		rng = RequestRange(r.Header)
-	}
-	obj, err := s.store.OpenLocal(r.Context(), id, rng)
+	obj, err := s.store.OpenLocal(r.Context(), id, partRange(r)) // this node's parts may serve a part
 	if err != nil {
 		s.fail(w, r, err)
 		return
@@ -342,6 +342,6 @@ func (s *privateServer) get(w http.ResponseWriter, r *http.Request) {
 	setMetaHeaders(h, obj.Meta)
 	h.Set(cluster.HeaderSHA256, obj.SHA256)
 	h.Set(cluster.HeaderVersion, obj.Version)
-	h.Set("Content-Type", "application/octet-stream") // never sniffed: see SparseContentType
+	h.Set("Content-Type", "application/octet-stream") // never sniffed: see SparseHeaders
 	http.ServeContent(w, r, "", obj.Modified, obj.Content)
 }

@@ -72,12 +72,19 @@ func RequestRange(h http.Header) *node.Range {
 // "to the end", so that no length RequestRange computes overflows.
 const maxRangeOffset = 5 << 40
 
-// SparseContentType sets a Content-Type on h, when none is set, for a
-// body read through a sparse copy: http.ServeContent would otherwise read
-// its first bytes to sniff one, fetching a part the client did not ask
-// for.
-func SparseContentType(h http.Header, obj *node.Object, name string) {
-	if !obj.Sparse || h.Get("Content-Type") != "" {
+// SparseHeaders sets the headers of a body read through a sparse copy
+// (obj.Sparse; nothing otherwise): HeaderHeld, and a Content-Type when
+// none is set, named by name's extension or application/octet-stream,
+// since http.ServeContent would otherwise read the body's first bytes to
+// sniff one, fetching a part the client did not ask for.
+func SparseHeaders(h http.Header, obj *node.Object, name string) {
+	if !obj.Sparse {
+		return
+	}
+	if obj.Held > 0 {
+		h.Set(HeaderHeld, strconv.FormatInt(obj.Held, 10))
+	}
+	if h.Get("Content-Type") != "" {
 		return
 	}
 	ct := mime.TypeByExtension(path.Ext(name))

@@ -437,7 +437,10 @@ func (p *Peer) GetPart(ctx context.Context, id ulid.ULID, off, length int64) (*h
 	}
 	if err := checkPartAnswer(resp, off, length); err != nil || resp.ContentLength != length {
 		resp.Body.Close()
-		err := fmt.Errorf("%w: get part of %s: %s", ErrPeer, id, resp.Status)
+		if err == nil {
+			err = fmt.Errorf("%d bytes answered, %d asked", resp.ContentLength, length)
+		}
+		err := fmt.Errorf("%w: get part of %s: %w", ErrPeer, id, err)
 		if resp.StatusCode == http.StatusUnauthorized {
 			err = fmt.Errorf("%w: %w", ErrUntrusted, err)
 		}

@@ -412,17 +412,17 @@ func (n *Node) verify(ctx context.Context, ref journal.BlobRef, limiter *rate.Li
 	}
 	defer f.Close()
 	current = n.disk.Current(f)
-	ok, err := n.matches(ctx, f, ref.Size, ref.Sum, limiter, buf)
+	ok, err := n.matches(ctx, ref.ID, f, ref.Size, ref.Sum, limiter, buf)
 	if err != nil || !ok {
 		return damaged, false, err
 	}
 	return whole, current, nil
 }
 
-// matches reads f to its end, at the limiter's pace, and reports whether
-// it holds size bytes with checksum sum. It returns an error only when
-// the scrub itself cannot go on.
-func (n *Node) matches(ctx context.Context, f io.Reader, size int64, sum storage.Sum, limiter *rate.Limiter, buf []byte) (bool, error) {
+// matches reads f, a body of object id, to its end, at the limiter's pace,
+// and reports whether it holds size bytes with checksum sum. It returns an
+// error only when the scrub itself cannot go on.
+func (n *Node) matches(ctx context.Context, id ulid.ULID, f io.Reader, size int64, sum storage.Sum, limiter *rate.Limiter, buf []byte) (bool, error) {
 	h := sha256.New()
 	var got int64
 	for {
@@ -436,7 +436,7 @@ func (n *Node) matches(ctx context.Context, f io.Reader, size int64, sum storage
 			break
 		}
 		if rerr != nil {
-			n.log.Error("scrub read failed", "err", rerr)
+			n.log.Error("scrub read failed", "id", id, "err", rerr)
 			return false, nil
 		}
 	}

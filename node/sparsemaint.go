@@ -126,7 +126,7 @@ func (n *Node) scrubSparse(ctx context.Context, rep *ScrubReport, limiter *rate.
 				f, _, err := n.disk.OpenPart(ref.ID, ref.Tag, k)
 				ok := err == nil
 				if ok {
-					ok, err = n.matches(ctx, f, p.Size, p.Sum, limiter, buf)
+					ok, err = n.matches(ctx, ref.ID, f, p.Size, p.Sum, limiter, buf)
 					f.Close()
 					if err != nil {
 						return err

@@ -110,13 +110,10 @@ func (s *server) getObject(req *request, withBody bool) {
 			cw.first = api.FirstByte(s.cfg.Metrics, req.w, obj)
 		}
 	}
-	if withBody && obj.Held > 0 {
-		req.w.Header().Set(api.HeaderHeld, strconv.FormatInt(obj.Held, 10))
+	if withBody {
+		api.SparseHeaders(req.w.Header(), obj, "")
 	}
 	if data == nil || !api.ServeBytes(cw, req.r, "", modified, data) {
-		if withBody {
-			api.SparseContentType(req.w.Header(), obj, "")
-		}
 		http.ServeContent(cw, req.r, "", modified, content)
 	}
 	if withBody {
